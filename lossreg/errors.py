@@ -1,0 +1,62 @@
+"""Exception classes: everything lossreg raises on purpose derives from LossError."""
+
+from __future__ import annotations
+
+
+class LossError(Exception):
+    """Base of every error lossreg raises on purpose."""
+
+
+class UnknownLossError(LossError, KeyError):
+    """A loss name (or alias) that no registered plugin provides."""
+
+    def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = ()):
+        self.name = name
+        self.suggestions = list(suggestions)
+        msg = f"unknown loss {name!r}"
+        if self.suggestions:
+            msg += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        else:
+            msg += "; run `lossreg list` to see the registered losses"
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class HyperparameterError(LossError, ValueError):
+    """A hyperparameter that is unknown, of the wrong type or outside its interval."""
+
+
+class DomainError(LossError, ValueError):
+    """Input data outside the loss's domain.
+
+    ``argument`` names the offending argument, ``constraint`` states what was violated and
+    ``index`` is the first offending flat (C-order) index, or None when not element-wise.
+    """
+
+    def __init__(self, message: str, *, argument: str, constraint: str, index: int | None = None):
+        super().__init__(message)
+        self.argument = argument
+        self.constraint = constraint
+        self.index = index
+
+
+class DTypeError(DomainError, TypeError):
+    """An argument whose dtype cannot be a loss input (object, complex, strings, ...)."""
+
+
+class ShapeError(LossError, ValueError):
+    """Shapes that do not fit together (the message names both), or an empty input."""
+
+
+class ConfigError(LossError, ValueError):
+    """A configuration that cannot be turned into a loss."""
+
+
+class PluginError(LossError):
+    """A plugin that failed to load, registered an invalid spec, or clashed by name."""
+
+    def __init__(self, message: str, *, source: str | None = None):
+        super().__init__(message)
+        self.source = source

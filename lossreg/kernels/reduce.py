@@ -1,0 +1,92 @@
+"""Shared kernels: deterministic chunked sums and fused-free domain scans.
+
+Every reduction splits the data into fixed chunks of ``CHUNK`` elements, sums each chunk
+in float64 in index order and leaves the chunk totals to be added in order, so the result
+is bit-identical whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import njit
+
+CHUNK = 1 << 14
+
+
+def n_chunks(n: int, chunk: int = CHUNK) -> int:
+    return max(1, (n + chunk - 1) // chunk)
+
+
+def total(partials: np.ndarray) -> float:
+    """Exactly rounded, order-independent sum of float64 chunk totals."""
+    return math.fsum(partials.tolist())
+
+
+@njit(parallel=True)
+def chunk_sums(values, weights, partials):
+    """partials[c] = sum over chunk c of values (times weights when given)."""
+    n = values.shape[0]
+    weighted = weights.shape[0] > 0
+    for c in prange(partials.shape[0]):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        s = 0.0
+        if weighted:
+            for i in range(lo, hi):
+                s += np.float64(values[i]) * np.float64(weights[i])
+        else:
+            for i in range(lo, hi):
+                s += np.float64(values[i])
+        partials[c] = s
+
+
+@njit(parallel=True)
+def first_outside(x, a, b, allow_nan, bad):
+    """bad[c] = first index in chunk c with x outside [a, b] (NaN: unless allowed), or -1."""
+    n = x.shape[0]
+    for c in prange(bad.shape[0]):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        bad[c] = -1
+        for i in range(lo, hi):
+            v = np.float64(x[i])
+            if not (v >= a and v <= b):
+                if allow_nan and v != v:
+                    continue
+                bad[c] = i
+                break
+
+
+@njit(parallel=True)
+def first_not_integer(x, bad):
+    """bad[c] = first index in chunk c whose value is not a whole number, or -1."""
+    n = x.shape[0]
+    for c in prange(bad.shape[0]):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        bad[c] = -1
+        for i in range(lo, hi):
+            v = np.float64(x[i])
+            if v != math.floor(v):
+                bad[c] = i
+                break
+
+
+@njit(parallel=True)
+def row_sum_errors(x, target, tol, bad):
+    """bad[r] = 1 where row r of the 2-D ``x`` does not sum to target within tol."""
+    for r in prange(x.shape[0]):
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += np.float64(x[r, j])
+        bad[r] = 1 if abs(s - target) > tol else 0
+
+
+def first_index(bad: np.ndarray) -> int:
+    """Smallest non-negative entry of a per-chunk ``bad`` array, or -1."""
+    hits = bad[bad >= 0]
+    return int(hits.min()) if hits.size else -1

@@ -1,0 +1,230 @@
+"""The Registry: a pluggy PluginManager, entry-point loading and the name/alias index.
+
+Built-in losses are plugins like any other: they register through the same
+``register_losses(register)`` hook. Entry points of group ``lossreg`` are loaded one by
+one; a plugin that fails to import, raises in its hook, registers an invalid spec or
+clashes by name is recorded (``Registry.errors``) and the others still load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs
+from ._suggest import close_matches
+from .errors import PluginError, UnknownLossError
+from .spec import LossSpec
+
+ENTRY_POINT_GROUP = "lossreg"
+BUILTIN_MODULES = ("lossreg.losses.distance",)
+BUILTIN_SOURCE = "lossreg (built-in)"
+
+
+def normalize(name: str) -> str:
+    """Lookup key: case-insensitive, and '-', '_' and spaces are ignored."""
+    return "".join(ch for ch in str(name).lower() if ch not in "-_ ")
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """One loaded (or failed) plugin: where it came from and what it registered."""
+
+    name: str
+    source: str
+    losses: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "losses": list(self.losses),
+                "error": self.error}
+
+
+def plugins_disabled(environ=os.environ) -> bool:
+    return environ.get("LOSSREG_DISABLE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class Registry:
+    """An isolated set of losses with its own ``pluggy.PluginManager``.
+
+    ``Registry()`` loads the built-ins and every installed entry point (unless
+    ``LOSSREG_DISABLE_PLUGINS`` is set). ``entry_points=False`` skips entry points,
+    ``builtins=False`` skips the built-in losses, ``block`` names entry points (or
+    distributions) never to load, and ``plugins`` are extra plugin objects or module
+    names to register (recorded like entry points, never raising).
+    """
+
+    def __init__(self, *, builtins: bool = True, entry_points: bool | None = None,
+                 block: Iterable[str] = (), plugins: Iterable[Any] = ()):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._specs: dict[str, LossSpec] = {}
+        self._index: dict[str, str] = {}        # normalized name/alias -> canonical name
+        self._records: list[PluginRecord] = []
+        env_block = os.environ.get("LOSSREG_BLOCK_PLUGINS", "")
+        self.blocked = {b.strip() for b in [*block, *env_block.split(",")] if b.strip()}
+        if builtins:
+            for module in BUILTIN_MODULES:
+                self._load(lambda m=module: importlib.import_module(m), module, BUILTIN_SOURCE,
+                           strict=True)
+        if entry_points is None:
+            entry_points = not plugins_disabled()
+        if entry_points:
+            self.load_entry_points()
+        for plugin in plugins:
+            name = plugin if isinstance(plugin, str) else getattr(plugin, "__name__", repr(plugin))
+            loader = (lambda p=plugin: importlib.import_module(p)) if isinstance(plugin, str) \
+                else (lambda p=plugin: p)
+            self._load(loader, name, f"plugin {name}", strict=False)
+
+    # -- loading -----------------------------------------------------------------------
+    def load_entry_points(self) -> None:
+        """Load every ``lossreg`` entry point not yet loaded or blocked."""
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            version = dist.version if dist is not None else "?"
+            source = f"{dist_name} {version} (entry point {ep.name} = {ep.value})"
+            if ep.name in self.blocked or dist_name in self.blocked:
+                self._records.append(PluginRecord(ep.name, source, error="blocked"))
+                continue
+            if self.pm.has_plugin(ep.name):
+                continue
+            self._load(ep.load, ep.name, source, strict=False)
+
+    def register_plugin(self, plugin: Any, name: str | None = None,
+                        source: str | None = None) -> PluginRecord:
+        """Register a plugin object (module or class instance) now; raise on any failure."""
+        name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        return self._load(lambda: plugin, name, source or f"plugin {name}", strict=True)
+
+    def _load(self, loader: Callable[[], Any], name: str, source: str, strict: bool) -> PluginRecord:
+        added: list[str] = []
+        try:
+            plugin = loader()
+            if self.pm.is_registered(plugin) or self.pm.has_plugin(name):
+                raise PluginError(f"plugin {name!r} is already registered", source=source)
+            self.pm.register(plugin, name=name)
+            impls = [i for i in self.pm.hook.register_losses.get_hookimpls() if i.plugin is plugin]
+            if not impls:
+                raise PluginError(f"plugin {name!r} implements no lossreg hook "
+                                  f"(mark register_losses with @lossreg.hookimpl)", source=source)
+            errors: list[str] = []
+            for impl in impls:
+                impl.function(register=self._registrar(source, added, errors, strict))
+            record = PluginRecord(name, source, tuple(added), "; ".join(errors) or None)
+        except Exception as exc:  # noqa: BLE001 - a plugin must never break the registry
+            if strict:
+                self._forget(added)
+                if self.pm.has_plugin(name):
+                    self.pm.unregister(name=name)
+                if isinstance(exc, PluginError):
+                    raise
+                raise PluginError(f"plugin {name!r} from {source} failed: "
+                                  f"{type(exc).__name__}: {exc}", source=source) from exc
+            record = PluginRecord(name, source, tuple(added), f"{type(exc).__name__}: {exc}")
+        self._records.append(record)
+        return record
+
+    def _registrar(self, source: str, added: list[str], errors: list[str], strict: bool):
+        def register(spec: LossSpec) -> None:
+            try:
+                self.add(spec, source=source)
+            except PluginError as exc:
+                if strict:
+                    raise
+                errors.append(str(exc))
+                return
+            added.append(spec.name)
+        return register
+
+    def add(self, spec: LossSpec, source: str = "direct") -> None:
+        """Add one spec; PluginError on an invalid spec or a name clash (naming both)."""
+        if not isinstance(spec, LossSpec):
+            raise PluginError(f"register() expects a lossreg.LossSpec, got {type(spec).__name__}",
+                              source=source)
+        spec.source = source
+        spec.validate()
+        keys = [normalize(spec.name), *(normalize(a) for a in spec.aliases)]
+        for key, label in zip(keys, [spec.name, *spec.aliases]):
+            owner = self._index.get(key)
+            if owner is not None:
+                raise PluginError(
+                    f"loss name {label!r} from {source} clashes with {owner!r} from "
+                    f"{self._specs[owner].source}", source=source)
+        if len(set(keys)) != len(keys):
+            raise PluginError(f"loss {spec.name!r} from {source} lists an alias twice", source=source)
+        self._specs[spec.name] = spec
+        for key in keys:
+            self._index[key] = spec.name
+
+    def _forget(self, names: list[str]) -> None:
+        for name in names:
+            self._specs.pop(name, None)
+        self._index = {k: v for k, v in self._index.items() if v not in names}
+
+    # -- lookup ------------------------------------------------------------------------
+    def canonical(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise UnknownLossError(repr(name), [])
+        found = self._index.get(normalize(name))
+        if found is None:
+            options = {**{k: v for k, v in self._index.items()}}
+            hits = close_matches(normalize(name), options, n=3)
+            suggestions = list(dict.fromkeys(options[h] for h in hits))
+            raise UnknownLossError(name, suggestions)
+        return found
+
+    def spec(self, name: str) -> LossSpec:
+        return self._specs[self.canonical(name)]
+
+    def names(self, family: str | None = None, task: str | None = None) -> list[str]:
+        return sorted(n for n, s in self._specs.items()
+                      if (family is None or s.family == family) and (task is None or s.task == task))
+
+    def specs(self) -> list[LossSpec]:
+        return [self._specs[n] for n in self.names()]
+
+    def __contains__(self, name: str) -> bool:
+        return normalize(name) in self._index
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    @property
+    def records(self) -> list[PluginRecord]:
+        return list(self._records)
+
+    def errors(self) -> list[PluginRecord]:
+        """Plugins that failed (or partly failed) to load, with their errors."""
+        return [r for r in self._records if r.error is not None]
+
+    def get(self, name: str, reduction: str = "mean", **kwargs: Any):
+        from .loss import Loss
+
+        return Loss(self.spec(name), reduction=reduction, **kwargs)
+
+
+# -- the default registry ------------------------------------------------------------------
+
+class _Default:
+    """Holder of the lazily built default registry (replaceable in tests)."""
+
+    registry: Registry | None = None
+
+
+def default_registry() -> Registry:
+    if _Default.registry is None:
+        _Default.registry = Registry()
+    return _Default.registry
+
+
+def set_default_registry(registry: Registry | None) -> Registry | None:
+    """Replace the default registry (None rebuilds it lazily); returns the old one."""
+    old, _Default.registry = _Default.registry, registry
+    return old

@@ -1,0 +1,414 @@
+"""Loss metadata: LossSpec, Hyperparameter, Interval and Domain.
+
+A ``LossSpec`` is the single table row that drives registration, lookup, validation,
+docs, the CLI, the conformance tests and the benchmarks. Nothing here imports numba.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .errors import HyperparameterError, PluginError
+
+FAMILIES_HINT = ("distance", "probabilistic")
+TASKS = ("regression", "binary", "multiclass", "distribution", "embedding", "other")
+LAYOUTS = ("elementwise", "rows")
+REDUCTIONS = ("mean", "sum", "none")
+ARGUMENTS = ("y_true", "y_pred")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _fmt(x: float) -> str:
+    if x == math.inf:
+        return "inf"
+    if x == -math.inf:
+        return "-inf"
+    return repr(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A real interval; each end open or closed. ``Interval(0, 1)`` is [0, 1].
+
+    Infinite ends are open by default, so the default ``Interval()`` is the finite reals.
+    Close an infinite end (``closed_high=True`` with ``high=inf``) to admit infinities.
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    closed_low: bool | None = None
+    closed_high: bool | None = None
+
+    def __post_init__(self) -> None:
+        low, high = float(self.low), float(self.high)
+        if math.isnan(low) or math.isnan(high) or low > high:
+            raise ValueError(f"invalid interval bounds {self.low!r}, {self.high!r}")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        if self.closed_low is None:
+            object.__setattr__(self, "closed_low", math.isfinite(low))
+        if self.closed_high is None:
+            object.__setattr__(self, "closed_high", math.isfinite(high))
+
+    def __contains__(self, x: float) -> bool:
+        x = float(x)
+        if math.isnan(x):
+            return False
+        above = x > self.low or (self.closed_low and x == self.low)
+        below = x < self.high or (self.closed_high and x == self.high)
+        return bool(above and below)
+
+    def __str__(self) -> str:
+        left = "[" if self.closed_low else "("
+        right = "]" if self.closed_high else ")"
+        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
+
+    def closed_bounds(self) -> tuple[float, float]:
+        """Bounds ``(a, b)`` such that x is inside iff ``a <= x <= b`` (in float64).
+
+        Open ends are nudged one ulp inwards, which is exact for float32 and float64
+        inputs compared in float64; NaN fails both comparisons.
+        """
+        a = self.low if self.closed_low else float(np.nextafter(self.low, math.inf))
+        b = self.high if self.closed_high else float(np.nextafter(self.high, -math.inf))
+        return a, b
+
+    def to_dict(self) -> dict:
+        return {"low": _fmt(self.low) if not math.isfinite(self.low) else self.low,
+                "high": _fmt(self.high) if not math.isfinite(self.high) else self.high,
+                "closed_low": self.closed_low, "closed_high": self.closed_high,
+                "text": str(self)}
+
+
+REALS = Interval()
+UNIT = Interval(0.0, 1.0)
+NONNEGATIVE = Interval(0.0, math.inf)
+POSITIVE = Interval(0.0, math.inf, closed_low=False)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What one input argument may contain.
+
+    ``interval`` bounds every element (open infinite ends mean no inf allowed);
+    ``allow_nan`` admits NaN; ``integer`` asks for whole-number class labels;
+    ``row_sum`` asks each row to sum to that value within ``row_sum_tol``.
+    """
+
+    interval: Interval = REALS
+    allow_nan: bool = False
+    integer: bool = False
+    row_sum: float | None = None
+    row_sum_tol: float = 1e-6
+    doc: str = ""
+
+    def describe(self) -> str:
+        parts = [f"in {self.interval}"]
+        if self.integer:
+            parts.append("integer")
+        if self.row_sum is not None:
+            parts.append(f"rows sum to {_fmt(self.row_sum)} (±{self.row_sum_tol:g})")
+        parts.append("NaN allowed" if self.allow_nan else "no NaN")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"interval": self.interval.to_dict(), "allow_nan": self.allow_nan,
+                "integer": self.integer, "row_sum": self.row_sum,
+                "row_sum_tol": self.row_sum_tol, "doc": self.doc, "text": self.describe()}
+
+
+FINITE = Domain()
+PROBABILITY = Domain(UNIT)
+
+
+class Hyperparameter:
+    """A loss hyperparameter: type, default, valid interval and a doc line.
+
+    Both ``Hyperparameter(float, 0.5, Interval(0, 1))`` and
+    ``Hyperparameter("q", float, 0.5, Interval(0, 1), "quantile")`` are accepted; the
+    name is filled in from the key of ``LossSpec.hyperparameters`` when omitted.
+    ``type`` is ``float``, ``int``, ``bool`` or ``"array"`` (a 1-D float sequence whose
+    entries lie in ``interval``). A default of None (or ``nullable=True``) admits None.
+    """
+
+    __slots__ = ("name", "type", "default", "interval", "doc", "nullable")
+
+    def __init__(self, *args: Any, name: str | None = None, type: Any = None,
+                 default: Any = None, interval: Interval | None = None, doc: str = "",
+                 nullable: bool | None = None):
+        args = list(args)
+        if args and isinstance(args[0], str) and args[0] != "array":
+            name = args.pop(0)
+        fields = ["type", "default", "interval", "doc"]
+        given = dict(type=type, default=default, interval=interval, doc=doc)
+        for key, value in zip(fields, args):
+            given[key] = value
+        if len(args) > len(fields):
+            raise TypeError("Hyperparameter takes at most (name, type, default, interval, doc)")
+        self.name = name
+        self.type = given["type"] if given["type"] is not None else float
+        if self.type not in (float, int, bool, "array"):
+            raise TypeError(f"unsupported hyperparameter type {self.type!r}")
+        self.default = given["default"]
+        self.interval = given["interval"]
+        self.doc = given["doc"] or ""
+        self.nullable = (self.default is None) if nullable is None else bool(nullable)
+
+    def __repr__(self) -> str:
+        return (f"Hyperparameter(name={self.name!r}, type={self.type_name}, "
+                f"default={self.default!r}, interval={self.interval}, doc={self.doc!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hyperparameter) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # mutable-ish; specs compare by value
+
+    @property
+    def type_name(self) -> str:
+        return self.type if isinstance(self.type, str) else self.type.__name__
+
+    def with_name(self, name: str) -> "Hyperparameter":
+        return Hyperparameter(name, self.type, self.default, self.interval, self.doc,
+                              nullable=self.nullable)
+
+    def constraint(self) -> str:
+        text = "a bool" if self.type is bool else "an int" if self.type is int else \
+            "a 1-D array" if self.type == "array" else "a float"
+        if self.interval is not None:
+            text = f"in {self.interval}" if self.type is float else f"{text} in {self.interval}"
+        if self.nullable:
+            text += " or None"
+        return text
+
+    def validate(self, value: Any, loss: str = "") -> Any:
+        """Return ``value`` coerced to this type, or raise HyperparameterError."""
+        where = f" (loss {loss!r})" if loss else ""
+        original = value
+
+        def fail(why: str) -> HyperparameterError:
+            return HyperparameterError(
+                f"{self.name} must be {self.constraint()}, got {original!r}{why}{where}")
+
+        if value is None:
+            if self.nullable:
+                return None
+            raise fail("")
+        if self.type == "array":
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise fail("") from None
+            if arr.ndim != 1 or arr.size == 0:
+                raise fail(" (expected a non-empty 1-D sequence)")
+            bad = [i for i, v in enumerate(arr) if not math.isfinite(v)
+                   or (self.interval is not None and v not in self.interval)]
+            if bad:
+                raise fail(f" (entry {bad[0]} is {arr[bad[0]]!r})")
+            arr = arr.copy()
+            arr.flags.writeable = False
+            return arr
+        if isinstance(value, (bool, np.bool_)):
+            if self.type is bool:
+                return bool(value)
+            raise fail(" (a bool, not a number)")
+        if self.type is bool:
+            raise fail("")
+        if self.type is int:
+            if not isinstance(value, numbers.Integral):
+                if isinstance(value, numbers.Real) and float(value).is_integer():
+                    value = int(value)
+                else:
+                    raise fail("")
+            value = int(value)
+        else:
+            if not isinstance(value, numbers.Real):
+                raise fail("")
+            value = float(value)
+            if math.isnan(value):
+                raise fail("")
+        if self.interval is not None and value not in self.interval:
+            raise fail("")
+        return value
+
+    def to_dict(self) -> dict:
+        default = self.default.tolist() if isinstance(self.default, np.ndarray) else self.default
+        return {"name": self.name, "type": self.type_name, "default": default,
+                "interval": None if self.interval is None else self.interval.to_dict(),
+                "nullable": self.nullable, "doc": self.doc}
+
+
+Kernel = Callable[..., Any]
+
+
+@dataclass
+class LossSpec:
+    """Everything lossreg knows about one loss.
+
+    Kernels: ``forward(y_true, y_pred, out, *hp)`` fills per-element (or per-row) values;
+    ``gradient(y_true, y_pred, out, *hp)`` fills d l_i / d y_pred. Inputs arrive as
+    C-contiguous 1-D arrays (layout "elementwise") or 2-D arrays (layout "rows") of the
+    working dtype. ``hp`` are the hyperparameters in declaration order (or whatever
+    ``kernel_args(hyperparameters)`` returns). ``fused`` optionally supplies faster
+    kernels built by ``lossreg.kernels.elementwise_kernels``.
+
+    ``reference(y_true, y_pred, **hp)`` is a plain NumPy float64 implementation of the
+    per-element (per-row) values; tests and ``lossreg.testing`` compare kernels to it.
+    ``outer`` optionally maps the weighted mean m to the loss value (``(f, df)``, as
+    RMSE's square root); such losses support only the "mean" reduction.
+    """
+
+    name: str
+    family: str
+    task: str
+    forward: Kernel
+    gradient: Kernel
+    reference: Callable[..., Any]
+    summary: str = ""
+    formula: str = ""
+    aliases: tuple[str, ...] = ()
+    hyperparameters: Mapping[str, Hyperparameter] = field(default_factory=dict)
+    domains: Mapping[str, Domain] = field(default_factory=dict)
+    properties: frozenset[str] | tuple[str, ...] = frozenset()
+    layout: str = "elementwise"
+    reductions: tuple[str, ...] = REDUCTIONS
+    kernel_args: Callable[[Mapping[str, Any]], tuple] | None = None
+    fused: Any = None
+    outer: tuple[Callable[[float], float], Callable[[float], float]] | None = None
+    sampler: Callable[..., tuple] | None = None
+    notes: str = ""
+    serial_below: int = 4096
+    source: str = "unknown"
+
+    def __post_init__(self) -> None:
+        self.aliases = tuple(self.aliases)
+        self.properties = frozenset(self.properties)
+        self.reductions = tuple(self.reductions)
+        self.hyperparameters = {k: (h if h.name == k else h.with_name(k))
+                                for k, h in dict(self.hyperparameters).items()}
+        self.domains = dict(self.domains)
+
+    # -- helpers used by the dispatcher and the tests -------------------------------
+    def domain(self, argument: str) -> Domain:
+        return self.domains.get(argument, FINITE)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: h.default for k, h in self.hyperparameters.items()}
+
+    def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated hyperparameters: defaults overlaid with ``given``."""
+        from ._suggest import did_you_mean
+
+        for key in given:
+            if key not in self.hyperparameters:
+                known = ", ".join(self.hyperparameters) or "none"
+                raise HyperparameterError(
+                    f"unknown hyperparameter {key!r} for loss {self.name!r}"
+                    f"{did_you_mean(key, self.hyperparameters)} (it takes: {known})")
+        return {k: h.validate(given.get(k, h.default), self.name)
+                for k, h in self.hyperparameters.items()}
+
+    def args_for(self, hyper: Mapping[str, Any]) -> tuple:
+        """Positional kernel arguments for resolved hyperparameters."""
+        if self.kernel_args is not None:
+            return tuple(self.kernel_args(hyper))
+        args = []
+        for key, h in self.hyperparameters.items():
+            value = hyper[key]
+            if value is None:
+                raise HyperparameterError(
+                    f"loss {self.name!r} gives no kernel_args to map {key}=None to a kernel argument")
+            args.append(float(value) if h.type is float else value)
+        return tuple(args)
+
+    def sample(self, rng: np.random.Generator, n: int = 64, dtype=np.float64,
+               **hyper: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Valid random inputs ``(y_true, y_pred)`` for tests and benchmarks."""
+        if self.sampler is not None:
+            y_true, y_pred = self.sampler(rng, n, **hyper)
+        else:
+            y_true = _draw(rng, self.domain("y_true"), n)
+            y_pred = _draw(rng, self.domain("y_pred"), n)
+        y_true = np.asarray(y_true)
+        if y_true.dtype.kind == "f":
+            y_true = y_true.astype(dtype)
+        return y_true, np.asarray(y_pred).astype(dtype)
+
+    def validate(self) -> None:
+        """Raise PluginError when the spec is unusable (checked at registration)."""
+        problems = []
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            problems.append(f"name {self.name!r} must match {_NAME_RE.pattern}")
+        for alias in self.aliases:
+            if not isinstance(alias, str) or not alias.strip():
+                problems.append(f"alias {alias!r} must be a non-empty string")
+        if not isinstance(self.family, str) or not self.family:
+            problems.append("family must be a non-empty string")
+        if self.task not in TASKS:
+            problems.append(f"task {self.task!r} must be one of {TASKS}")
+        if self.layout not in LAYOUTS:
+            problems.append(f"layout {self.layout!r} must be one of {LAYOUTS}")
+        for attr in ("forward", "gradient", "reference"):
+            if not callable(getattr(self, attr)):
+                problems.append(f"{attr} must be callable")
+        if not set(self.reductions) <= set(REDUCTIONS) or not self.reductions:
+            problems.append(f"reductions {self.reductions!r} must be a subset of {REDUCTIONS}")
+        for arg, dom in self.domains.items():
+            if arg not in ARGUMENTS:
+                problems.append(f"domain for unknown argument {arg!r} (use {ARGUMENTS})")
+            elif not isinstance(dom, Domain):
+                problems.append(f"domains[{arg!r}] must be a lossreg.Domain")
+        for key, h in self.hyperparameters.items():
+            if not isinstance(h, Hyperparameter):
+                problems.append(f"hyperparameters[{key!r}] must be a lossreg.Hyperparameter")
+                continue
+            try:
+                h.validate(h.default, self.name)
+            except HyperparameterError as exc:
+                problems.append(f"default of {key!r} is invalid: {exc}")
+            if key in ("reduction", "name", "n_threads", "validate", "weight"):
+                problems.append(f"hyperparameter name {key!r} is reserved")
+        if problems:
+            raise PluginError(f"invalid LossSpec {self.name!r}: " + "; ".join(problems),
+                              source=self.source)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable metadata (kernels and reference are named, not included)."""
+        return {
+            "name": self.name, "aliases": list(self.aliases), "family": self.family,
+            "task": self.task, "summary": self.summary, "formula": self.formula,
+            "hyperparameters": {k: h.to_dict() for k, h in self.hyperparameters.items()},
+            "domains": {a: self.domain(a).to_dict() for a in ARGUMENTS},
+            "properties": sorted(self.properties), "layout": self.layout,
+            "reductions": list(self.reductions), "notes": self.notes,
+            "reference": _qualname(self.reference), "forward": _qualname(self.forward),
+            "gradient": _qualname(self.gradient), "fused": self.fused is not None,
+            "source": self.source,
+        }
+
+
+def _qualname(obj: Any) -> str:
+    py = getattr(obj, "py_func", obj)
+    return f"{getattr(py, '__module__', '?')}.{getattr(py, '__qualname__', repr(py))}"
+
+
+def _draw(rng: np.random.Generator, domain: Domain, n: int) -> np.ndarray:
+    lo, hi = domain.interval.low, domain.interval.high
+    if domain.integer:
+        lo = 0 if not math.isfinite(lo) else lo
+        hi = lo + 5 if not math.isfinite(hi) else hi
+        return rng.integers(int(math.ceil(lo)), int(math.floor(hi)) + 1, size=n).astype(np.float64)
+    if math.isfinite(lo) and math.isfinite(hi):
+        span = hi - lo
+        return lo + span * (0.02 + 0.96 * rng.random(n))
+    if math.isfinite(lo):
+        return lo + 0.01 + rng.exponential(2.0, n)
+    if math.isfinite(hi):
+        return hi - 0.01 - rng.exponential(2.0, n)
+    return rng.normal(0.0, 2.0, n)
