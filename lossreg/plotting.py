@@ -1,0 +1,324 @@
+"""Plots of a loss and its gradient along a 1-D slice of its inputs.
+
+A loss of two arrays has no single curve, so lossreg draws it along *slices* derived
+from the spec's metadata (``task``, ``layout`` and ``domains``), never from a per-loss
+table, so that plugin losses plot as well as the built-ins:
+
+* element-wise, ``y_pred`` unbounded, ``y_true`` unbounded (regression): ``y_true = 0``
+  and x is the residual ``r = y_pred - y_true``;
+* element-wise, ``y_pred`` unbounded, ``y_true`` bounded (logits): one slice per end of
+  the ``y_true`` interval (``y_true = 1`` and ``y_true = 0`` for binary losses), x is
+  the logit;
+* element-wise, ``y_pred`` bounded (probabilities): the same ``y_true`` slices, x runs
+  over the ``y_pred`` interval (a small margin is kept from the ends);
+* row losses (``layout="rows"``): a 2-class row. Probability rows are ``(1 - q, q)``
+  and logit rows ``(0, z)``; targets are the one-hot row ``(0, 1)`` (or the class label
+  1 when rows are not accepted) and, for distribution targets, the uniform row.
+
+The gradient panel shows the derivative *along the slice*, ``grad(y_pred) . d y_pred/dx``
+(for the row ``(1 - q, q)`` that is ``g_1 - g_0``), so it is the slope of the left panel.
+
+``loss_curves`` computes the numbers (no matplotlib needed); ``plot_losses`` draws them.
+matplotlib is imported lazily, through its object API with the Agg canvas, so plotting
+never changes the user's global pyplot backend.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import DomainError, LossError, ShapeError
+from .loss import Loss
+from .spec import LossSpec
+
+#: Half-width of the default x range for residuals and for logits.
+RESIDUAL_RANGE = 3.0
+LOGIT_RANGE = 6.0
+#: Fraction of a bounded interval kept free at each end (log losses blow up there).
+MARGIN = 0.02
+
+
+class MissingDependencyError(LossError, ImportError):
+    """An optional dependency (an extra such as ``lossreg[plot]``) is not installed."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One loss along one slice: ``value[i]`` and its slope ``grad[i]`` at ``x[i]``."""
+
+    loss: str            # display name, e.g. "huber(delta=0.5)"
+    slice: str           # what is held fixed, e.g. "y_true = 1"; "" for a single slice
+    xlabel: str
+    x: np.ndarray
+    value: np.ndarray
+    grad: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return f"{self.loss}, {self.slice}" if self.slice else self.loss
+
+
+@dataclass(frozen=True)
+class _Slice:
+    label: str
+    xlabel: str
+    x: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    direction: np.ndarray | None   # rows: d y_pred / dx per class; None: element-wise
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def display_name(loss: Loss) -> str:
+    """``name`` or ``name(k=v, ...)`` listing the hyperparameters that differ from defaults."""
+    defaults = loss.spec.defaults()
+    changed = []
+    for key, value in loss.hyperparameters.items():
+        default = defaults.get(key)
+        same = (np.array_equal(value, default) if isinstance(value, np.ndarray)
+                else value == default)
+        if not same:
+            shown = np.round(value, 4).tolist() if isinstance(value, np.ndarray) else value
+            changed.append(f"{key}={shown}")
+    return f"{loss.name}({', '.join(changed)})" if changed else loss.name
+
+
+def _grid(lo: float, hi: float, points: int) -> np.ndarray:
+    return np.linspace(lo, hi, points)
+
+
+def _inner(interval, span_default: float) -> tuple[float, float]:
+    """A plotting range inside ``interval``: bounded ends get a margin, open ends a span."""
+    lo, hi = interval.low, interval.high
+    if math.isfinite(lo) and math.isfinite(hi):
+        pad = MARGIN * (hi - lo)
+        return lo + pad, hi - pad
+    if math.isfinite(lo):
+        return lo + MARGIN * span_default, lo + span_default
+    if math.isfinite(hi):
+        return hi - span_default, hi - MARGIN * span_default
+    return -span_default, span_default
+
+
+def _true_values(spec: LossSpec) -> list[float]:
+    """Values of y_true to slice at: both ends of a bounded interval, else one point."""
+    iv = spec.domain("y_true").interval
+    lo, hi = iv.low, iv.high
+    if math.isfinite(lo) and math.isfinite(hi):
+        return [hi, lo]
+    if 0.0 in iv:
+        return [0.0]
+    return [lo + 1.0] if math.isfinite(lo) else [hi - 1.0]
+
+
+def _elementwise_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
+    dp = spec.domain("y_pred").interval
+    t_values = _true_values(spec)
+    unbounded_pred = not (math.isfinite(dp.low) or math.isfinite(dp.high))
+    t_iv = spec.domain("y_true").interval
+    regression = unbounded_pred and not (math.isfinite(t_iv.low) and math.isfinite(t_iv.high))
+    slices = []
+    for t in t_values:
+        if regression:
+            lo, hi = x_range or (-RESIDUAL_RANGE, RESIDUAL_RANGE)
+            x = _grid(lo, hi, points)
+            y_pred = t + x
+            xlabel = "residual r = y_pred − y_true"
+            label = "" if t == 0.0 else f"y_true = {_fmt(t)}"
+        else:
+            span = LOGIT_RANGE if unbounded_pred else RESIDUAL_RANGE + abs(t)
+            lo, hi = x_range or _inner(dp, span)
+            x = _grid(lo, hi, points)
+            y_pred = x
+            xlabel = ("logit z (y_pred)" if unbounded_pred and spec.task != "regression"
+                      else "prediction y_pred")
+            label = f"y_true = {_fmt(t)}" if len(t_values) > 1 or t != 0.0 else ""
+        slices.append(_Slice(label, xlabel, x, np.full_like(x, t), y_pred, None))
+    return slices
+
+
+def _row_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
+    dp = spec.domain("y_pred")
+    dt = spec.domain("y_true")
+    bounded = math.isfinite(dp.interval.low) and math.isfinite(dp.interval.high)
+    if dp.row_sum is not None or bounded:
+        total = 1.0 if dp.row_sum is None else float(dp.row_sum)
+        lo, hi = x_range or _inner(type(dp.interval)(0.0, total), 1.0)
+        x = _grid(lo, hi, points)
+        y_pred = np.stack([total - x, x], axis=1)
+        direction = np.array([-1.0, 1.0])
+        xlabel = "q: y_pred row (1 − q, q)"
+    else:
+        lo, hi = x_range or (-LOGIT_RANGE, LOGIT_RANGE)
+        x = _grid(lo, hi, points)
+        y_pred = np.stack([np.zeros_like(x), x], axis=1)
+        direction = np.array([0.0, 1.0])
+        xlabel = "logit z of class 1: y_pred row (0, z)"
+    s = 1.0 if dt.row_sum is None else float(dt.row_sum)
+    targets = [("y_true = (0, 1)", np.array([0.0, s]))]
+    if dt.row_sum is not None and not dt.integer:
+        targets.append((f"y_true = ({_fmt(s / 2)}, {_fmt(s / 2)})", np.array([s / 2, s / 2])))
+    slices = [_Slice(label, xlabel, x, np.tile(row, (points, 1)), y_pred, direction)
+              for label, row in targets]
+    # Integer class labels (n,) instead of target rows: tried when rows are refused.
+    slices.append(_Slice("y_true = class 1", xlabel, x, np.ones(points), y_pred, direction))
+    return slices
+
+
+def _evaluate(loss: Loss, sl: _Slice) -> tuple[np.ndarray, np.ndarray]:
+    spec = loss.spec
+    hyper = loss.hyperparameters
+    if "none" in spec.reductions:
+        per = Loss(spec, reduction="none", **hyper)
+        value = np.asarray(per(sl.y_true, sl.y_pred), dtype=np.float64)
+        grad = np.asarray(per.grad(sl.y_true, sl.y_pred), dtype=np.float64)
+    else:  # batch-level losses (RMSE): evaluate each point as a batch of one
+        one = Loss(spec, reduction=spec.reductions[0], **hyper)
+        value = np.empty(sl.x.shape[0])
+        grad = np.empty(sl.y_pred.shape)
+        for i in range(sl.x.shape[0]):
+            t, p = sl.y_true[i:i + 1], sl.y_pred[i:i + 1]
+            value[i] = one(t, p)
+            grad[i] = np.asarray(one.grad(t, p)).reshape(grad[i].shape)
+    if sl.direction is not None:
+        grad = grad @ sl.direction
+    value = value.reshape(-1)
+    grad = grad.reshape(-1)
+    value = np.where(np.isfinite(value), value, np.nan)
+    grad = np.where(np.isfinite(grad), grad, np.nan)
+    return value, grad
+
+
+def _as_loss(item: Any, registry) -> Loss:
+    if isinstance(item, Loss):
+        return item
+    if isinstance(item, LossSpec):
+        return Loss(item)
+    if isinstance(item, str):
+        import lossreg
+
+        return lossreg.get(item, registry=registry)
+    raise TypeError(f"expected a lossreg.Loss, a LossSpec or a loss name, got {type(item).__name__}")
+
+
+def loss_curves(loss: Loss | LossSpec | str, *, points: int = 401,
+                x_range: tuple[float, float] | None = None, registry=None) -> list[Curve]:
+    """Value and slope of ``loss`` along its automatic slices (see the module doc).
+
+    ``x_range`` overrides the x interval (residual, logit or probability, as labelled).
+    Slices whose inputs the loss rejects (a ``DomainError`` or ``ShapeError``) are
+    skipped; for row losses the label form is tried only when target rows are refused.
+    Raises LossError when no slice fits the loss's domains.
+    """
+    loss = _as_loss(loss, registry)
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}")
+    if x_range is not None:
+        lo, hi = map(float, x_range)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"x_range must be two finite numbers low < high, got {x_range!r}")
+        x_range = (lo, hi)
+    rows = loss.spec.layout == "rows"
+    candidates = (_row_slices if rows else _elementwise_slices)(loss.spec, points, x_range)
+    name = display_name(loss)
+    curves: list[Curve] = []
+    problems: list[str] = []
+    for sl in candidates:
+        if rows and sl.y_true.ndim == 1 and curves:
+            break  # target rows worked: the label form would only repeat (0, 1)
+        try:
+            value, grad = _evaluate(loss, sl)
+        except (DomainError, ShapeError) as exc:
+            problems.append(f"{sl.label or 'default slice'}: {exc}")
+            continue
+        curves.append(Curve(name, sl.label, sl.xlabel, sl.x, value, grad))
+    if not curves:
+        raise LossError(f"cannot plot {name!r}: no automatic slice fits its domains "
+                        f"({'; '.join(problems)})")
+    if len(curves) == 1 and not rows:
+        c = curves[0]
+        curves[0] = Curve(c.loss, "", c.xlabel, c.x, c.value, c.grad)
+    return curves
+
+
+def _matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "plotting needs matplotlib, which is not installed; install the plot extra: "
+            "pip install 'lossreg[plot]'") from exc
+    return Figure, FigureCanvasAgg
+
+
+_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_losses(losses: Sequence[Loss | LossSpec | str] | Loss | str, path: str | pathlib.Path,
+                *, title: str | None = None, points: int = 401,
+                x_range: tuple[float, float] | None = None, registry=None,
+                dpi: int = 110) -> pathlib.Path:
+    """Draw each loss (left) and its gradient (right) along its slices; save to ``path``.
+
+    ``losses`` are Loss objects (their hyperparameters are used), specs or names
+    (defaults). The file format follows the suffix of ``path`` (png, svg, pdf, ...);
+    missing parent folders are created. Returns the path written. Raises
+    ``MissingDependencyError`` (a LossError and ImportError) without matplotlib.
+    """
+    if isinstance(losses, (str, Loss, LossSpec)):
+        losses = [losses]
+    losses = list(losses)
+    if not losses:
+        raise ValueError("plot_losses needs at least one loss")
+    Figure, FigureCanvasAgg = _matplotlib()
+    all_curves = [loss_curves(item, points=points, x_range=x_range, registry=registry)
+                  for item in losses]
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_value, ax_grad = fig.subplots(1, 2)
+    colors = [f"C{i % 10}" for i in range(len(all_curves))]
+    for color, curves in zip(colors, all_curves):
+        for style, c in zip(_STYLES * 4, curves):
+            ax_value.plot(c.x, c.value, color=color, linestyle=style, label=c.label)
+            ax_grad.plot(c.x, c.grad, color=color, linestyle=style, label=c.label)
+    xlabels = list(dict.fromkeys(c.xlabel for curves in all_curves for c in curves))
+    xlabel = xlabels[0] if len(xlabels) == 1 else "x (residual, logit or probability)"
+    for ax, ylabel in ((ax_value, "loss"), (ax_grad, "gradient d loss / dx")):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.axhline(0.0, color="0.5", linewidth=0.6)
+    ax_value.set_title("loss")
+    ax_grad.set_title("gradient")
+    _clip_outliers(ax_grad, [c.grad for curves in all_curves for c in curves])
+    ax_value.legend(fontsize="small")
+    if title is None:
+        title = " vs ".join(curves[0].loss for curves in all_curves)
+    if title:
+        fig.suptitle(title)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def _clip_outliers(ax, arrays: Iterable[np.ndarray]) -> None:
+    """Keep steep ends (log losses near p = 0 or 1) from flattening the gradient panel."""
+    data = np.concatenate([a[np.isfinite(a)] for a in arrays] or [np.zeros(1)])
+    if data.size == 0:
+        return
+    lo, hi = np.percentile(data, [2.0, 98.0])
+    full_lo, full_hi = float(data.min()), float(data.max())
+    span = max(hi - lo, 1e-12)
+    if full_hi - full_lo > 4.0 * span:
+        ax.set_ylim(lo - 0.5 * span, hi + 0.5 * span)
