@@ -4,6 +4,21 @@
 each defect by name; each ``check_*`` function can also be used on its own (the
 project's own tests parametrize them over every registered loss). Inputs come from the
 spec's domains (or its ``sampler``), so a new loss is tested by registering it.
+
+Inside a plugin's own pytest suite::
+
+    @pytest.mark.parametrize("check", lossreg.testing.parametrize_checks("pinball"))
+    def test_conformance(check):
+        check()
+
+What is checked: kernels compile; values vs the NumPy reference (float64 and float32);
+gradients vs 4th-order finite differences of the reference; float32 in gives float32 out
+(and float64 stays float64); reductions ("none"/"sum"/"mean" agree with each other);
+sample weights; ``value_and_grad`` with ``out=``; non-contiguous inputs and the serial and
+parallel paths; domain enforcement (NaN and out-of-interval values raise DomainError at
+the right index) and domain coverage (the reference is defined, and the kernels finite,
+everywhere the declared domains allow, edges and huge values included); metadata
+completeness; and the config round-trip ``from_config(loss.config())``.
 """
 
 from __future__ import annotations
@@ -29,6 +44,10 @@ class ConformanceError(AssertionError):
     """A loss failed one or more conformance checks; the message names each defect."""
 
 
+class SkipCheck(Exception):
+    """A check that cannot run here (e.g. ``lossreg.from_config`` unavailable); not a failure."""
+
+
 @dataclass
 class Report:
     """Outcome of ``check_loss``: which checks ran and which failed (with reasons)."""
@@ -36,15 +55,23 @@ class Report:
     name: str
     passed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def __str__(self) -> str:
-        lines = [f"{self.name}: {len(self.passed)} passed, {len(self.failed)} failed"]
+        lines = [f"{self.name}: {len(self.passed)} passed, {len(self.failed)} failed"
+                 + (f", {len(self.skipped)} skipped" if self.skipped else "")]
         lines += [f"  FAIL {check}: {why}" for check, why in self.failed]
+        lines += [f"  SKIP {check}: {why}" for check, why in self.skipped]
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "passed": list(self.passed),
+                "failed": [list(f) for f in self.failed],
+                "skipped": [list(f) for f in self.skipped]}
 
 
 def resolve_spec(name_or_spec: str | LossSpec, registry: Registry | None = None) -> LossSpec:
@@ -132,12 +159,50 @@ def _close(actual, expected, rtol: float, atol_scale: float = 1.0) -> tuple[bool
     scale = max(float(np.max(np.abs(expected[fin]), initial=0.0)), 1e-300) * atol_scale
     err = np.abs(actual[fin] - expected[fin])
     tol = rtol * np.maximum(np.abs(expected[fin]), scale * 1e-3)
-    if np.all(err <= tol) and np.all(actual[~fin] == expected[~fin]):
+    same_nonfinite = (actual[~fin] == expected[~fin]) | (np.isnan(actual[~fin]) & np.isnan(expected[~fin]))
+    if not np.all(same_nonfinite):
+        i = int(np.flatnonzero(~fin.ravel())[np.flatnonzero(~same_nonfinite.ravel())[0]])
+        return False, (f"non-finite mismatch at index {i}: {actual.ravel()[i]} vs "
+                       f"{expected.ravel()[i]}")
+    if np.all(err <= tol):
         return True, ""
     i = int(np.argmax(err - tol))
     return False, (f"max error {float(err.ravel()[i]):.3g} at index {i} (got "
                    f"{float(actual[fin].ravel()[i])!r}, expected {float(expected[fin].ravel()[i])!r}, "
                    f"rtol {rtol:g})")
+
+
+def diagnose(actual, expected, n_terms: int | None = None, dtype=np.float64) -> str:
+    """Name the likely defect behind a mismatch: a constant factor, a flipped sign, a mean
+    taken inside the kernel, or float32 precision where float64 was expected ("" if none)."""
+    a = np.asarray(actual, np.float64).ravel()
+    e = np.asarray(expected, np.float64).ravel()
+    if a.shape != e.shape:
+        return ""
+    mask = np.isfinite(a) & np.isfinite(e) & (np.abs(e) > 1e-12 * max(np.max(np.abs(e), initial=0), 1e-300))
+    if np.count_nonzero(mask) >= 1:
+        ratio = a[mask] / e[mask]
+        med = float(np.median(ratio))
+        constant = np.allclose(ratio, med, rtol=1e-5, atol=0) and (np.count_nonzero(mask) >= 2
+                                                                   or a.size == 1)
+        if constant and med != 0.0 and abs(med - 1.0) > 1e-5:
+            if abs(med + 1.0) <= 1e-5:
+                return " -> sign flipped (off by a factor of -1)"
+            if n_terms and abs(med * n_terms - 1.0) <= 1e-5:
+                return (f" -> off by a factor 1/{n_terms}: the kernel seems to average over "
+                        f"the batch itself (reduction belongs to the dispatcher; kernels "
+                        f"write per-term values)")
+            if n_terms and abs(med / n_terms - 1.0) <= 1e-5:
+                return f" -> off by a factor {n_terms}: sum where a mean was expected (reduction)"
+            return f" -> off by a constant factor {med:.6g}"
+        if constant and med == 0.0:
+            return " -> kernel returns zeros"
+    if np.dtype(dtype) == np.float64 and np.any(mask):
+        rel = np.max(np.abs(a[mask] - e[mask]) / np.abs(e[mask]))
+        if 1e-10 < rel < 1e-5:
+            return (f" -> relative error {rel:.1e} looks like float32 arithmetic on float64 "
+                    f"input (precision)")
+    return ""
 
 
 # -- individual checks: each returns None or raises ConformanceError ----------------------
@@ -159,12 +224,14 @@ def check_forward(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hyp
     want = reference_value(spec, t, p, full, reduction)
     if reduction == "none":
         if not isinstance(got, np.ndarray) or got.dtype != np.dtype(dtype):
-            raise _fail("dtype", spec, f"reduction='none' returned {type(got).__name__} of dtype "
-                        f"{getattr(got, 'dtype', None)} for {np.dtype(dtype)} input")
+            raise _fail("dtype", spec, f"{np.dtype(dtype)} input returned as "
+                        f"{getattr(got, 'dtype', type(got).__name__)}: reduction='none' values "
+                        f"must follow y_pred's dtype")
     elif not isinstance(got, float):
         raise _fail("forward", spec, f"reduction={reduction!r} returned {type(got).__name__}, not float")
     ok, why = _close(got, want, RTOL[dtype])
     if not ok:
+        why += diagnose(got, want, p.size if spec.layout == "elementwise" else p.shape[0], dtype)
         raise _fail(f"forward[{np.dtype(dtype)}, {reduction}]", spec, why)
 
 
@@ -177,13 +244,17 @@ def check_gradient(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hy
     t, p = spec.sample(np.random.default_rng(seed), n, dtype, **hyper)
     loss = make_loss(spec, reduction, **hyper)
     got = loss.grad(t, p)
-    if not isinstance(got, np.ndarray) or got.dtype != np.dtype(dtype) or got.shape != p.shape:
-        raise _fail("dtype", spec, f"gradient is {getattr(got, 'dtype', type(got))} "
-                    f"{getattr(got, 'shape', '')}, expected {np.dtype(dtype)} {p.shape}")
+    if not isinstance(got, np.ndarray) or got.shape != p.shape:
+        raise _fail("gradient shape", spec, f"gradient is {type(got).__name__} "
+                    f"{getattr(got, 'shape', '')}, expected an array of shape {p.shape}")
+    if got.dtype != np.dtype(dtype):
+        raise _fail("dtype", spec, f"{np.dtype(dtype)} input returned as {got.dtype}: the "
+                    f"gradient must follow y_pred's dtype")
     want = fd_gradient(spec, t, p, loss.hyperparameters, reduction)
     rtol = FD_RTOL if dtype == np.float64 else RTOL[np.float32]
     ok, why = _close(got, want, rtol, atol_scale=1.0)
     if not ok:
+        why += diagnose(got, want, None, dtype)
         raise _fail(f"gradient[{np.dtype(dtype)}, {reduction}]", spec, why)
 
 
@@ -199,6 +270,8 @@ def check_value_and_grad(spec: LossSpec, dtype=np.float64, reduction: str = "mea
     value, grad = loss.value_and_grad(t, p, out=out)
     if grad is not out:
         raise _fail("out=", spec, "value_and_grad did not return the out= array")
+    if grad.dtype != p.dtype:
+        raise _fail("dtype", spec, f"{p.dtype} input returned as {grad.dtype} by value_and_grad")
     for label, a, b in (("value", value, loss(t, p)), ("grad", grad, loss.grad(t, p))):
         ok, why = _close(a, b, 1e-12 if dtype == np.float64 else 1e-6)
         if not ok:
@@ -220,7 +293,9 @@ def check_sample_weight(spec: LossSpec, dtype=np.float64, reduction: str = "mean
     got = loss(t, p, sample_weight=w)
     ok, why = _close(got, reference_value(spec, t, p, loss.hyperparameters, reduction, w), RTOL[dtype])
     if not ok:
-        raise _fail(f"sample_weight value[{reduction}]", spec, why)
+        raise _fail(f"sample_weight value[{reduction}]", spec,
+                    why + diagnose(got, reference_value(spec, t, p, loss.hyperparameters,
+                                                        reduction, w)))
     want = fd_gradient(spec, t, p, loss.hyperparameters, reduction, w) if n <= 64 else None
     if want is not None:
         ok, why = _close(loss.grad(t, p, sample_weight=w), want,
@@ -300,26 +375,257 @@ def check_metadata(spec: LossSpec) -> None:
         missing.append("properties")
     if missing:
         raise _fail("metadata", spec, "missing " + ", ".join(missing))
-    spec.validate()
-    json.dumps(spec.to_dict())
+    if "\n" in spec.summary.strip():
+        raise _fail("metadata", spec, "summary must be one line")
+    if spec.outer is not None and tuple(spec.reductions) != ("mean",):
+        raise _fail("metadata", spec, f"reduction: a loss with `outer` (a function of the "
+                    f"weighted mean) supports only reductions=('mean',), not {spec.reductions}")
+    try:
+        spec.validate()
+    except LossError as exc:
+        raise _fail("metadata", spec, f"invalid spec: {exc}") from None
+    try:
+        json.dumps(spec.to_dict())
+    except (TypeError, ValueError) as exc:
+        raise _fail("metadata", spec, f"to_dict() is not JSON-serialisable: {exc}") from None
+
+
+def _tiny(spec: LossSpec, dtype, hyper, n: int = 3):
+    return spec.sample(np.random.default_rng(7), n, dtype, **(hyper or {}))
+
+
+def check_compile(spec: LossSpec, hyper=None) -> None:
+    """Every kernel (plain, fused, serial and parallel) compiles for float64 and float32."""
+    from .errors import PluginError
+
+    hyper = hyper or {}
+    reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
+    for dtype in DTYPES:
+        for n in (3, max(spec.serial_below, 1) + 1):   # serial twin, then the parallel kernel
+            t, p = spec.sample(np.random.default_rng(7), n, dtype, **hyper)
+            for red in dict.fromkeys((reduction, "none")):
+                if red not in spec.reductions:
+                    continue
+                loss = make_loss(spec, red, **hyper)
+                try:
+                    loss(t, p)
+                    loss.grad(t, p)
+                    loss.value_and_grad(t, p)
+                except PluginError as exc:
+                    raise _fail("compile", spec, f"kernel fails to compile for {np.dtype(dtype)} "
+                                f"input: {exc}") from None
+
+
+def check_dtypes(spec: LossSpec, hyper=None) -> None:
+    """float32 in gives float32 out (values for "none", gradients, out=); float64 stays
+    float64; reduced values are Python floats."""
+    hyper = hyper or {}
+    for dtype in DTYPES:
+        dt = np.dtype(dtype)
+        t, p = _tiny(spec, dtype, hyper, 5)
+        for reduction in spec.reductions:
+            loss = make_loss(spec, reduction, **hyper)
+            value, grad = loss.value_and_grad(t, p)
+            found = [("value", value), ("grad", grad), ("grad()", loss.grad(t, p)),
+                     ("value()", loss(t, p))]
+            for what, x in found:
+                if reduction != "none" and what.startswith("value"):
+                    if not isinstance(x, float):
+                        raise _fail("dtype", spec, f"reduction={reduction!r} {what} is "
+                                    f"{type(x).__name__}, not a Python float")
+                    continue
+                got = getattr(x, "dtype", None)
+                if got != dt:
+                    raise _fail("dtype", spec, f"{dt} input returned as {got} ({what}, "
+                                f"reduction={reduction!r}): outputs must follow y_pred's dtype")
+
+
+def _probe_values(interval) -> list[float]:
+    """Edge values inside an interval: its closed ends and large/small magnitudes."""
+    a, b = interval.closed_bounds()
+    candidates = [-1e30, -1e3, -1.0, -1e-3, 0.0, 1e-3, 1.0, 1e3, 1e30]
+    values = [v for v in candidates if v in interval]
+    values += [v for v, end in ((a, interval.low), (b, interval.high))
+               if math.isfinite(end) and v not in values]
+    return values
+
+
+def check_domain_coverage(spec: LossSpec, hyper=None, seed: int = 6) -> None:
+    """The reference is defined (no NaN) wherever the declared domains allow, and the
+    kernels stay finite wherever the reference is finite (edges and huge values included).
+
+    A NaN from the reference on allowed input means the spec's domains miss a constraint
+    (e.g. probabilities declared as any real) or the reference is unstable there; a kernel
+    that overflows where the reference does not is numerically unstable.
+    """
+    hyper = hyper or {}
+    loss = make_loss(spec, "none" if "none" in spec.reductions else spec.reductions[0], **hyper)
+    full = loss.hyperparameters
+    rng = np.random.default_rng(seed)
+    t, p = spec.sample(rng, 64, np.float64, **hyper)
+    trials = [("sampled inputs", t, p)]
+    if spec.layout == "elementwise" and t.shape == p.shape and t.ndim == 1:
+        for col, argument in enumerate(("y_true", "y_pred")):
+            domain = spec.domain(argument)
+            if domain.integer or domain.row_sum is not None:
+                continue
+            probes = _probe_values(domain.interval)
+            tt, pp = t[:len(probes)].astype(np.float64), p[:len(probes)].astype(np.float64)
+            (tt if col == 0 else pp)[:] = probes
+            trials.append((f"edge values of {argument}", tt, pp))
+    for label, tt, pp in trials:
+        with np.errstate(all="ignore"):
+            try:
+                ref = reference_terms(spec, tt, pp, full)
+            except Exception as exc:  # noqa: BLE001 - a reference that raises is the defect
+                raise _fail("domain coverage", spec, f"the reference raises "
+                            f"{type(exc).__name__}: {exc} on {label}") from None
+        nan = np.flatnonzero(np.isnan(ref).ravel())
+        if nan.size:
+            i = int(nan[0])
+            where = (f"y_true={float(tt.ravel()[i])!r}, y_pred={float(pp.ravel()[i])!r}"
+                     if spec.layout == "elementwise" else f"row {i}")
+            raise _fail("domain coverage", spec, (
+                f"missing domain check: the reference returns NaN at {where} ({label}), which "
+                f"the declared domains allow (y_true {spec.domain('y_true').describe()}; y_pred "
+                f"{spec.domain('y_pred').describe()}); declare the constraint in `domains` "
+                f"(or make the reference stable there)"))
+        if loss.reduction != "none" or label == "sampled inputs":
+            continue
+        values, grad = loss.value_and_grad(tt, pp)
+        fin = np.isfinite(ref).ravel()
+        for what, arr in (("value", values), ("gradient", grad)):
+            bad = np.flatnonzero(fin & ~np.isfinite(np.asarray(arr, np.float64)).ravel())
+            if bad.size:
+                i = int(bad[0])
+                raise _fail("numerical stability", spec, (
+                    f"kernel {what} is {float(np.asarray(arr).ravel()[i])!r} at y_true="
+                    f"{float(tt.ravel()[i])!r}, y_pred={float(pp.ravel()[i])!r} ({label}) where "
+                    f"the reference is finite ({float(ref.ravel()[i])!r}): overflow"))
+        ok, why = _close(values, ref, 1e-6)
+        if not ok:
+            raise _fail("numerical stability", spec, f"kernel values on {label}: {why}")
+
+
+def check_reductions(spec: LossSpec, dtype=np.float64, hyper=None, n: int = 41,
+                     seed: int = 8) -> None:
+    """reduction="sum" is the sum of the "none" values and "mean" is sum / n (weights too)."""
+    hyper = hyper or {}
+    if set(spec.reductions) != set(REDUCTIONS):
+        return
+    rng = np.random.default_rng(seed)
+    t, p = spec.sample(rng, n, dtype, **hyper)
+    none = np.asarray(make_loss(spec, "none", **hyper)(t, p), np.float64)
+    total = make_loss(spec, "sum", **hyper)(t, p)
+    mean = make_loss(spec, "mean", **hyper)(t, p)
+    rtol = 1e-12 if np.dtype(dtype) == np.float64 else 1e-6
+    expect_sum = float(np.sum(none))
+    if not math.isclose(total, expect_sum, rel_tol=rtol, abs_tol=1e-300):
+        raise _fail("reduction", spec, f"reduction='sum' gave {total!r} but the 'none' values "
+                    f"sum to {expect_sum!r}" + diagnose(total, expect_sum, none.size))
+    if not math.isclose(mean, total / none.size, rel_tol=rtol, abs_tol=1e-300):
+        raise _fail("reduction", spec, f"reduction='mean' gave {mean!r} but sum / n = "
+                    f"{total / none.size!r}" + diagnose(mean, total / none.size, none.size))
+    gn = make_loss(spec, "none", **hyper).grad(t, p)
+    gm = make_loss(spec, "mean", **hyper).grad(t, p)
+    ok, why = _close(gm, np.asarray(gn, np.float64) / none.size, rtol)
+    if not ok:
+        raise _fail("reduction", spec, f"grad with reduction='mean' is not the 'none' gradient "
+                    f"/ n: {why}" + diagnose(gm, np.asarray(gn, np.float64) / none.size, none.size))
+
+
+def _config_registry(spec: LossSpec, registry: Registry | None):
+    """A registry in which ``spec.name`` resolves to ``spec`` (or an equal copy)."""
+    import dataclasses
+
+    for reg in (registry, default_registry()):
+        if reg is not None and spec.name in reg and reg.spec(spec.name) is spec:
+            return reg
+    reg = Registry(builtins=False, entry_points=False)
+    reg.add(dataclasses.replace(spec), source=spec.source)
+    return reg
+
+
+def check_config(spec: LossSpec, hyper=None, registry: Registry | None = None,
+                 seed: int = 9) -> None:
+    """``from_config(loss.config())`` rebuilds a loss with the same config, value and grad;
+    the config is plain JSON. Skipped (SkipCheck) when lossreg.from_config is unavailable."""
+    import inspect
+    import json
+
+    from .registry import set_default_registry
+
+    hyper = hyper or {}
+    try:
+        from .config import from_config
+    except ImportError as exc:
+        raise SkipCheck(f"config round-trip not checked: lossreg.from_config is unavailable "
+                        f"({exc})") from None
+    reduction = "sum" if "sum" in spec.reductions else spec.reductions[0]
+    loss = make_loss(spec, reduction, **hyper)
+    cfg = loss.config()
+    try:
+        text = json.dumps(cfg)
+    except (TypeError, ValueError) as exc:
+        raise _fail("config round-trip", spec, f"loss.config() is not plain JSON: {exc}") from None
+    reg = _config_registry(spec, registry)
+    try:
+        if "registry" in inspect.signature(from_config).parameters:
+            rebuilt = from_config(json.loads(text), registry=reg)
+        elif reg is default_registry():
+            rebuilt = from_config(json.loads(text))
+        else:
+            old = set_default_registry(reg)
+            try:
+                rebuilt = from_config(json.loads(text))
+            finally:
+                set_default_registry(old)
+    except Exception as exc:  # noqa: BLE001
+        raise _fail("config round-trip", spec, f"from_config({cfg!r}) raised "
+                    f"{type(exc).__name__}: {exc}") from None
+    if getattr(rebuilt, "name", None) != spec.name:
+        raise _fail("config round-trip", spec, f"from_config({cfg!r}) built "
+                    f"{getattr(rebuilt, 'name', rebuilt)!r}")
+    again = json.loads(json.dumps(rebuilt.config()))
+    if again != json.loads(text):
+        raise _fail("config round-trip", spec, f"from_config(loss.config()).config() is "
+                    f"{again!r}, expected {json.loads(text)!r}")
+    t, p = spec.sample(np.random.default_rng(seed), 11, np.float64, **hyper)
+    v1, g1 = loss.value_and_grad(t, p)
+    v2, g2 = rebuilt.value_and_grad(t, p)
+    if not (np.array_equal(np.asarray(v1), np.asarray(v2)) and np.array_equal(g1, g2)):
+        raise _fail("config round-trip", spec, "the rebuilt loss gives different values or "
+                    "gradients")
 
 
 CHECKS: dict[str, Callable[..., None]] = {
     "metadata": check_metadata,
+    "compile": check_compile,
+    "dtypes": check_dtypes,
     "forward": check_forward,
     "gradient": check_gradient,
     "value_and_grad": check_value_and_grad,
     "sample_weight": check_sample_weight,
+    "reductions": check_reductions,
     "layouts": check_layouts,
     "domains": check_domains,
+    "domain_coverage": check_domain_coverage,
+    "config": check_config,
 }
 
 
-def iter_checks(spec: LossSpec) -> Iterable[tuple[str, Callable[[], None]]]:
-    """(label, thunk) for every check, dtype, reduction and hyperparameter case."""
+def iter_checks(spec: LossSpec, registry: Registry | None = None
+                ) -> Iterable[tuple[str, Callable[[], None]]]:
+    """(label, thunk) for every check, dtype, reduction and hyperparameter case.
+
+    The first two are "metadata" and "compile"; ``check_loss`` skips the rest when the
+    kernels do not compile (every other check would fail the same way).
+    """
     yield "metadata", lambda: check_metadata(spec)
+    yield "compile", lambda: check_compile(spec)
     for hyper in hyper_cases(spec):
         tag = ",".join(f"{k}={v}" for k, v in hyper.items()) or "defaults"
+        yield f"dtypes[{tag}]", (lambda h=hyper: check_dtypes(spec, h))
         for dtype in DTYPES:
             dn = np.dtype(dtype).name
             for reduction in REDUCTIONS:
@@ -329,24 +635,78 @@ def iter_checks(spec: LossSpec) -> Iterable[tuple[str, Callable[[], None]]]:
                               check_sample_weight):
                     label = f"{check.__name__[6:]}[{dn},{reduction},{tag}]"
                     yield label, (lambda c=check, d=dtype, r=reduction, h=hyper: c(spec, d, r, h))
+            yield f"reductions[{dn},{tag}]", (lambda d=dtype, h=hyper: check_reductions(spec, d, h))
             yield f"layouts[{dn},{tag}]", (lambda d=dtype, h=hyper: check_layouts(spec, d, h))
         yield f"domains[{tag}]", (lambda h=hyper: check_domains(spec, h))
+        yield f"domain_coverage[{tag}]", (lambda h=hyper: check_domain_coverage(spec, h))
+        yield f"config[{tag}]", (lambda h=hyper: check_config(spec, h, registry))
 
 
 def check_loss(name_or_spec: str | LossSpec, *, registry: Registry | None = None,
                raise_on_failure: bool = True) -> Report:
-    """Run every conformance check; raise ConformanceError naming each failed check."""
+    """Run every conformance check; raise ConformanceError naming each failed check.
+
+    ``name_or_spec`` is a registered name (looked up in ``registry``, default: the default
+    registry) or a LossSpec, registered or not. Returns the Report when all pass (or when
+    ``raise_on_failure=False``).
+    """
     spec = resolve_spec(name_or_spec, registry)
     report = Report(spec.name)
-    for label, run in iter_checks(spec):
+    compiled = True
+    for label, run in iter_checks(spec, registry):
+        if not compiled:
+            report.skipped.append((label, "kernels do not compile"))
+            continue
         try:
             run()
+        except SkipCheck as exc:
+            report.skipped.append((label, str(exc)))
         except ConformanceError as exc:
             report.failed.append((label, str(exc)))
+            compiled = label != "compile"
         except Exception as exc:  # noqa: BLE001 - a crash is a failed check, reported
             report.failed.append((label, f"{type(exc).__name__}: {exc}"))
+            compiled = label != "compile"
         else:
             report.passed.append(label)
     if raise_on_failure and report.failed:
         raise ConformanceError(str(report))
     return report
+
+
+def parametrize_checks(name_or_spec: str | LossSpec, registry: Registry | None = None) -> list:
+    """``pytest.param`` objects, one per conformance check, for a plugin's own test suite.
+
+    ::
+
+        @pytest.mark.parametrize("check", lossreg.testing.parametrize_checks("pinball"))
+        def test_conformance(check):
+            check()
+
+    Each param is a zero-argument callable (id = the check's label) that raises
+    ConformanceError naming the defect, or calls ``pytest.skip`` for a check that cannot
+    run here. A name that is not registered gives one failing param that says so, so the
+    suite fails loudly rather than collecting nothing.
+    """
+    import pytest
+
+    try:
+        spec = resolve_spec(name_or_spec, registry)
+    except LossError as exc:
+        message = f"{exc} (is the plugin installed? `pip install .` registers its entry point)"
+
+        def missing():
+            raise ConformanceError(message)
+        return [pytest.param(missing, id=f"{name_or_spec}-not-registered")]
+
+    def wrap(label, run):
+        def check():
+            try:
+                run()
+            except SkipCheck as exc:
+                pytest.skip(str(exc))
+        check.__name__ = check.__qualname__ = f"check_{label}"
+        return check
+
+    return [pytest.param(wrap(label, run), id=f"{spec.name}-{label}")
+            for label, run in iter_checks(spec, registry)]
