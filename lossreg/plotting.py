@@ -126,6 +126,7 @@ def _elementwise_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
     t_iv = spec.domain("y_true").interval
     regression = unbounded_pred and not (math.isfinite(t_iv.low) and math.isfinite(t_iv.high))
     slices = []
+    half_span = RESIDUAL_RANGE + max(abs(t) for t in t_values)
     for t in t_values:
         if regression:
             lo, hi = x_range or (-RESIDUAL_RANGE, RESIDUAL_RANGE)
@@ -134,7 +135,7 @@ def _elementwise_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
             xlabel = "residual r = y_pred − y_true"
             label = "" if t == 0.0 else f"y_true = {_fmt(t)}"
         else:
-            span = LOGIT_RANGE if unbounded_pred else RESIDUAL_RANGE + abs(t)
+            span = LOGIT_RANGE if unbounded_pred else half_span
             lo, hi = x_range or _inner(dp, span)
             x = _grid(lo, hi, points)
             y_pred = x

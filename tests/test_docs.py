@@ -1,0 +1,136 @@
+"""The documentation site builds with `mkdocs build --strict` and is generated, not copied.
+
+One build per test session (about 20-40 s, most of it compiling the kernels the examples
+and plots use); the other tests read the built site or call the hook's functions.
+"""
+
+import html
+import importlib.util
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import types
+
+import pytest
+
+pytest.importorskip("mkdocs")
+pytest.importorskip("material")
+pytest.importorskip("mkdocstrings_handlers.python")
+pytest.importorskip("matplotlib")
+
+import lossreg  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+HOOK = ROOT / "docs" / "hooks" / "lossreg_docs.py"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
+         "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    assert "WARNING" not in log and "ERROR" not in log, log[-6000:]
+    return out
+
+
+def text(site, page):
+    raw = (site / page / "index.html").read_text() if page else (site / "index.html").read_text()
+    body = raw[raw.index("<article"):raw.index("</article>")]
+    return html.unescape(re.sub(r"<[^>]+>", "", body)), raw
+
+
+def hook():
+    spec = importlib.util.spec_from_file_location("lossreg_docs_hook", HOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_registered_loss_has_a_generated_catalogue_page(site):
+    for name in lossreg.names():
+        page, raw = text(site, f"catalogue/{name}")
+        s = lossreg.spec(name)
+        assert s.summary in page
+        for h in s.hyperparameters.values():
+            assert h.name in page and str(h.interval or "—") in page
+        for alias in s.aliases:
+            assert alias in page
+        if s.formula:
+            assert 'class="arithmatex"' in raw
+        assert "# -> " in page          # the example was run
+        plot = site / "assets" / "plots" / f"{name}.png"
+        assert f"../../assets/plots/{name}.png" in raw
+        assert plot.read_bytes()[:4] == b"\x89PNG"
+    index, _ = text(site, "catalogue")
+    assert f"{len(lossreg.names())} in" in index
+
+
+def test_guide_pages_contain_computed_numbers_and_plots(site):
+    page, raw = text(site, "choosing")
+    assert "<!-- lossreg:" not in raw
+    assert "guide-regression.png" in raw and (site / "assets/plots/guide-regression.png").exists()
+    assert raw.count("<table>") >= 3
+    # the bisection fits: Huber(delta=b) and Smooth L1(beta=b) share their minimiser
+    row = re.search(r"huber\(delta=1\)\s*([\d.]+)\s*([-\d.]+)", page)
+    row_s = re.search(r"smooth_l1\(beta=1\)\s*([\d.]+)\s*([-\d.]+)", page)
+    assert row and row_s and row.group(1) == row_s.group(1)
+    started, _ = text(site, "getting-started")
+    assert "# -> 16.625" in started          # mse on the example, computed at build time
+    assert "raises UnknownLossError" in started
+
+
+def test_cli_and_api_pages_are_generated(site):
+    cli, _ = text(site, "cli")
+    assert "usage: lossreg" in cli
+    api, raw = text(site, "api")
+    assert "value_and_grad" in api and "check_loss" in api and "plot_losses" in api
+    assert "LossSpec" in api
+
+
+def test_optional_pages_are_in_the_nav_when_present(site):
+    _, raw = text(site, "")
+    for page in ("plugins", "determinism"):
+        present = (ROOT / "docs" / f"{page}.md").exists()
+        assert (f'href="{page}/"' in raw) == present
+
+
+def test_run_python_shows_values_and_lossreg_errors():
+    h = hook()
+    out = h.run_python("import lossreg\nx = 2\nx + 0.5\nlossreg.get('hubr')\n", {})
+    assert out.splitlines() == ["import lossreg", "x = 2", "x + 0.5", "# -> 2.5",
+                                "lossreg.get('hubr')",
+                                "# -> raises UnknownLossError: unknown loss 'hubr'; "
+                                "did you mean 'huber'?"]
+    with pytest.raises(ZeroDivisionError):      # anything else stops the build
+        h.run_python("1 / 0\n", {})
+
+
+def test_unknown_markers_stop_the_build():
+    h = hook()
+    page = types.SimpleNamespace(file=types.SimpleNamespace(src_uri="x.md"), meta={})
+    with pytest.raises(KeyError, match="lossreg:nope"):
+        h.on_page_markdown("a\n<!-- lossreg:nope -->\nb\n", page, None, None)
+    md = h.on_page_markdown("[`mse`](catalogue/mse.md) [`zz`](catalogue/zz_missing.md)",
+                            page, None, None)
+    assert md == "[`mse`](catalogue/mse.md) `zz`"
+
+
+def test_benchmark_section_renders_results_or_says_how_to_make_them(tmp_path, monkeypatch):
+    h = hook()
+    monkeypatch.setattr(h, "BENCH_JSON", tmp_path / "latest.json")
+    monkeypatch.setattr(h, "BENCH_PNG", tmp_path / "latest.png")
+    assert "No benchmark results" in h.gen_benchmarks("performance.md")
+    (tmp_path / "latest.json").write_text(
+        '{"machine": {"cpu": "TestCPU", "cores": 2}, "n": 1000000,'
+        ' "results": [{"loss": "mse", "ratio": 0.987654}]}')
+    (tmp_path / "latest.png").write_bytes(b"\x89PNG")
+    md = h.gen_benchmarks("performance.md")
+    assert "| cpu | TestCPU |" in md and "| mse | 0.9877 |" in md
+    assert "](assets/bench/latest.png)" in md
