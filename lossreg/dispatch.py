@@ -90,6 +90,8 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
     w, weight_sum = _weights(sample_weight, value_shape, n_terms)
+    if reduction == "mean" and not 2.0 ** -64 <= weight_sum <= 2.0 ** 64 and weight_sum > 0:
+        w, weight_sum = _rescaled(w)
     if n_terms == 0 and reduction == "mean":
         raise ShapeError(f"empty input (y_pred has shape {y_pred.shape}): the mean of no "
                          f"elements is undefined; use reduction='sum' or 'none'")
@@ -113,6 +115,20 @@ def _weights(sample_weight: Any, value_shape: tuple, n_terms: int) -> tuple[np.n
         raise DomainError(f"sample_weight must be finite and >= 0; first violation at index "
                           f"{i} ({w[i]!r})", argument="sample_weight",
                           constraint="finite and >= 0", index=i)
+    partials = np.empty(R.n_chunks(w.shape[0]), dtype=np.float64)
+    R.chunk_sums(w, _EMPTY_F64, partials)
+    return w, R.total(partials)
+
+
+def _rescaled(w: np.ndarray) -> tuple[np.ndarray, float]:
+    """Weights times a power of two putting max(w) in [0.5, 1), and their sum.
+
+    A weighted mean does not change when all weights are scaled, and scaling by a power
+    of two is exact, so huge weights (sum overflowing to inf: inf/inf = NaN) or tiny ones
+    (w * l underflowing to 0) give the same mean as moderate ones. A copy: never the
+    caller's array.
+    """
+    w = np.ldexp(w, -math.frexp(float(w.max()))[1])  # any exponent, subnormals included
     partials = np.empty(R.n_chunks(w.shape[0]), dtype=np.float64)
     R.chunk_sums(w, _EMPTY_F64, partials)
     return w, R.total(partials)

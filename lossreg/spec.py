@@ -203,7 +203,7 @@ class Hyperparameter:
         if self.type == "array":
             try:
                 arr = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise fail("") from None
             if arr.ndim != 1 or arr.size == 0:
                 raise fail(" (expected a non-empty 1-D sequence)")
@@ -227,10 +227,15 @@ class Hyperparameter:
                 else:
                     raise fail("")
             value = int(value)
+            if not -2**63 <= value < 2**63:  # kernels take int64
+                raise fail(" (does not fit in 64 bits)")
         else:
             if not isinstance(value, numbers.Real):
                 raise fail("")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # e.g. 10**400: an int beyond float64
+                raise fail(" (too large for a float64)") from None
             if math.isnan(value):
                 raise fail("")
         if self.interval is not None and value not in self.interval:

@@ -22,8 +22,18 @@ def n_chunks(n: int, chunk: int = CHUNK) -> int:
 
 
 def total(partials: np.ndarray) -> float:
-    """Exactly rounded, order-independent sum of float64 chunk totals."""
-    return math.fsum(partials.tolist())
+    """Exactly rounded, order-independent sum of float64 chunk totals.
+
+    Where plain float addition would overflow to +-inf (or give NaN for inf - inf),
+    so does this; ``math.fsum`` alone raises OverflowError/ValueError there instead.
+    """
+    values = partials.tolist()
+    try:
+        return math.fsum(values)
+    except OverflowError:  # finite terms whose running sum leaves the float64 range
+        return math.fsum(math.ldexp(v, -64) for v in values) * 2.0 ** 64
+    except ValueError:  # inf + -inf
+        return math.nan
 
 
 @njit(parallel=True)
