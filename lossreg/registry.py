@@ -39,14 +39,25 @@ class PluginRecord:
     source: str
     losses: tuple[str, ...] = ()
     error: str | None = None
+    status: str = ""    # "loaded", "partial", "failed", "blocked" or "kernel-error"
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            status = "loaded" if self.error is None else "partial" if self.losses else "failed"
+            object.__setattr__(self, "status", status)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "source": self.source, "losses": list(self.losses),
-                "error": self.error}
+                "error": self.error, "status": self.status}
 
 
 def plugins_disabled(environ=os.environ) -> bool:
     return environ.get("LOSSREG_DISABLE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _dist_key(name: str) -> str:
+    """Distribution names compare as PEP 503 does: case-, '-'/'_'/'.'-insensitive."""
+    return "".join("-" if ch in "_." else ch for ch in str(name).strip().lower())
 
 
 class Registry:
@@ -67,7 +78,10 @@ class Registry:
         self._index: dict[str, str] = {}        # normalized name/alias -> canonical name
         self._records: list[PluginRecord] = []
         env_block = os.environ.get("LOSSREG_BLOCK_PLUGINS", "")
+        if isinstance(block, str):
+            block = block.split(",")
         self.blocked = {b.strip() for b in [*block, *env_block.split(",")] if b.strip()}
+        self._loaded_eps: set[tuple[str, str, str]] = set()
         if builtins:
             for module in BUILTIN_MODULES:
                 self._load(lambda m=module: importlib.import_module(m), module, BUILTIN_SOURCE,
@@ -85,17 +99,23 @@ class Registry:
     # -- loading -----------------------------------------------------------------------
     def load_entry_points(self) -> None:
         """Load every ``lossreg`` entry point not yet loaded or blocked."""
+        blocked = {_dist_key(b) for b in self.blocked}
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             dist_name = dist.metadata["Name"] if dist is not None else "?"
             version = dist.version if dist is not None else "?"
+            key = (_dist_key(dist_name), ep.name, ep.value)
+            if key in self._loaded_eps:   # already loaded (or the same dist found twice)
+                continue
+            self._loaded_eps.add(key)
             source = f"{dist_name} {version} (entry point {ep.name} = {ep.value})"
-            if ep.name in self.blocked or dist_name in self.blocked:
-                self._records.append(PluginRecord(ep.name, source, error="blocked"))
+            if ep.name in self.blocked or _dist_key(dist_name) in blocked:
+                self._records.append(PluginRecord(ep.name, source, status="blocked"))
                 continue
-            if self.pm.has_plugin(ep.name):
-                continue
-            self._load(ep.load, ep.name, source, strict=False)
+            # Entry-point names need only be unique within a distribution; qualify a
+            # repeated one so that a second distribution's "losses" is loaded, not skipped.
+            name = ep.name if not self.pm.has_plugin(ep.name) else f"{dist_name}:{ep.name}"
+            self._load(ep.load, name, source, strict=False)
 
     def register_plugin(self, plugin: Any, name: str | None = None,
                         source: str | None = None) -> PluginRecord:
@@ -201,8 +221,41 @@ class Registry:
         return list(self._records)
 
     def errors(self) -> list[PluginRecord]:
-        """Plugins that failed (or partly failed) to load, with their errors."""
+        """Plugins that failed (or partly failed) to load, with their errors.
+
+        Blocked plugins are not errors: they are in ``records`` with status "blocked".
+        """
         return [r for r in self._records if r.error is not None]
+
+    def verify_kernels(self, names: Iterable[str] | None = None) -> list[PluginRecord]:
+        """Compile and run each plugin loss (or ``names``) on a tiny valid input.
+
+        Kernels compile lazily, so a plugin whose kernel does not compile loads fine and
+        fails only when called (with a PluginError naming its source). This finds such
+        losses up front: each failure is recorded (status "kernel-error", so it shows in
+        ``errors()``) and returned; the loss stays registered and other losses are
+        unaffected. Compiling takes a few seconds per loss.
+        """
+        import numpy as np
+
+        from .loss import Loss
+
+        if names is None:
+            names = [n for n, s in self._specs.items() if s.source != BUILTIN_SOURCE]
+        found = []
+        for name in names:
+            spec = self.spec(name)
+            try:
+                t, p = spec.sample(np.random.default_rng(0), 3)
+                reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
+                Loss(spec, reduction).value_and_grad(t, p)
+            except Exception as exc:  # noqa: BLE001 - recorded, never raised
+                owner = next((r.name for r in self._records if spec.name in r.losses), spec.name)
+                error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                record = PluginRecord(owner, spec.source, (spec.name,), error, status="kernel-error")
+                self._records.append(record)
+                found.append(record)
+        return found
 
     def get(self, name: str, reduction: str = "mean", **kwargs: Any):
         from .loss import Loss
