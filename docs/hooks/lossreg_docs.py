@@ -119,8 +119,8 @@ def guide_figures() -> dict[str, Callable[[], bytes]]:
 
     figs: dict[str, Callable[[], bytes]] = {
         "assets/plots/guide-regression.png": lambda: _plot_png(
-            ["mse", "mae", lossreg.get("huber", delta=1.0), lossreg.get("smooth_l1", beta=1.0),
-             lossreg.get("huber", delta=2.0)],
+            ["mse", "mae", lossreg.get("huber", delta=1.0), lossreg.get("huber", delta=2.0),
+             lossreg.get("smooth_l1", beta=2.0)],
             title="Regression losses and their gradients (y_true = 0)"),
     }
     if not missing("binary_cross_entropy", "focal"):
@@ -201,7 +201,7 @@ def catalogue_page(spec) -> str:
     parts = [
         f"# {spec.name}\n",
         f"{spec.summary or '*(no summary)*'}\n",
-        table(["", ""], [
+        table(["attribute", "value"], [
             ["family", f"`{spec.family}`"], ["task", f"`{spec.task}`"], ["layout", layout],
             ["aliases", aliases], ["reductions", ", ".join(f'`{r}`' for r in spec.reductions)],
             ["properties", props], ["source", spec.source]]),
@@ -256,7 +256,7 @@ def catalogue_index(page_uri: str = CATALOGUE_INDEX) -> str:
             rows.append([f"[`{s.name}`]({rel(page_uri, f'catalogue/{s.name}.md')})",
                          ", ".join(f"`{a}`" for a in s.aliases) or "—", s.task,
                          hps or "—", s.summary])
-        out += [f"\n## {family}\n", table(["name", "aliases", "task", "hyperparameters",
+        out += [f"\n## {_family_title(family)}\n", table(["name", "aliases", "task", "hyperparameters",
                                             "summary"], rows)]
     return "\n".join(out) + "\n"
 
@@ -398,6 +398,32 @@ def gen_imbalance(page_uri: str) -> str:
               "easy negatives account for.\n\n"
             + table(["loss", "easy negatives' share of the loss",
                      "share of |gradient|"], share_rows) + "\n")
+
+
+def _percent(fraction: float) -> str:
+    pct = 100.0 * float(fraction)
+    if pct >= 1.0:
+        return f"{pct:.0f}%"
+    return f"{pct:.2g}%" if pct >= 0.001 else "< 0.001%"
+
+
+def gen_focal_factor(page_uri: str) -> str:
+    """Share of BCE that focal loss (alpha=None) keeps, computed from the two losses."""
+    import lossreg
+
+    note = missing("binary_cross_entropy", "focal")
+    if note:
+        return note
+    p_t = np.array([0.3, 0.5, 0.9, 0.99])
+    y = np.ones_like(p_t)
+    bce = lossreg.get("binary_cross_entropy", reduction="none")(y, p_t)
+    rows = []
+    for gamma in (0.5, 1.0, 2.0, 5.0):
+        focal = lossreg.get("focal", alpha=None, gamma=gamma, reduction="none")(y, p_t)
+        rows.append([f"{gamma:g}"] + [_percent(f / b) for f, b in zip(focal, bce)])
+    return ("\n" + table(["γ"] + [f"p_t = {v:g}" for v in p_t], rows)
+            + "\n\n(focal loss with `alpha=None` as a percentage of BCE, both computed by "
+              "lossreg.)\n")
 
 
 def gen_focal_plot(page_uri: str) -> str:
@@ -683,6 +709,7 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "regression-plot": gen_regression_plot,
     "imbalance": gen_imbalance,
     "focal-plot": gen_focal_plot,
+    "focal-factor": gen_focal_factor,
     "distributions": gen_distributions,
     "distributions-plot": gen_distributions_plot,
     "pitfall-kl": gen_pitfall_kl,
