@@ -37,6 +37,7 @@ class Batch:
     n_terms: int             # elements (elementwise) or rows (rows)
     weight_sum: float
     dtype: np.dtype
+    labels: bool = False     # t holds int64 class labels (n,) for a rows loss (LabelTargets)
 
 
 # -- conversion and checks ---------------------------------------------------------------
@@ -82,11 +83,15 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
         if y_pred.ndim not in (1, 2):
             raise ShapeError(f"y_pred must be 1-D (one row) or 2-D (rows, classes), "
                              f"got shape {y_pred.shape}")
-        if y_true.shape != y_pred.shape:
-            raise _shape_error(y_true, y_pred, "they must be equal (rows of the same classes)")
+        labels = spec.label_targets is not None and y_true.shape == y_pred.shape[:-1]
+        if y_true.shape != y_pred.shape and not labels:
+            raise _shape_error(y_true, y_pred, "they must be equal (rows of the same classes)"
+                               + (" or y_true must hold one class label per row"
+                                  if spec.label_targets is not None else ""))
         if y_pred.shape[-1] == 0:
             raise ShapeError(f"y_pred has shape {y_pred.shape}: rows need at least one class")
-        t = np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1])
+        t = (_as_labels(y_true) if labels else
+             np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1]))
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
     w, weight_sum = _weights(sample_weight, value_shape, n_terms)
@@ -98,7 +103,53 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
     if reduction == "mean" and weight_sum <= 0.0:
         raise DomainError("sample_weight sums to 0: the weighted mean is undefined",
                           argument="sample_weight", constraint="sum(sample_weight) > 0")
-    return Batch(t, p, w, y_pred.shape, value_shape, n_terms, weight_sum, dtype)
+    return Batch(t, p, w, y_pred.shape, value_shape, n_terms, weight_sum, dtype,
+                 labels=spec.layout == "rows" and t.ndim == 1)
+
+
+def _as_labels(y_true: np.ndarray) -> np.ndarray:
+    """Class labels as a flat int64 array; floats must be whole numbers (DomainError)."""
+    flat = y_true.reshape(-1)
+    if flat.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~(np.isfinite(flat) & (flat == np.floor(flat))
+                                   & (np.abs(flat) < 2.0 ** 63)))
+        if bad.size:
+            i = int(bad[0])
+            raise DomainError(f"y_true class labels must be whole numbers; first violation "
+                              f"at index {i} ({flat[i].item()!r})", argument="y_true",
+                              constraint="integer class label", index=i)
+    return np.ascontiguousarray(flat, dtype=np.int64)
+
+
+def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
+                  validate: bool) -> None:
+    """Label targets: range-check the labels, then set the "mean" denominator.
+
+    The denominator is sum(sample_weight * mean_weights) when the spec gives
+    ``mean_weights`` (PyTorch's class-weighted mean over non-ignored rows).
+    """
+    lt = spec.label_targets
+    n_classes = batch.p.shape[1]
+    if validate:
+        i = int(_call(spec, lt.first_invalid, batch.t, n_classes, *args))
+        if i >= 0:
+            raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
+                              f"first violation at index {i} ({int(batch.t[i])})",
+                              argument="y_true", constraint=f"label in [0, {n_classes})",
+                              index=i)
+    if lt.mean_weights is None or reduction != "mean":
+        return
+    d = np.empty(batch.n_terms, dtype=np.float64)
+    _call(spec, lt.mean_weights, batch.t, n_classes, d, *args)
+    partials = np.empty(R.n_chunks(d.shape[0]), dtype=np.float64)
+    R.chunk_sums(d, batch.w, partials)
+    batch.weight_sum = R.total(partials)
+    if not batch.weight_sum > 0.0:
+        raise DomainError("the rows' weights in the mean (class weights of the labels, "
+                          "times sample_weight; ignored rows count 0) sum to 0: the "
+                          "weighted mean is undefined", argument="y_true",
+                          constraint="some non-ignored row with positive weight")
 
 
 def _weights(sample_weight: Any, value_shape: tuple, n_terms: int) -> tuple[np.ndarray, float]:
@@ -151,6 +202,8 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
 def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True) -> None:
     """Domain scans for kernels that do not fuse them (and integer / row-sum rules)."""
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
+        if argument == "y_true" and batch.labels:
+            continue  # class labels: range-checked by label_weights
         domain = spec.domain(argument)
         flat = arr.reshape(-1)
         bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)
@@ -331,7 +384,8 @@ class Evaluation:
     def _plain_values(self) -> np.ndarray:
         batch, spec = self.batch, self.spec
         values = np.empty(batch.n_terms, dtype=batch.dtype)
-        kernel = _pick(spec, spec.forward, batch.p.size)
+        forward = spec.label_targets.forward if batch.labels else spec.forward
+        kernel = _pick(spec, forward, batch.p.size)
         _call(spec, kernel, batch.t, batch.p, values, *self.args)
         return values
 
@@ -352,7 +406,8 @@ class Evaluation:
         if self.fused is not None:
             self._fused("grad", grad.reshape(-1), scale)
             return
-        kernel = _pick(spec, spec.gradient, batch.p.size)
+        gradient = spec.label_targets.gradient if batch.labels else spec.gradient
+        kernel = _pick(spec, gradient, batch.p.size)
         _call(spec, kernel, batch.t, batch.p, grad, *self.args)
         if batch.w.shape[0]:
             factor = batch.w * scale
@@ -391,6 +446,10 @@ def evaluate(spec: LossSpec, args: tuple, reduction: str, y_true: Any, y_pred: A
         if want_grad:
             grad = out if out is not None else np.zeros(batch.pred_shape, batch.dtype)
         return value, grad
+    if spec.check_args is not None:
+        spec.check_args(args, batch.pred_shape)
     with threads(n_threads):
+        if batch.labels:
+            label_weights(spec, args, batch, reduction, validate)
         evaluation = Evaluation(spec, args, reduction, batch, validate)
         return evaluation.run(want_value, want_grad, out)

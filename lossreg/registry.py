@@ -22,7 +22,7 @@ from .errors import PluginError, UnknownLossError
 from .spec import LossSpec
 
 ENTRY_POINT_GROUP = "lossreg"
-BUILTIN_MODULES = ("lossreg.losses.distance",)
+BUILTIN_MODULES = ("lossreg.losses.distance", "lossreg.losses.probabilistic")
 BUILTIN_SOURCE = "lossreg (built-in)"
 
 

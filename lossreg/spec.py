@@ -252,6 +252,27 @@ class Hyperparameter:
 Kernel = Callable[..., Any]
 
 
+@dataclass(frozen=True)
+class LabelTargets:
+    """How a row loss also takes integer class labels as ``y_true``.
+
+    With labels, ``y_true`` has shape ``y_pred.shape[:-1]`` (one label per row) and the
+    dispatcher hands the kernels a 1-D int64 array of labels with the 2-D ``y_pred``:
+    ``forward(labels, p2d, out1d, *hp)`` and ``gradient(labels, p2d, out2d, *hp)``.
+    ``first_invalid(labels, n_classes, *hp)`` (njit) returns the first index holding a
+    label outside ``[0, n_classes)`` that the hyperparameters do not ignore, or -1.
+    ``mean_weights(labels, n_classes, out, *hp)`` (njit, optional) fills each row's weight
+    in the "mean" denominator (PyTorch: the class weight of its label, 0 when ignored);
+    without it every row counts 1. Kernels must not read out of bounds for bad labels:
+    with ``validate=False`` they are not checked.
+    """
+
+    forward: Kernel
+    gradient: Kernel
+    first_invalid: Kernel
+    mean_weights: Kernel | None = None
+
+
 @dataclass
 class LossSpec:
     """Everything lossreg knows about one loss.
@@ -267,6 +288,10 @@ class LossSpec:
     per-element (per-row) values; tests and ``lossreg.testing`` compare kernels to it.
     ``outer`` optionally maps the weighted mean m to the loss value (``(f, df)``, as
     RMSE's square root); such losses support only the "mean" reduction.
+    ``label_targets`` (layout "rows" only) lets ``y_true`` be integer class labels (see
+    LabelTargets). ``check_args(kernel_args, y_pred_shape)`` optionally raises ShapeError
+    when hyperparameters do not fit the data (a class_weight of the wrong length); it runs
+    on every call, ``validate=False`` included, before any kernel.
     """
 
     name: str
@@ -287,6 +312,8 @@ class LossSpec:
     fused: Any = None
     outer: tuple[Callable[[float], float], Callable[[float], float]] | None = None
     sampler: Callable[..., tuple] | None = None
+    label_targets: LabelTargets | None = None
+    check_args: Callable[[tuple, tuple], None] | None = None
     notes: str = ""
     serial_below: int = 4096
     source: str = "unknown"
@@ -362,6 +389,10 @@ class LossSpec:
         for attr in ("forward", "gradient", "reference"):
             if not callable(getattr(self, attr)):
                 problems.append(f"{attr} must be callable")
+        if self.label_targets is not None and (
+                self.layout != "rows" or not isinstance(self.label_targets, LabelTargets)):
+            problems.append("label_targets must be a lossreg.spec.LabelTargets on a "
+                            "layout='rows' loss")
         if not set(self.reductions) <= set(REDUCTIONS) or not self.reductions:
             problems.append(f"reductions {self.reductions!r} must be a subset of {REDUCTIONS}")
         for arg, dom in self.domains.items():
@@ -394,6 +425,7 @@ class LossSpec:
             "reductions": list(self.reductions), "notes": self.notes,
             "reference": _qualname(self.reference), "forward": _qualname(self.forward),
             "gradient": _qualname(self.gradient), "fused": self.fused is not None,
+            "label_targets": self.label_targets is not None,
             "source": self.source,
         }
 

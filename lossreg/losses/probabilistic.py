@@ -1,0 +1,678 @@
+"""Probabilistic family: KL, JS, cross-entropy, BCE (probabilities and logits), softmax
+cross-entropy and focal losses.
+
+Element-wise losses (BCE, BCE with logits, focal, sigmoid focal) are one scalar float64
+function ``elem(t, p, *hp) -> (loss, dloss/dp)`` turned into fused kernels by
+``elementwise_kernels``. Row losses (KL, JS, cross-entropy, softmax cross-entropy) have
+module-level kernels, parallel over rows, reading rows of ``C`` classes and writing one
+value (forward) or one row of derivatives (gradient) per row; the dispatcher reduces.
+
+Numerics (see docs/DESIGN): all arithmetic in float64 whatever the input dtype;
+0 * log 0 = 0; logs of probabilities clamped at -100 as PyTorch does; BCE-type gradients
+use PyTorch's bounded denominator max(p (1 - p), 1e-12) so they stay finite at p in {0, 1};
+logit losses use softplus / log-sigmoid identities and are finite for any finite logit;
+softmax uses the row max and log-sum-exp. Kernels use Numba's "numpy" error model, so a
+division by zero gives inf (as IEEE says) rather than raising. Registered through the ``register_losses`` hook
+like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ..errors import ShapeError
+from ..hookspecs import hookimpl
+from ..kernels import elementwise_kernels, njit
+from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
+                    LabelTargets, LossSpec)
+
+FAMILY = "probabilistic"
+LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
+GRAD_EPS = 1e-12         # PyTorch's lower bound of p (1 - p) in the BCE gradient
+ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 sum)
+ROW_SERIAL_BELOW = 2048  # elements; below this the serial twin of a row kernel runs
+_TINY = 2.2250738585072014e-308   # smallest normal float64
+_HUGE = 1.7976931348623157e308
+_HALF_LOG2 = 0.5 * math.log(2.0)
+
+DISTRIBUTION = Domain(UNIT, row_sum=1.0, row_sum_tol=ROW_SUM_TOL,
+                      doc="rows are probability distributions")
+PROBABILITIES = Domain(UNIT, doc="probabilities")
+LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
+
+
+# -- scalar helpers ---------------------------------------------------------------------------
+
+@njit(error_model="numpy")
+def _softplus(x):
+    """log(1 + exp(x)) without overflow; finite for every finite x."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(error_model="numpy")
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(error_model="numpy")
+def _xlog_ratio(a, b):
+    """a * log(a / b) for a > 0, b >= 0 (+inf for b = 0), without overflow of a / b."""
+    r = a / b
+    if r >= _TINY and r <= _HUGE:
+        return a * math.log(r)
+    return a * (math.log(a) - math.log(b))
+
+
+# -- element-wise losses (scalar float64 functions) ------------------------------------------
+
+@njit(error_model="numpy")
+def bce_elem(t, p, a, b):
+    """-a y log p - b (1 - y) log(1 - p), logs clamped at -100; d/dp with PyTorch's bound."""
+    y = np.float64(t)
+    q = np.float64(p)
+    l1 = max(math.log(q), LOG_CLAMP)
+    l0 = max(math.log1p(-q), LOG_CLAMP)
+    loss = -(a * y * l1 + b * (1.0 - y) * l0)
+    if a == b:
+        num = a * (q - y)
+    else:
+        num = b * (1.0 - y) * q - a * y * (1.0 - q)
+    return loss, num / max(q * (1.0 - q), GRAD_EPS)
+
+
+@njit(error_model="numpy")
+def bce_logits_elem(t, z, a, b):
+    """a y softplus(-z) + b (1 - y) softplus(z); d/dz = -a y sigmoid(-z) + b (1 - y) sigmoid(z)."""
+    y = np.float64(t)
+    x = np.float64(z)
+    e = math.log1p(math.exp(-abs(x)))
+    sp_pos = max(x, 0.0) + e      # -log(1 - sigmoid(x))
+    sp_neg = max(-x, 0.0) + e     # -log sigmoid(x)
+    loss = a * y * sp_neg + b * (1.0 - y) * sp_pos
+    if a == b:
+        grad = a * (_sigmoid(x) - y)
+    else:
+        grad = b * (1.0 - y) * _sigmoid(x) - a * y * _sigmoid(-x)
+    return loss, grad
+
+
+@njit(error_model="numpy")
+def focal_elem(t, p, a, b, gamma):
+    """-a (1-p)^g y log p - b p^g (1-y) log(1-p); logs clamped at -100.
+
+    The derivative is written over PyTorch's BCE denominator max(p (1-p), 1e-12), so it is
+    finite at p in {0, 1} and equals BCE's gradient for gamma = 0. The ratios
+    log p / (1-p) and log(1-p) / p are taken at their limits (-1) where 1-p or p is 0.
+    """
+    y = np.float64(t)
+    q = np.float64(p)
+    r = 1.0 - q
+    l1 = max(math.log(q), LOG_CLAMP)
+    l0 = max(math.log1p(-q), LOG_CLAMP)
+    w1 = a * y * r ** gamma
+    w0 = b * (1.0 - y) * q ** gamma
+    loss = -(w1 * l1 + w0 * l0)
+    ratio1 = l1 / r if r > 0.0 else -1.0
+    ratio0 = l0 / q if q > 0.0 else -1.0
+    big_a = 1.0 - gamma * q * ratio1
+    big_b = 1.0 - gamma * r * ratio0
+    grad = (w0 * q * big_b - w1 * r * big_a) / max(q * r, GRAD_EPS)
+    return loss, grad
+
+
+@njit(error_model="numpy")
+def sigmoid_focal_elem(t, z, a, b, gamma):
+    """Focal loss on logits via log-sigmoid identities: with p = sigmoid(z),
+    -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z))."""
+    y = np.float64(t)
+    x = np.float64(z)
+    e = math.log1p(math.exp(-abs(x)))
+    sp_pos = max(x, 0.0) + e
+    sp_neg = max(-x, 0.0) + e
+    p = _sigmoid(x)
+    r = _sigmoid(-x)
+    m1 = math.exp(-gamma * sp_pos)    # (1 - p)^gamma
+    m0 = math.exp(-gamma * sp_neg)    # p^gamma
+    w1 = a * y * m1
+    w0 = b * (1.0 - y) * m0
+    loss = w1 * sp_neg + w0 * sp_pos
+    grad = w0 * (gamma * r * sp_pos + p) - w1 * (gamma * p * sp_neg + r)
+    return loss, grad
+
+
+# -- row kernels -----------------------------------------------------------------------------
+
+@njit(parallel=True, error_model="numpy")
+def kl_forward(t, p, out, eps):
+    """out[i] = sum_j t_ij log(t_ij / max(p_ij, eps)), 0 log 0 = 0 (+inf if t > 0 = q)."""
+    for i in prange(p.shape[0]):
+        s = 0.0
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            if a > 0.0:
+                s += _xlog_ratio(a, max(np.float64(p[i, j]), eps))
+        out[i] = s
+
+
+@njit(parallel=True, error_model="numpy")
+def kl_gradient(t, p, out, eps):
+    """d/dq_ij = -t_ij / q_ij where t_ij > 0 and q_ij >= eps, else 0 (-inf at q = 0 < t)."""
+    for i in prange(p.shape[0]):
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            b = np.float64(p[i, j])
+            out[i, j] = -a / b if (a > 0.0 and b >= eps) else 0.0
+
+
+@njit(parallel=True, error_model="numpy")
+def js_forward(t, p, out):
+    """out[i] = 1/2 sum_j [t log(t/m) + q log(q/m)], m = (t + q)/2, 0 log 0 = 0."""
+    for i in prange(p.shape[0]):
+        s = 0.0
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            b = np.float64(p[i, j])
+            m = 0.5 * a + 0.5 * b
+            if a > 0.0:
+                s += a * math.log(a / m)
+            if b > 0.0:
+                s += b * math.log(b / m)
+        out[i] = 0.5 * s
+
+
+@njit(parallel=True, error_model="numpy")
+def js_gradient(t, p, out):
+    """d/dq_ij = 1/2 log(q / m); at q = t = 0 its right limit 1/2 log 2; -inf at q = 0 < t."""
+    for i in prange(p.shape[0]):
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            b = np.float64(p[i, j])
+            if a == 0.0 and b == 0.0:
+                out[i, j] = _HALF_LOG2
+            else:
+                out[i, j] = 0.5 * math.log(b / (0.5 * a + 0.5 * b))
+
+
+@njit(parallel=True, error_model="numpy")
+def ce_forward(t, p, out):
+    """out[i] = -sum_j t_ij log q_ij, 0 log 0 = 0 (+inf where t > 0 = q)."""
+    for i in prange(p.shape[0]):
+        s = 0.0
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            if a > 0.0:
+                s -= a * math.log(np.float64(p[i, j]))
+        out[i] = s
+
+
+@njit(parallel=True, error_model="numpy")
+def ce_gradient(t, p, out):
+    """d/dq_ij = -t_ij / q_ij where t_ij > 0, else 0 (-inf at q = 0 < t)."""
+    for i in prange(p.shape[0]):
+        for j in range(p.shape[1]):
+            a = np.float64(t[i, j])
+            out[i, j] = -a / np.float64(p[i, j]) if a > 0.0 else 0.0
+
+
+@njit(error_model="numpy")
+def _row_max_logsumexp(z, i):
+    """(max_j z_ij, log sum_j exp(z_ij - max)) of row i, in float64."""
+    m = np.float64(z[i, 0])
+    for j in range(1, z.shape[1]):
+        m = max(m, np.float64(z[i, j]))
+    se = 0.0
+    for j in range(z.shape[1]):
+        se += math.exp(np.float64(z[i, j]) - m)
+    return m, math.log(se)
+
+
+@njit(error_model="numpy")
+def _target_weight(t, i, j, ls, n_classes, cw):
+    """Smoothed soft target times class weight: ((1-ls) t_ij + ls/C) w_j."""
+    v = np.float64(t[i, j]) * (1.0 - ls) + ls / n_classes
+    if cw.shape[0] > 0:
+        v *= cw[j]
+    return v
+
+
+@njit(parallel=True, error_model="numpy")
+def softmax_ce_forward(t, z, out, ls, cw, ignore, has_ignore):
+    """Probability targets: out[i] = -sum_j w_j t'_ij log softmax(z_i)_j (terms with
+    w_j t'_ij = 0 skipped, so a huge logit gap never gives 0 * inf)."""
+    n_classes = z.shape[1]
+    for i in prange(z.shape[0]):
+        m, lse = _row_max_logsumexp(z, i)
+        s = 0.0
+        for j in range(n_classes):
+            v = _target_weight(t, i, j, ls, n_classes, cw)
+            if v != 0.0:
+                s += v * ((m - np.float64(z[i, j])) + lse)
+        out[i] = s
+
+
+@njit(parallel=True, error_model="numpy")
+def softmax_ce_gradient(t, z, out, ls, cw, ignore, has_ignore):
+    """d/dz_ij = S_i softmax(z_i)_j - w_j t'_ij with S_i = sum_j w_j t'_ij."""
+    n_classes = z.shape[1]
+    for i in prange(z.shape[0]):
+        m, lse = _row_max_logsumexp(z, i)
+        s = 0.0
+        for j in range(n_classes):
+            s += _target_weight(t, i, j, ls, n_classes, cw)
+        for j in range(n_classes):
+            sm = math.exp((np.float64(z[i, j]) - m) - lse)
+            out[i, j] = s * sm - _target_weight(t, i, j, ls, n_classes, cw)
+
+
+@njit(error_model="numpy")
+def _label_state(labels, i, n_classes, cw, ignore, has_ignore):
+    """(label, weight of the label's class) for row i; label -1 for ignored or invalid rows."""
+    y = labels[i]
+    if (has_ignore and y == ignore) or y < 0 or y >= n_classes:
+        return -1, 0.0
+    return y, (cw[y] if cw.shape[0] > 0 else 1.0)
+
+
+@njit(error_model="numpy")
+def _smooth_weight(ls, n_classes, cw):
+    """ls/C * sum_j w_j: the smoothing share of the target mass."""
+    if ls == 0.0:
+        return 0.0
+    if cw.shape[0] == 0:
+        return ls
+    s = 0.0
+    for j in range(n_classes):
+        s += cw[j]
+    return ls / n_classes * s
+
+
+@njit(parallel=True, error_model="numpy")
+def softmax_ce_label_forward(labels, z, out, ls, cw, ignore, has_ignore):
+    """Labels: out[i] = (1-ls) w_y (-log s_y) + ls/C sum_j w_j (-log s_j); 0 if ignored,
+    NaN for an out-of-range label (only reachable with validate=False)."""
+    n_classes = z.shape[1]
+    for i in prange(z.shape[0]):
+        y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
+        if y < 0:
+            ok = has_ignore and labels[i] == ignore
+            out[i] = 0.0 if ok else np.nan
+            continue
+        m, lse = _row_max_logsumexp(z, i)
+        s = 0.0
+        c = (1.0 - ls) * wy
+        if c != 0.0:
+            s += c * ((m - np.float64(z[i, y])) + lse)
+        if ls != 0.0:
+            for j in range(n_classes):
+                v = ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
+                if v != 0.0:
+                    s += v * ((m - np.float64(z[i, j])) + lse)
+        out[i] = s
+
+
+@njit(parallel=True, error_model="numpy")
+def softmax_ce_label_gradient(labels, z, out, ls, cw, ignore, has_ignore):
+    """Labels: d/dz_ij = S softmax_j - (1-ls) w_y [j = y] - ls/C w_j; zero rows if ignored."""
+    n_classes = z.shape[1]
+    for i in prange(z.shape[0]):
+        y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
+        if y < 0:
+            ok = has_ignore and labels[i] == ignore
+            for j in range(n_classes):
+                out[i, j] = 0.0 if ok else np.nan
+            continue
+        m, lse = _row_max_logsumexp(z, i)
+        c = (1.0 - ls) * wy
+        s = c + _smooth_weight(ls, n_classes, cw)
+        for j in range(n_classes):
+            sm = math.exp((np.float64(z[i, j]) - m) - lse)
+            g = s * sm - ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
+            if j == y:
+                g -= c
+            out[i, j] = g
+
+
+@njit(error_model="numpy")
+def softmax_ce_first_invalid(labels, n_classes, ls, cw, ignore, has_ignore):
+    for i in range(labels.shape[0]):
+        y = labels[i]
+        if (y < 0 or y >= n_classes) and not (has_ignore and y == ignore):
+            return i
+    return -1
+
+
+@njit(error_model="numpy")
+def softmax_ce_mean_weights(labels, n_classes, out, ls, cw, ignore, has_ignore):
+    """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored."""
+    for i in range(labels.shape[0]):
+        out[i] = _label_state(labels, i, n_classes, cw, ignore, has_ignore)[1]
+
+
+# -- NumPy references (per-element or per-row values, float64) -------------------------------
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def _weights_ab(alpha, pos_weight=None):
+    a = 1.0 if alpha is None else float(alpha)
+    b = 1.0 if alpha is None else 1.0 - float(alpha)
+    return a * (1.0 if pos_weight is None else float(pos_weight)), b
+
+
+def bce_reference(y_true, y_pred, alpha=None):
+    y, p = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    with np.errstate(divide="ignore"):
+        return -(a * y * np.maximum(np.log(p), LOG_CLAMP)
+                 + b * (1 - y) * np.maximum(np.log(1 - p), LOG_CLAMP))
+
+
+def bce_logits_reference(y_true, y_pred, alpha=None, pos_weight=None):
+    y, z = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha, pos_weight)
+    # -log sigmoid(z) = logaddexp(0, -z); -log(1 - sigmoid(z)) = logaddexp(0, z)
+    return a * y * np.logaddexp(0.0, -z) + b * (1 - y) * np.logaddexp(0.0, z)
+
+
+def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+    y, p = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    with np.errstate(divide="ignore"):
+        return -(a * y * (1 - p) ** gamma * np.maximum(np.log(p), LOG_CLAMP)
+                 + b * (1 - y) * p ** gamma * np.maximum(np.log(1 - p), LOG_CLAMP))
+
+
+def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+    y, z = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    nlp, nlq = np.logaddexp(0.0, -z), np.logaddexp(0.0, z)   # -log p, -log(1-p)
+    return a * y * np.exp(-gamma * nlq) * nlp + b * (1 - y) * np.exp(-gamma * nlp) * nlq
+
+
+def _xlogy(x, y):
+    """x * log y with 0 * log(anything) = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
+
+
+def kl_reference(y_true, y_pred, eps=0.0):
+    p, q = _f64(y_true), np.maximum(_f64(y_pred), eps)
+    with np.errstate(divide="ignore"):
+        return np.sum(_xlogy(p, p) - _xlogy(p, q), axis=-1)
+
+
+def js_reference(y_true, y_pred):
+    p, q = _f64(y_true), _f64(y_pred)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 0.5 * np.sum(_xlogy(p, p / m) + _xlogy(q, q / m), axis=-1)
+
+
+def ce_reference(y_true, y_pred):
+    return -np.sum(_xlogy(_f64(y_true), _f64(y_pred)), axis=-1)
+
+
+def _log_softmax(z):
+    m = np.max(z, axis=-1, keepdims=True)
+    return (z - m) - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+
+
+def softmax_ce_reference(y_true, y_pred, label_smoothing=0.0, class_weight=None,
+                         ignore_index=None):
+    z = _f64(y_pred)
+    n_classes = z.shape[-1]
+    t = np.asarray(y_true)
+    keep = np.ones(z.shape[:-1], dtype=bool)
+    if t.shape == z.shape[:-1]:                           # integer class labels
+        labels = t.astype(np.int64)
+        if ignore_index is not None:
+            keep = labels != ignore_index
+        t = np.zeros(z.shape)
+        np.put_along_axis(t, np.where(keep, labels, 0)[..., None], 1.0, axis=-1)
+    t = _f64(t) * (1 - label_smoothing) + label_smoothing / n_classes
+    w = np.ones(n_classes) if class_weight is None else _f64(class_weight)
+    tw = t * w
+    terms = np.where(tw != 0, -tw * _log_softmax(z), 0.0)
+    return np.where(keep, np.sum(terms, axis=-1), 0.0)
+
+
+# -- samplers (valid inputs for tests and benchmarks) ----------------------------------------
+
+SAMPLE_CLASSES = 4
+
+
+def _dirichlet_rows(rng, n, n_classes, zeros: bool):
+    rows = rng.dirichlet(np.full(n_classes, 0.7), size=n)
+    if zeros and n_classes > 1:
+        rows[rng.random(rows.shape) < 0.2] = 0.0
+        rows[np.arange(n), rng.integers(0, n_classes, n)] += 0.05
+        if n > 2:
+            rows[1] = 0.0
+            rows[1, rng.integers(n_classes)] = 1.0     # one one-hot row
+        rows /= rows.sum(axis=1, keepdims=True)
+    return rows
+
+
+def distribution_sampler(rng, n, **hyper):
+    """Target rows with exact zeros and a one-hot row; strictly positive prediction rows
+    (>= 0.1 / C, so finite differences and gradients stay finite)."""
+    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=True)
+    q = 0.9 * _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=False) + 0.1 / SAMPLE_CLASSES
+    return t, q / q.sum(axis=1, keepdims=True)
+
+
+def softmax_sampler(rng, n, **hyper):
+    """Probability target rows (some one-hot) and logits with a spread of a few units."""
+    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=True)
+    return t, rng.normal(0.0, 2.0, size=(n, SAMPLE_CLASSES))
+
+
+def label_sampler(rng, n, **hyper):
+    """Integer class labels (n,) and logits (n, C): the label form of softmax_cross_entropy."""
+    return (rng.integers(0, SAMPLE_CLASSES, size=n),
+            rng.normal(0.0, 2.0, size=(n, SAMPLE_CLASSES)))
+
+
+# -- kernel arguments -------------------------------------------------------------------------
+
+def _bce_args(hp):
+    return _weights_ab(hp["alpha"])
+
+
+def _bce_logits_args(hp):
+    return _weights_ab(hp["alpha"], hp["pos_weight"])
+
+
+def _focal_args(hp):
+    return (*_weights_ab(hp["alpha"]), float(hp["gamma"]))
+
+
+def _softmax_args(hp):
+    cw = hp["class_weight"]
+    cw = np.zeros(0) if cw is None else np.array(cw, dtype=np.float64)   # writeable copy
+    ignore = hp["ignore_index"]
+    return (float(hp["label_smoothing"]), cw, 0 if ignore is None else int(ignore),
+            ignore is not None)
+
+
+def _softmax_check_args(args, pred_shape):
+    cw = args[1]
+    if cw.shape[0] and cw.shape[0] != pred_shape[-1]:
+        raise ShapeError(f"class_weight has {cw.shape[0]} entries but y_pred has shape "
+                         f"{tuple(pred_shape)} ({pred_shape[-1]} classes); they must be equal")
+
+
+# -- specs ------------------------------------------------------------------------------------
+
+ALPHA_DOC = "weight of the positive term (1 - alpha: negative term); None weighs both 1"
+
+
+def specs() -> list[LossSpec]:
+    """The probabilistic-family specs (kernels are compiled on first call)."""
+    rows = dict(layout="rows", serial_below=ROW_SERIAL_BELOW)
+    alpha_none = Hyperparameter(float, None, UNIT, ALPHA_DOC)
+    return [
+        LossSpec(
+            name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
+            forward=kl_forward, gradient=kl_gradient, reference=kl_reference,
+            sampler=distribution_sampler, **rows,
+            hyperparameters={"eps": Hyperparameter(
+                float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
+            domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
+            summary="Kullback-Leibler divergence KL(y_true || y_pred) between rows of "
+                    "distributions, mean over rows (batchmean).",
+            formula=r"\ell(p, q) = \sum_{j} p_j \log\frac{p_j}{\max(q_j, \epsilon)},"
+                    r"\quad 0 \log 0 = 0",
+            properties={"convex", "nonnegative", "asymmetric"},
+            notes="reduction='mean' averages the per-row divergences over rows: PyTorch's "
+                  "reduction='batchmean', NOT its 'mean' (which also divides by C, a "
+                  "classic trap). Arguments are probabilities, not log-probabilities. "
+                  "Where y_true > 0 and y_pred = 0 (eps = 0) the value is +inf and the "
+                  "gradient -inf; set eps > 0 to clamp y_pred. Rows must sum to 1 within "
+                  f"{ROW_SUM_TOL:g}. The gradient is the partial derivative -p/q, not "
+                  "projected onto the simplex.",
+        ),
+        LossSpec(
+            name="js_div", aliases=("js",), family=FAMILY, task="distribution",
+            forward=js_forward, gradient=js_gradient, reference=js_reference,
+            sampler=distribution_sampler, **rows,
+            domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
+            summary="Jensen-Shannon divergence: symmetric, finite, bounded by log 2 (natural log).",
+            formula=r"\ell(p, q) = \tfrac12 \mathrm{KL}(p \,\|\, m) + \tfrac12 "
+                    r"\mathrm{KL}(q \,\|\, m),\quad m = \tfrac12 (p + q)",
+            properties={"symmetric", "bounded", "nonnegative", "smooth"},
+            notes="Always finite. The gradient 1/2 log(q/m) is -inf where y_pred = 0 < "
+                  "y_true (an infinite slope of q log q), and 1/2 log 2 (the right limit) "
+                  "where both are 0. Rows must sum to 1 within "
+                  f"{ROW_SUM_TOL:g}. sqrt(JS) is a metric.",
+        ),
+        LossSpec(
+            name="cross_entropy", aliases=("ce",), family=FAMILY, task="multiclass",
+            forward=ce_forward, gradient=ce_gradient, reference=ce_reference,
+            sampler=distribution_sampler, **rows,
+            domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            summary="Cross-entropy -sum p log q between target rows (soft allowed) and "
+                    "predicted probabilities.",
+            formula=r"\ell(p, q) = -\sum_j p_j \log q_j,\quad 0 \log 0 = 0",
+            properties={"convex", "nonnegative"},
+            notes="Takes probabilities; for logits use softmax_cross_entropy (stable). "
+                  "Rows need not sum to 1 (the source article's example does not). "
+                  "Where y_true > 0 and y_pred = 0 the value is +inf and the gradient -inf. "
+                  "Equals KL(p||q) + H(p), so it has the same minimiser as kl_div.",
+        ),
+        LossSpec(
+            name="binary_cross_entropy", aliases=("bce", "log_loss"), family=FAMILY,
+            task="binary", reference=bce_reference, **elementwise_kernels(bce_elem),
+            kernel_args=_bce_args,
+            hyperparameters={"alpha": alpha_none},
+            domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            summary="Binary cross-entropy (log loss) on probabilities, log clamped at -100, "
+                    "optionally alpha-weighted.",
+            formula=r"\ell(y, p) = -\alpha\, y \log p - (1-\alpha)(1-y) \log(1-p)",
+            properties={"convex", "nonnegative"},
+            notes="As PyTorch: each log is clamped at -100, so p in {0, 1} gives at most "
+                  "100 per weight, and the gradient is [(1-a)(1-y)p - a y (1-p)] / "
+                  "max(p(1-p), 1e-12) (finite at p in {0, 1}; exact for p(1-p) > 1e-12). "
+                  "alpha=None weighs both terms 1; alpha is the source article's "
+                  "class-imbalance weight. Prefer binary_cross_entropy_with_logits when you "
+                  "have logits.",
+        ),
+        LossSpec(
+            name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
+            family=FAMILY, task="binary", reference=bce_logits_reference,
+            **elementwise_kernels(bce_logits_elem), kernel_args=_bce_logits_args,
+            hyperparameters={
+                "alpha": alpha_none,
+                "pos_weight": Hyperparameter(float, None, POSITIVE,
+                                             "extra weight of positives (PyTorch's pos_weight)")},
+            domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
+            summary="Binary cross-entropy on logits, computed stably for any finite logit.",
+            formula=r"\ell(y, z) = \alpha\, w_+\, y\, \mathrm{softplus}(-z) + (1-\alpha)(1-y)"
+                    r"\, \mathrm{softplus}(z)",
+            properties={"convex", "smooth", "nonnegative"},
+            notes="softplus(z) = max(z, 0) + log1p(exp(-|z|)) = -log(1 - sigmoid(z)), so no "
+                  "overflow and no log(0) for any finite z; gradient sigmoid(z) - y (with "
+                  "weights: -a y sigmoid(-z) + b (1-y) sigmoid(z)). pos_weight multiplies the "
+                  "positive term as in PyTorch; alpha=None and pos_weight=None mean 1.",
+        ),
+        LossSpec(
+            name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
+            task="multiclass", forward=softmax_ce_forward, gradient=softmax_ce_gradient,
+            reference=softmax_ce_reference, sampler=softmax_sampler, **rows,
+            kernel_args=_softmax_args, check_args=_softmax_check_args,
+            label_targets=LabelTargets(softmax_ce_label_forward, softmax_ce_label_gradient,
+                                       softmax_ce_first_invalid, softmax_ce_mean_weights),
+            hyperparameters={
+                "label_smoothing": Hyperparameter(
+                    float, 0.0, Interval(0.0, 1.0, closed_high=False),
+                    "mix targets with the uniform distribution: (1-e) t + e/C"),
+                "class_weight": Hyperparameter(
+                    "array", None, NONNEGATIVE, "per-class weights (length C), None: all 1"),
+                "ignore_index": Hyperparameter(
+                    int, None, None, "label whose rows count 0 (loss, gradient and mean)")},
+            domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
+            summary="Softmax cross-entropy on logits (n, C) with integer labels (n,) or "
+                    "probability rows, via log-sum-exp.",
+            formula=r"\ell(t, z) = -\sum_j w_j t'_j \log\frac{e^{z_j}}{\sum_k e^{z_k}},"
+                    r"\quad t' = (1-\varepsilon)\, t + \varepsilon / C",
+            properties={"convex", "smooth", "nonnegative"},
+            notes="y_true is either integer class labels, shape y_pred.shape[:-1], each in "
+                  "[0, C) unless equal to ignore_index, or probability rows of y_pred's shape. "
+                  "PyTorch's conventions: with labels, reduction='mean' divides by the sum of "
+                  "the class weights of the non-ignored rows (times sample_weight); with "
+                  "probability rows by the number of rows (sum of sample_weight). A mean "
+                  "over no weight (all rows ignored) raises DomainError. ignore_index applies "
+                  "to labels only. Gradient S softmax(z) - w t' with S = sum_j w_j t'_j; the "
+                  "row max is subtracted, so logits of any size are safe.",
+        ),
+        LossSpec(
+            name="focal", family=FAMILY, task="binary", reference=focal_reference,
+            **elementwise_kernels(focal_elem), kernel_args=_focal_args,
+            hyperparameters={
+                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
+                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
+                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            summary="Focal loss on probabilities: BCE down-weighting easy examples by "
+                    "(1 - p_t)^gamma.",
+            formula=r"\ell(y, p) = -\alpha (1-p)^\gamma y \log p - (1-\alpha) p^\gamma (1-y)"
+                    r" \log(1-p)",
+            properties={"nonnegative", "smooth"},
+            notes="The source article's form; for y in {0, 1} it equals torchvision's "
+                  "alpha_t (1 - p_t)^gamma BCE. Logs clamped at -100 as in BCE and the "
+                  "gradient uses BCE's bounded denominator max(p(1-p), 1e-12), so it is "
+                  "finite at p in {0, 1}; gamma = 0 gives binary_cross_entropy exactly. "
+                  "Not convex for gamma > 0.",
+        ),
+        LossSpec(
+            name="sigmoid_focal", family=FAMILY, task="binary",
+            reference=sigmoid_focal_reference, **elementwise_kernels(sigmoid_focal_elem),
+            kernel_args=_focal_args,
+            hyperparameters={
+                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
+                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
+                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
+            summary="Focal loss on logits (RetinaNet, torchvision's sigmoid_focal_loss), stable.",
+            formula=r"\ell(y, z) = \alpha y (1-p)^\gamma \mathrm{softplus}(-z) + (1-\alpha)"
+                    r"(1-y) p^\gamma \mathrm{softplus}(z),\quad p = \sigma(z)",
+            properties={"nonnegative", "smooth"},
+            notes="Uses log-sigmoid identities: -log p = softplus(-z), (1-p)^gamma = "
+                  "exp(-gamma softplus(z)); finite values and gradients for every finite "
+                  "logit. For y in {0, 1} equals torchvision.ops.sigmoid_focal_loss; "
+                  "alpha=None weighs both terms 1 (torchvision's alpha < 0).",
+        ),
+    ]
+
+
+@hookimpl
+def register_losses(register):
+    for spec in specs():
+        register(spec)
