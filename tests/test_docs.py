@@ -1,16 +1,16 @@
 """The documentation site builds with `mkdocs build --strict` and is generated, not copied.
 
-One build per test session (about 20-40 s, most of it compiling the kernels the examples
+One build per test module, in-process so that the kernels the conformance tests already
+compiled are reused (alone, the build spends 20-40 s compiling the kernels its examples
 and plots use); the other tests read the built site or call the hook's functions.
 """
 
 import html
 import importlib.util
+import logging
 import os
 import pathlib
 import re
-import subprocess
-import sys
 import types
 
 import pytest
@@ -26,17 +26,36 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 HOOK = ROOT / "docs" / "hooks" / "lossreg_docs.py"
 
 
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(f"{record.levelname}: {record.getMessage()}")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    """Build in-process: kernels other tests already compiled are reused (seconds, not a
+    minute); strict mode turns any warning into mkdocs's Abort."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean",
-         "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-6000:]
-    assert "WARNING" not in log and "ERROR" not in log, log[-6000:]
+    collect = _Collect()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(collect)
+    cwd = os.getcwd()
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+    try:
+        os.chdir(ROOT)
+        config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(out), strict=True)
+        build(config)
+    finally:
+        os.chdir(cwd)
+        logger.removeHandler(collect)
+    assert not collect.records, "\n".join(collect.records)
     return out
 
 
