@@ -31,7 +31,8 @@ from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter,
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
-GRAD_EPS = 1e-12         # PyTorch's lower bound of p (1 - p) in the BCE gradient
+GRAD_EPS = 9.999999960041972e-13   # PyTorch's bound of p (1 - p) in the BCE gradient:
+#                                    its EPSILON 1e-12 is a float32 constant
 ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 sum)
 ROW_SERIAL_BELOW = 2048  # elements; below this the serial twin of a row kernel runs
 _TINY = 2.2250738585072014e-308   # smallest normal float64
@@ -106,9 +107,11 @@ def bce_logits_elem(t, z, a, b):
 def focal_elem(t, p, a, b, gamma):
     """-a (1-p)^g y log p - b p^g (1-y) log(1-p); logs clamped at -100.
 
-    The derivative is written over PyTorch's BCE denominator max(p (1-p), 1e-12), so it is
-    finite at p in {0, 1} and equals BCE's gradient for gamma = 0. The ratios
-    log p / (1-p) and log(1-p) / p are taken at their limits (-1) where 1-p or p is 0.
+    Gradient: the modulating factors are differentiated exactly, the log terms as in BCE
+    (bounded denominator max(p (1-p), 1e-12)), i.e. autograd of
+    a y (1-p)^g BCE(p, 1) + b (1-y) p^g BCE(p, 0) with PyTorch's BCE. Finite at p in
+    {0, 1}; gamma = 0 gives binary_cross_entropy. log p / (1-p) and log(1-p) / p take
+    their limit -1 where 1-p or p is 0.
     """
     y = np.float64(t)
     q = np.float64(p)
@@ -120,9 +123,7 @@ def focal_elem(t, p, a, b, gamma):
     loss = -(w1 * l1 + w0 * l0)
     ratio1 = l1 / r if r > 0.0 else -1.0
     ratio0 = l0 / q if q > 0.0 else -1.0
-    big_a = 1.0 - gamma * q * ratio1
-    big_b = 1.0 - gamma * r * ratio0
-    grad = (w0 * q * big_b - w1 * r * big_a) / max(q * r, GRAD_EPS)
+    grad = gamma * (w1 * ratio1 - w0 * ratio0) + (w0 * q - w1 * r) / max(q * r, GRAD_EPS)
     return loss, grad
 
 
@@ -646,9 +647,10 @@ def specs() -> list[LossSpec]:
                     r" \log(1-p)",
             properties={"nonnegative", "smooth"},
             notes="The source article's form; for y in {0, 1} it equals torchvision's "
-                  "alpha_t (1 - p_t)^gamma BCE. Logs clamped at -100 as in BCE and the "
-                  "gradient uses BCE's bounded denominator max(p(1-p), 1e-12), so it is "
-                  "finite at p in {0, 1}; gamma = 0 gives binary_cross_entropy exactly. "
+                  "alpha_t (1 - p_t)^gamma BCE. Logs clamped at -100 as in BCE; the gradient "
+                  "differentiates (1-p)^gamma and p^gamma exactly and the logs as BCE does "
+                  "(bounded denominator max(p(1-p), 1e-12)), so it is finite at p in {0, 1} "
+                  "and gamma = 0 gives binary_cross_entropy exactly. "
                   "Not convex for gamma > 0.",
         ),
         LossSpec(
