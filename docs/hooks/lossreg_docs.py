@@ -172,7 +172,7 @@ def catalogue_example(spec) -> str:
     import lossreg
 
     y_true, y_pred = _example_inputs(spec)
-    hyper = ", ".join(f"{k}={v!r}" for k, v in spec.defaults().items())
+    hyper = ", ".join(f"{k}={v!r}" for k, v in spec.defaults().items() if v is not None)
     call = f'lossreg.get("{spec.name}"' + (f", {hyper}" if hyper else "") + ")"
     code = (f"import lossreg\n\nloss = {call}\ny_true = {_literal(y_true)}\n"
             f"y_pred = {_literal(y_pred)}\nloss(y_true, y_pred)\nloss.grad(y_true, y_pred)\n")
