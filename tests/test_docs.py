@@ -153,3 +153,12 @@ def test_benchmark_section_renders_results_or_says_how_to_make_them(tmp_path, mo
     md = h.gen_benchmarks("performance.md")
     assert "| cpu | TestCPU |" in md and "| mse | 0.9877 |" in md
     assert "](assets/bench/latest.png)" in md
+
+
+def test_config_examples_ran_and_agree(site):
+    if importlib.util.find_spec("lossreg.config") is None:
+        pytest.skip("lossreg.config is not in this build")
+    page, _ = text(site, "configs")
+    # the weighted sum equals mse + 0.1 * mae on the page's example: 1.41667 + 0.1 * 0.83333
+    assert page.count("# -> 1.5\n") == 2
+    assert "raises ConfigError" in page and "Examples not checked" not in page

@@ -689,6 +689,33 @@ def gen_api(page_uri: str) -> str:
 EXAMPLE_SUFFIXES = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
+def _subcommand_help(name: str) -> str | None:
+    import argparse
+
+    from lossreg.cli import build_parser
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"
+    try:
+        parser = build_parser()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                return action.choices[name].format_help().rstrip()
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+    return None
+
+
+def gen_experiments(page_uri: str) -> str:
+    text = _subcommand_help("run")
+    head = (f"```text\n$ lossreg run --help\n{text}\n```\n" if text else
+            "*(This build's command line has no `run` command.)*\n")
+    return head + "\n" + gen_examples(page_uri)
+
+
 def gen_examples(page_uri: str) -> str:
     """The experiment files shipped in examples/, shown verbatim."""
     folder = ROOT / "examples"
@@ -721,6 +748,7 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "api": gen_api,
     "catalogue-index": catalogue_index,
     "examples": gen_examples,
+    "experiments": gen_experiments,
 }
 
 
