@@ -1,0 +1,412 @@
+"""Losses as plain data: ``from_config`` (dicts, TOML, JSON, YAML) and weighted sums.
+
+A config is data only. It names registered losses and sets their hyperparameters and
+reduction; it never imports a module, resolves a dotted path or calls anything, so a
+config file from an untrusted place can at worst raise an error. Strings that look like
+code references (``"torch.nn.MSELoss"``, ``"pkg.mod:attr"``, Hydra's ``_target_``) are
+refused with ``ConfigError`` rather than looked up.
+
+Shapes accepted by ``from_config``::
+
+    {"name": "huber", "delta": 0.5, "reduction": "sum"}        # one loss (Loss.config())
+    {"terms": [{"name": "mse", "weight": 1.0},                   # weighted sum (WeightedSum)
+               {"name": "mae", "weight": 0.1}], "reduction": "mean"}
+    {"loss": {...}}                                              # either, wrapped (a [loss] table)
+
+Errors: unknown keys and unknown hyperparameters raise ``ConfigError`` with did-you-mean
+suggestions; invalid values raise the same ``HyperparameterError`` as ``lossreg.get``;
+an unknown loss name raises ``UnknownLossError`` as ``lossreg.get`` does.
+
+TOML has no null: write ``"none"`` for a hyperparameter that accepts None (``alpha =
+"none"`` turns focal's alpha weighting off); omit a key to get its default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import pathlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._suggest import did_you_mean
+from .errors import ConfigError, HyperparameterError
+from .loss import Loss
+from .spec import REDUCTIONS
+
+__all__ = ["WeightedSum", "from_config", "load_file", "SUFFIXES"]
+
+#: File suffixes ``from_config(path)`` reads, and the format of each.
+SUFFIXES = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+_LOSS_KEYS = ("name", "reduction", "weight")
+_SUM_KEYS = ("terms", "reduction", "weight")
+#: Keys of code-instantiating config systems (Hydra) that lossreg will never honour.
+_CODE_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_", "__class__",
+              "class", "callable", "function", "module", "import")
+# "pkg.mod.Attr", "pkg.mod:attr", "builtins.eval", "lambda x: ...", "f(x)", "${...}".
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+(:[A-Za-z_][\w.]*)?$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_CALLISH = re.compile(r"^\s*lambda\b|\w\s*\(|^\s*__\w+__")
+
+
+# -- weighted sums -----------------------------------------------------------------------------
+
+class WeightedSum(Loss):
+    """``sum_i weight_i * loss_i(y_true, y_pred)``: a loss made of other losses.
+
+    Every term is built with the sum's ``reduction`` and receives the same
+    ``sample_weight``, so for element-wise losses under "mean" the value is the weighted
+    mean of the combined per-element loss ``sum_i w_i l_i`` (each term divides by the
+    same ``sum(sample_weight)``), under "sum" its weighted sum, and under "none" the
+    per-element ``sum_i w_i l_i``. A term with its own "mean" denominator (class weights
+    of ``softmax_cross_entropy``) keeps it: the sum is exactly ``sum_i w_i * term_i``.
+    Gradients add the same way. Terms may be losses on rows and losses on elements only
+    when the reduction is not "none" (their per-sample shapes differ).
+
+    It has the interface of :class:`lossreg.Loss` (call, ``grad``, ``value_and_grad``
+    with ``out=``, ``config``, ``name``, ``reduction``, ``hyperparameters``, ``==``) but
+    no single ``spec`` (``spec`` is None); ``terms`` holds ``(weight, Loss)`` pairs.
+    """
+
+    def __init__(self, terms: Sequence[tuple[float, Loss]], reduction: str = "mean", *,
+                 validate: bool = True):
+        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+            raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
+                                      f"{did_you_mean(str(reduction), REDUCTIONS)}")
+        terms = [(_check_weight(w), loss) for w, loss in terms]
+        if not terms:
+            raise ConfigError("a weighted sum needs at least one term")
+        for _, loss in terms:
+            if not isinstance(loss, Loss):
+                raise ConfigError(f"a weighted-sum term must be a lossreg.Loss, got {loss!r}")
+            if loss.reduction != reduction:
+                raise ConfigError(f"term {loss.name!r} has reduction {loss.reduction!r} but the "
+                                  f"weighted sum has {reduction!r}; all terms share one reduction")
+        if reduction == "none" and len({_layout(loss) for _, loss in terms}) > 1:
+            raise ConfigError("reduction 'none' cannot add losses on rows to element-wise losses "
+                              "(their per-sample values have different shapes)")
+        self.spec = None
+        self.terms = tuple(terms)
+        self.reduction = reduction
+        self.n_threads = None
+        self.validate = bool(validate)
+
+    @property
+    def name(self) -> str:
+        return "weighted_sum"
+
+    @property
+    def label(self) -> str:
+        """Human-readable formula, e.g. ``"1*mse + 0.1*huber(delta=0.5)"``."""
+        parts = []
+        for w, loss in self.terms:
+            inner = getattr(loss, "label", None) or _short(loss)
+            parts.append(f"{w:g}*{'(' + inner + ')' if isinstance(loss, WeightedSum) else inner}")
+        return " + ".join(parts)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """``{"terms": [{"name", "weight", **hyperparameters}, ...]}`` (copies)."""
+        return {"terms": [dict(_term_config(w, loss)) for w, loss in self.terms]}
+
+    def config(self) -> dict[str, Any]:
+        """``{"terms": [...], "reduction": r}``; ``from_config`` rebuilds an equal sum."""
+        return {"terms": [_term_config(w, loss) for w, loss in self.terms],
+                "reduction": self.reduction}
+
+    def _combine(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out):
+        validate = self.validate if validate is None else bool(validate)
+        value = None
+        grad = out
+        scratch = None
+        for i, (w, loss) in enumerate(self.terms):
+            if want_grad:
+                if i == 0:
+                    v, g = loss._run(y_true, y_pred, sample_weight, validate, want_value, True, out)
+                    grad = g
+                    grad *= grad.dtype.type(w)
+                else:
+                    if scratch is None:
+                        scratch = np.empty_like(grad)
+                    v, g = loss._run(y_true, y_pred, sample_weight, validate, want_value, True,
+                                     scratch)
+                    g *= g.dtype.type(w)
+                    grad += g
+            else:
+                v, _ = loss._run(y_true, y_pred, sample_weight, validate, True, False)
+            if want_value:
+                term = w * v
+                value = term if value is None else value + term
+        if want_value and self.reduction != "none":
+            value = float(value)
+        return value, grad
+
+    def _run(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out=None):
+        return self._combine(y_true, y_pred, sample_weight, validate, want_value, want_grad, out)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WeightedSum):
+            return NotImplemented if not isinstance(other, Loss) else False
+        return (self.reduction == other.reduction and len(self.terms) == len(other.terms)
+                and all(w1 == w2 and l1 == l2 for (w1, l1), (w2, l2)
+                        in zip(self.terms, other.terms)))
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"lossreg.from_config({self.config()!r})"
+
+
+def _layout(loss: Loss) -> str:
+    if isinstance(loss, WeightedSum):
+        layouts = {_layout(t) for _, t in loss.terms}
+        return layouts.pop() if len(layouts) == 1 else "mixed"
+    return loss.spec.layout
+
+
+def _short(loss: Loss) -> str:
+    hp = ", ".join(f"{k}={v!r}" for k, v in loss.config().items()
+                   if k not in ("name", "reduction"))
+    return f"{loss.name}({hp})" if hp else loss.name
+
+
+def _term_config(weight: float, loss: Loss) -> dict[str, Any]:
+    cfg = loss.config()
+    cfg.pop("reduction", None)
+    if "terms" in cfg:
+        return {"terms": cfg["terms"], "weight": weight}
+    name = cfg.pop("name")
+    return {"name": name, "weight": weight, **cfg}
+
+
+def _check_weight(weight: Any) -> float:
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
+        raise HyperparameterError(f"weight must be a finite number >= 0, got {weight!r}")
+    value = float(weight)
+    if not math.isfinite(value) or value < 0:
+        raise HyperparameterError(f"weight must be in [0, inf), got {weight!r}")
+    return value
+
+
+# -- building losses from mappings ---------------------------------------------------------------
+
+def from_config(config: Mapping[str, Any] | str | os.PathLike, *, registry=None) -> Loss:
+    """Build a Loss (or a :class:`WeightedSum`) from a mapping or a config file.
+
+    ``config`` is a mapping (``Loss.config()``, a parsed file, a Hydra/OmegaConf node
+    turned into a dict with ``OmegaConf.to_container(cfg, resolve=True)``) or a path to
+    a ``.toml``/``.json`` file (standard library) or ``.yaml``/``.yml`` file (needs
+    PyYAML: ``pip install "lossreg[yaml]"``). ``from_config(loss.config())`` is equal to
+    ``loss`` and gives the same values and gradients.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        config = load_file(config)
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a loss config must be a mapping (dict or table), got "
+                          f"{type(config).__name__}")
+    config = _unwrap(config)
+    return _build(config, "config", registry, top=True)
+
+
+def _unwrap(config: Mapping) -> Mapping:
+    """Accept ``{"loss": {...}}`` (a ``[loss]`` table, a Hydra ``loss:`` group)."""
+    keys = list(config)
+    if keys == ["loss"] and isinstance(config["loss"], Mapping):
+        return config["loss"]
+    if "loss" in config and "name" not in config and "terms" not in config:
+        others = [k for k in keys if k != "loss"]
+        raise ConfigError(f"unexpected key(s) {', '.join(map(repr, others))} next to 'loss'; "
+                          f"an experiment file (with [experiment]) is run by `lossreg run` "
+                          f"or lossreg.experiments.load_experiment")
+    return config
+
+
+def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str | None = None):
+    from . import default_registry
+    from .loss import Loss as _Loss
+
+    cfg = {_key(k, where): v for k, v in cfg.items()}
+    for key, value in cfg.items():
+        _refuse_code(key, value, where)
+    if "terms" in cfg and "name" in cfg:
+        raise ConfigError(f"{where}: give either 'name' (one loss) or 'terms' (a weighted "
+                          f"sum), not both")
+    if "terms" not in cfg and "name" not in cfg:
+        raise ConfigError(f"{where}: a loss config needs 'name' (one loss) or 'terms' (a "
+                          f"weighted sum); got keys {sorted(cfg)}"
+                          + did_you_mean_any(cfg, ("name", "terms")))
+    own_reduction = cfg.get("reduction")
+    if own_reduction is not None and reduction is not None and own_reduction != reduction:
+        raise ConfigError(f"{where}: reduction {own_reduction!r} differs from the weighted "
+                          f"sum's {reduction!r}; all terms share one reduction")
+    red = reduction if reduction is not None else own_reduction if own_reduction is not None \
+        else "mean"
+    weight = cfg.get("weight", 1.0)
+
+    if "terms" in cfg:
+        for key in cfg:
+            if key not in _SUM_KEYS:
+                raise ConfigError(f"{where}: unknown key {key!r} in a weighted sum"
+                                  f"{did_you_mean(key, _SUM_KEYS)} (keys: {', '.join(_SUM_KEYS)})")
+        terms = cfg["terms"]
+        if isinstance(terms, (str, bytes)) or not isinstance(terms, Sequence) or \
+                isinstance(terms, Mapping):
+            raise ConfigError(f"{where}: 'terms' must be a list of loss configs, got "
+                              f"{type(terms).__name__}")
+        if not terms:
+            raise ConfigError(f"{where}: 'terms' is empty; a weighted sum needs at least one term")
+        built = []
+        for i, term in enumerate(terms):
+            here = f"{where}.terms[{i}]"
+            if not isinstance(term, Mapping):
+                raise ConfigError(f"{here}: a term must be a mapping with 'name' and 'weight', "
+                                  f"got {type(term).__name__}")
+            term_weight = _check_weight(term.get("weight", 1.0))
+            built.append((term_weight, _build(term, here, registry, reduction=_red(red))))
+        loss: _Loss = WeightedSum(built, _red(red))
+    else:
+        name = cfg["name"]
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: 'name' must be a string, got {name!r}")
+        spec = (registry or default_registry()).spec(name)
+        known = list(_LOSS_KEYS) + list(spec.hyperparameters)
+        hyper = {}
+        for key, value in cfg.items():
+            if key in _LOSS_KEYS:
+                continue
+            if key not in spec.hyperparameters:
+                takes = ", ".join(spec.hyperparameters) or "no hyperparameters"
+                raise ConfigError(f"{where}: unknown key {key!r} for loss {spec.name!r}"
+                                  f"{did_you_mean(key, known)} (keys: name, reduction, weight; "
+                                  f"{spec.name} takes {takes})")
+            hp = spec.hyperparameters[key]
+            if isinstance(value, str) and value.strip().lower() in ("none", "null") \
+                    and hp.nullable:
+                value = None       # TOML has no null
+            elif isinstance(value, Mapping):
+                raise HyperparameterError(f"{key} must be {hp.constraint()}, got a mapping "
+                                          f"(loss {spec.name!r})")
+            elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+                value = list(value)  # ListConfig, tuples
+            hyper[key] = value
+        loss = _Loss(spec, reduction=_red(red), **hyper)
+    if top and weight != 1.0:
+        loss = WeightedSum([(_check_weight(weight), loss)], loss.reduction)
+    elif top:
+        _check_weight(weight)
+    return loss
+
+
+def _red(reduction: Any) -> str:
+    if not isinstance(reduction, str):
+        raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _key(key: Any, where: str) -> str:
+    if not isinstance(key, str):
+        raise ConfigError(f"{where}: keys must be strings, got {key!r}")
+    return key
+
+
+def did_you_mean_any(cfg: Mapping, wanted: Sequence[str]) -> str:
+    for key in cfg:
+        hint = did_you_mean(key, wanted)
+        if hint:
+            return hint
+    return ""
+
+
+def _refuse_code(key: str, value: Any, where: str) -> None:
+    """ConfigError for anything that is not plain data or that names code."""
+    if key in _CODE_KEYS:
+        raise ConfigError(f"{where}: key {key!r} asks to import or call code; a lossreg config "
+                          f"only names registered losses ('name') and sets data")
+    _refuse_value(value, f"{where}.{key}")
+
+
+def _refuse_value(value: Any, where: str) -> None:
+    if value is None or isinstance(value, (bool, numbers.Number, np.bool_, np.number)):
+        return
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("${") or "${" in text:
+            raise ConfigError(f"{where}: unresolved interpolation {value!r}; resolve it first "
+                              f"(OmegaConf.to_container(cfg, resolve=True))")
+        if _DOTTED.match(text) or _CALLISH.search(text):
+            raise ConfigError(f"{where}: {value!r} looks like a module path or a call; a lossreg "
+                              f"config never imports or runs code (name a registered loss)")
+        return
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise ConfigError(f"{where}: arrays in a config must be numeric, got {value.dtype}")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _refuse_code(_key(k, where), v, where)
+        return
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
+        for i, v in enumerate(value):
+            _refuse_value(v, f"{where}[{i}]")
+        return
+    raise ConfigError(f"{where}: a config holds plain data (numbers, strings, lists, "
+                      f"tables), got {type(value).__name__}")
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+def _toml_module():
+    try:
+        import tomllib
+        return tomllib
+    except ImportError:
+        pass
+    try:
+        import tomli
+        return tomli
+    except ImportError:
+        raise ConfigError("reading TOML on Python < 3.11 needs tomli: pip install "
+                          "\"lossreg[toml]\"") from None
+
+
+def load_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a .toml, .json, .yaml or .yml file into a plain dict (no code is run).
+
+    Raises ConfigError for an unknown suffix, a parse error, a top level that is not a
+    mapping, or YAML without PyYAML (naming the ``yaml`` extra); OSError when the file
+    cannot be read.
+    """
+    path = pathlib.Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"{path}: unknown config format {path.suffix!r}; use one of "
+                          f"{', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if kind == "toml":
+            data = _toml_module().loads(text)
+        elif kind == "json":
+            data = json.loads(text)
+        else:
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install "
+                                  f"\"lossreg[yaml]\"") from None
+            data = yaml.safe_load(text)   # safe_load: never constructs Python objects
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each parser has its own error class
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: invalid {kind.upper()}: {msg}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the top level must be a table/mapping, got "
+                          f"{type(data).__name__}")
+    return dict(data)
