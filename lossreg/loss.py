@@ -9,6 +9,7 @@ import numpy as np
 from .errors import HyperparameterError
 from .spec import REDUCTIONS, LossSpec
 from ._suggest import did_you_mean
+from .fastpath import MISS
 
 
 class Loss:
@@ -17,6 +18,8 @@ class Loss:
     Hyperparameters are checked here, once; data are checked on every call unless
     ``validate=False``. ``n_threads`` limits the Numba threads used by this loss.
     """
+
+    _fast = None  # fastpath.FastPlan, set by __init__ (subclasses may not call it)
 
     def __init__(self, spec: LossSpec, reduction: str = "mean", *, n_threads: int | None = None,
                  validate: bool = True, **hyperparameters: Any):
@@ -34,6 +37,9 @@ class Loss:
         self._args = spec.args_for(self._hyper)
         self.n_threads = check_n_threads(n_threads)
         self.validate = bool(validate)
+        from .fastpath import plan
+
+        self._fast = plan(spec, self._args, reduction)  # small plain inputs (fastpath.py)
 
     @property
     def name(self) -> str:
@@ -62,15 +68,30 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""
+        if self._fast is not None and sample_weight is None:
+            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
+                               True, False)
+            if r is not MISS:
+                return r[0]
         return self._run(y_true, y_pred, sample_weight, validate, True, False)[0]
 
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None, validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
+        if self._fast is not None and sample_weight is None and out is None:
+            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
+                               False, True)
+            if r is not MISS:
+                return r[1]
         return self._run(y_true, y_pred, sample_weight, validate, False, True, out)[1]
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass where the loss has fused kernels."""
+        if self._fast is not None and sample_weight is None and out is None:
+            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
+                               True, True)
+            if r is not MISS:
+                return r
         return self._run(y_true, y_pred, sample_weight, validate, True, True, out)
 
     def __eq__(self, other: object) -> bool:
