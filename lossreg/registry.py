@@ -66,8 +66,9 @@ class Registry:
     ``Registry()`` loads the built-ins and every installed entry point (unless
     ``LOSSREG_DISABLE_PLUGINS`` is set). ``entry_points=False`` skips entry points,
     ``builtins=False`` skips the built-in losses, ``block`` names entry points (or
-    distributions) never to load, and ``plugins`` are extra plugin objects or module
-    names to register (recorded like entry points, never raising).
+    distributions) never to load (as does ``LOSSREG_BLOCK_PLUGINS=a,b``; blocked ones are
+    recorded with status "blocked", not as errors), and ``plugins`` are extra plugin
+    objects or module names to register (recorded like entry points, never raising).
     """
 
     def __init__(self, *, builtins: bool = True, entry_points: bool | None = None,
