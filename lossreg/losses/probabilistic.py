@@ -531,8 +531,11 @@ def specs() -> list[LossSpec]:
                     "distributions, mean over rows (batchmean).",
             formula=r"\ell(p, q) = \sum_{j} p_j \log\frac{p_j}{\max(q_j, \epsilon)},"
                     r"\quad 0 \log 0 = 0",
-            properties={"convex", "nonnegative", "asymmetric"},
-            notes="reduction='mean' averages the per-row divergences over rows: PyTorch's "
+            properties={"asymmetric"},
+            notes="Non-negative and convex in y_pred for eps = 0 (the default); a clamp "
+                  "eps > 0 can make it negative (the clamped row no longer sums to 1), so "
+                  "neither is declared as a property. "
+                  "reduction='mean' averages the per-row divergences over rows: PyTorch's "
                   "reduction='batchmean', NOT its 'mean' (which also divides by C, a "
                   "classic trap). Arguments are probabilities, not log-probabilities. "
                   "Where y_true > 0 and y_pred = 0 (eps = 0) the value is +inf and the "
