@@ -623,6 +623,18 @@ def gen_benchmarks(page_uri: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def gen_serial_threshold(page_uri: str) -> str:
+    """Which losses switch to their serial kernels below how many input elements."""
+    import lossreg
+
+    groups: dict[int, list[str]] = {}
+    for spec in lossreg.default_registry().specs():
+        groups.setdefault(int(spec.serial_below), []).append(spec.name)
+    rows = [[f"{n:,}", ", ".join(f"`{x}`" for x in names)]
+            for n, names in sorted(groups.items())]
+    return table(["serial below (elements)", "losses"], rows) + "\n"
+
+
 def _mtime(path: pathlib.Path) -> str:
     import datetime
 
@@ -744,6 +756,7 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "pitfall-smooth-l1": gen_pitfall_smooth_l1,
     "pitfall-order": gen_pitfall_order,
     "benchmarks": gen_benchmarks,
+    "serial-threshold": gen_serial_threshold,
     "cli": gen_cli,
     "api": gen_api,
     "catalogue-index": catalogue_index,
