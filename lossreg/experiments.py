@@ -133,14 +133,14 @@ def load_experiment(config: Mapping[str, Any] | str | os.PathLike, *, registry=N
         config = load_file(config)
     if not isinstance(config, Mapping):
         raise ConfigError(f"an experiment must be a mapping, got {type(config).__name__}")
+    if "experiment" not in config:
+        raise ConfigError(f"{source}: no [experiment] table; this looks like a loss config "
+                          f"(evaluate it with `lossreg eval --config`)")
     for key in config:
         if key not in _TOP_KEYS:
             raise ConfigError(f"{source}: unknown top-level key {key!r}"
                               f"{did_you_mean(str(key), _TOP_KEYS)} (an experiment has "
                               f"[experiment] and [losses.LABEL] tables)")
-    if "experiment" not in config:
-        raise ConfigError(f"{source}: no [experiment] table; this looks like a loss config "
-                          f"(evaluate it with `lossreg eval --config`)")
     exp = config["experiment"]
     if not isinstance(exp, Mapping):
         raise ConfigError(f"{source}: [experiment] must be a table")
@@ -450,7 +450,7 @@ def format_table(result: Result) -> str:
     """The metrics table as aligned text, with a header describing the data."""
     s, info = result.experiment.settings, result.data
     title = s.get("title") or f"{s['task']} on {s['dataset']}"
-    lines = [title]
+    lines = [title] + ([s["description"]] if s.get("description") else [])
     if s["task"] == "regression":
         lines.append(f"data: {info['dataset']}, {info['n_train']} train / {info['n_test']} test "
                      f"rows, {info['n_features']} features; {info['n_outliers']} training "
