@@ -728,6 +728,36 @@ def gen_experiments(page_uri: str) -> str:
     return head + "\n" + gen_examples(page_uri)
 
 
+def _experiment_section(name: str, page_uri: str) -> str:
+    """Run examples/NAME.toml (as `lossreg run` does) and show its metric table."""
+    import importlib.util
+
+    path = ROOT / "examples" / f"{name}.toml"
+    if not path.exists() or importlib.util.find_spec("lossreg.experiments") is None:
+        return f"*(The experiment `examples/{name}.toml` is not part of this build.)*\n"
+    if importlib.util.find_spec("sklearn") is None:
+        return (f"!!! note \"Experiment not run\"\n    `examples/{name}.toml` loads a data set "
+                "bundled with scikit-learn, which is not installed in this build.\n")
+    from lossreg.experiments import _num, format_table, run_experiment
+
+    result = run_experiment(path)
+    header = format_table(result).split("\n\n")[0].splitlines()
+    rows = [[f"`{r['label']}`", f"`{r['loss'].get('name', 'terms')}`"]
+            + [_num(r[m]) for m in result.metrics] + [_num(r["train_loss"])]
+            for r in result.rows]
+    return (f"**{header[0]}** (`lossreg run examples/{name}.toml`, run when this page was "
+            "built):\n\n" + "".join(f"- {line}\n" for line in header[1:]) + "\n"
+            + table(["label", "loss"] + result.metrics + ["train loss"], rows) + "\n")
+
+
+def gen_experiment_regression(page_uri: str) -> str:
+    return _experiment_section("robust_regression", page_uri)
+
+
+def gen_experiment_imbalanced(page_uri: str) -> str:
+    return _experiment_section("imbalanced_classification", page_uri)
+
+
 def gen_examples(page_uri: str) -> str:
     """The experiment files shipped in examples/, shown verbatim."""
     folder = ROOT / "examples"
@@ -762,6 +792,8 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "catalogue-index": catalogue_index,
     "examples": gen_examples,
     "experiments": gen_experiments,
+    "experiment-regression": gen_experiment_regression,
+    "experiment-imbalanced": gen_experiment_imbalanced,
 }
 
 
