@@ -614,6 +614,47 @@ CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
+def label_variant(spec: LossSpec) -> LossSpec | None:
+    """A copy of a loss taking integer labels (``spec.label_targets``) whose sampler draws
+    one class label per row of its sampled y_pred, so the value, gradient, weight,
+    reduction and layout checks also cover the label path (the reference must accept
+    labels too). None for losses without label targets."""
+    import dataclasses
+
+    if spec.label_targets is None:
+        return None
+
+    def sampler(rng, n, **hyper):
+        _, p = spec.sample(rng, n, np.float64, **hyper)
+        return rng.integers(0, p.shape[-1], size=p.shape[:-1]), p
+
+    return dataclasses.replace(spec, sampler=sampler)
+
+
+def check_label_domain(spec: LossSpec, hyper=None, seed: int = 10) -> None:
+    """Out-of-range class labels (C and -1) raise DomainError naming y_true and the index."""
+    hyper = hyper or {}
+    labelled = label_variant(spec)
+    if labelled is None:
+        return
+    loss = make_loss(spec, "sum" if "sum" in spec.reductions else spec.reductions[0], **hyper)
+    t, p = labelled.sample(np.random.default_rng(seed), 6, np.float64, **hyper)
+    for bad in (p.shape[-1], -1):
+        labels = t.copy()
+        labels.reshape(-1)[labels.size - 2] = bad
+        for call in (loss, loss.grad):
+            try:
+                call(labels, p)
+            except DomainError as exc:
+                if exc.argument != "y_true" or exc.index != labels.size - 2:
+                    raise _fail("label domain", spec, f"label {bad} at index {labels.size - 2} "
+                                f"raised DomainError naming {exc.argument!r} index {exc.index}"
+                                ) from None
+            else:
+                raise _fail("label domain", spec, f"accepted the class label {bad} with "
+                            f"{p.shape[-1]} classes")
+
+
 def iter_checks(spec: LossSpec, registry: Registry | None = None
                 ) -> Iterable[tuple[str, Callable[[], None]]]:
     """(label, thunk) for every check, dtype, reduction and hyperparameter case.
@@ -640,6 +681,23 @@ def iter_checks(spec: LossSpec, registry: Registry | None = None
         yield f"domains[{tag}]", (lambda h=hyper: check_domains(spec, h))
         yield f"domain_coverage[{tag}]", (lambda h=hyper: check_domain_coverage(spec, h))
         yield f"config[{tag}]", (lambda h=hyper: check_config(spec, h, registry))
+    labelled = label_variant(spec)
+    if labelled is not None:   # integer class labels as y_true: the same checks again
+        for hyper in hyper_cases(spec):
+            tag = ",".join(f"{k}={v}" for k, v in hyper.items()) or "defaults"
+            for dtype in DTYPES:
+                dn = np.dtype(dtype).name
+                for reduction in spec.reductions:
+                    for check in (check_forward, check_gradient, check_value_and_grad,
+                                  check_sample_weight):
+                        label = f"labels:{check.__name__[6:]}[{dn},{reduction},{tag}]"
+                        yield label, (lambda c=check, d=dtype, r=reduction, h=hyper:
+                                      c(labelled, d, r, h))
+                yield f"labels:reductions[{dn},{tag}]", (
+                    lambda d=dtype, h=hyper: check_reductions(labelled, d, h))
+                yield f"labels:layouts[{dn},{tag}]", (
+                    lambda d=dtype, h=hyper: check_layouts(labelled, d, h))
+            yield f"labels:domains[{tag}]", (lambda h=hyper: check_label_domain(spec, h))
 
 
 def check_loss(name_or_spec: str | LossSpec, *, registry: Registry | None = None,

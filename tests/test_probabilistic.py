@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import lossreg
+import lossreg.kernels
 from lossreg import testing as T
 from lossreg.errors import DomainError, HyperparameterError, ShapeError
 from lossreg.losses import probabilistic as P
@@ -372,15 +373,32 @@ def test_labels_shapes_dtypes_and_c1():
 
 # -- the conformance kit on the label path -----------------------------------------------------------
 
-LABEL_SPEC = dataclasses.replace(lossreg.spec("softmax"), sampler=P.label_sampler)
+def test_label_path_conformance():
+    """Every ``labels:`` check of the kit (values, finite-difference gradients, weights,
+    reductions, layouts, label range) for each hyperparameter case and dtype."""
+    labels = [(label, run) for label, run in T.iter_checks(lossreg.spec("softmax"))
+              if label.startswith("labels:")]
+    assert len(labels) >= 2 * (2 * (3 * 4 + 2) + 1)
+    failed = []
+    for label, run in labels:
+        try:
+            run()
+        except T.ConformanceError as exc:
+            failed.append(f"{label}: {exc}")
+    assert not failed, "\n".join(failed)
+    assert T.label_variant(lossreg.spec("kl")) is None
 
 
-@pytest.mark.parametrize("hyper", [{}, {"label_smoothing": 0.3}], ids=["defaults", "ls"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_label_path_conformance(dtype, hyper):
-    for reduction in ("mean", "sum", "none"):
-        for check in (T.check_forward, T.check_gradient, T.check_value_and_grad,
-                      T.check_sample_weight):
-            check(LABEL_SPEC, dtype, reduction, hyper)
-    T.check_reductions(LABEL_SPEC, dtype, hyper)
-    T.check_layouts(LABEL_SPEC, dtype, hyper)
+def test_kit_catches_a_label_kernel_that_ignores_label_smoothing():
+    spec = lossreg.spec("softmax")
+    lt = spec.label_targets
+    broken = dataclasses.replace(spec, label_targets=dataclasses.replace(
+        lt, forward=lossreg.spec("softmax").label_targets.forward,
+        gradient=_gradient_without_smoothing))
+    with pytest.raises(T.ConformanceError, match="gradient"):
+        T.check_gradient(T.label_variant(broken), np.float64, "mean", {"label_smoothing": 0.3})
+
+
+@lossreg.kernels.njit(parallel=True)
+def _gradient_without_smoothing(labels, z, out, ls, cw, ignore, has_ignore):
+    P.softmax_ce_label_gradient(labels, z, out, 0.0, cw, ignore, has_ignore)
