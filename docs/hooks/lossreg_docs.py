@@ -70,7 +70,7 @@ def show(value: Any) -> str:
         return short if len(short) <= 10 else num(value)
     if isinstance(value, np.ndarray):
         with np.printoptions(precision=6, suppress=True, floatmode="maxprec"):
-            return "array(" + np.array2string(value, separator=", ") + ")"
+            return "array(" + np.array2string(value, separator=", ", prefix="array(") + ")"
     if isinstance(value, (list, tuple)) and value and all(
             isinstance(v, (float, np.floating, np.ndarray)) for v in value):
         inner = ", ".join(show(v) for v in value)
@@ -156,7 +156,7 @@ def _example_inputs(spec) -> tuple[Any, Any]:
 
     rounded = (tidy(y_true, spec.domain("y_true")), tidy(y_pred, spec.domain("y_pred")))
     try:
-        loss(*rounded)
+        loss.value_and_grad(*rounded)   # the kernel the example uses: one compile, not two
         return rounded
     except lossreg.LossError:
         return y_true, y_pred
@@ -175,7 +175,9 @@ def catalogue_example(spec) -> str:
     hyper = ", ".join(f"{k}={v!r}" for k, v in spec.defaults().items() if v is not None)
     call = f'lossreg.get("{spec.name}"' + (f", {hyper}" if hyper else "") + ")"
     code = (f"import lossreg\n\nloss = {call}\ny_true = {_literal(y_true)}\n"
-            f"y_pred = {_literal(y_pred)}\nloss(y_true, y_pred)\nloss.grad(y_true, y_pred)\n")
+            f"y_pred = {_literal(y_pred)}\n"
+            "value, grad = loss.value_and_grad(y_true, y_pred)   # loss(...) and loss.grad(...)\n"
+            "value\ngrad\n")
     if "none" in spec.reductions:
         code += (f'lossreg.get("{spec.name}", reduction="none")(y_true, y_pred)'
                  "   # per element or per row\n")
@@ -290,7 +292,7 @@ def run_python(code: str, namespace: dict) -> str:
             except lossreg.LossError as exc:
                 shown = f"raises {type(exc).__name__}: {exc}"
             after[stmt.end_lineno] = [f"# -> {shown.splitlines()[0]}"] + [
-                f"#    {s}" for s in shown.splitlines()[1:]]
+                f"#    {s}" for s in shown.splitlines()[1:]]   # aligned under "# -> "
         else:
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(ast.Module([stmt], []), "<docs example>", "exec"), namespace)  # noqa: S102
