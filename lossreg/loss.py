@@ -77,9 +77,9 @@ class Loss:
 
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None, validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
-        if self._fast is not None and sample_weight is None and out is None:
+        if self._fast is not None and sample_weight is None:
             r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
-                               False, True)
+                               False, True, out)
             if r is not MISS:
                 return r[1]
         return self._run(y_true, y_pred, sample_weight, validate, False, True, out)[1]
@@ -87,9 +87,9 @@ class Loss:
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass where the loss has fused kernels."""
-        if self._fast is not None and sample_weight is None and out is None:
+        if self._fast is not None and sample_weight is None:
             r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
-                               True, True)
+                               True, True, out)
             if r is not MISS:
                 return r
         return self._run(y_true, y_pred, sample_weight, validate, True, True, out)

@@ -7,8 +7,7 @@ then builds, once per loss (not per call), module-level style kernels that
 * fill per-element values or derivatives (the plain ``forward``/``gradient`` pair every
   spec must have), and
 * fuse value, gradient, weights, reduction and the domain checks into one pass over the
-  data (``FusedKernels``), with a serial twin of each for small inputs and a lean
-  single-chunk kernel returning ``(sum, bad_t, bad_p)`` for the small-input fast path.
+  data (``FusedKernels``), with a serial twin of each for small inputs.
 
 The kernels are generated from source text (numbagg style) and compiled with the
 element function as a global, so Numba's on-disk cache can store them: the generated
@@ -23,9 +22,7 @@ the float accumulators; the data are read once); only a chunk that contains a vi
 is rescanned to find its first bad index.
 
 Reductions are deterministic: chunks of ``CHUNK`` elements, four float64 accumulators
-per chunk in a fixed interleave, chunk totals summed exactly by the dispatcher. The
-small kernel runs the same loop on a single chunk, so its sum is bit-identical to the
-chunked kernels' for inputs of at most ``CHUNK`` elements.
+per chunk in a fixed interleave, chunk totals summed exactly by the dispatcher.
 """
 
 from __future__ import annotations
@@ -64,19 +61,6 @@ def {name}(t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
         bad[c, 0] = -1
         bad[c, 1] = -1
 {locate}
-"""
-
-# Single chunk, unweighted, no partials/bad buffers: the small-input fast path.
-#   (t, p, out, scale, a_t, b_t, nan_t, a_p, b_p, nan_p, *hp) -> (sum, bad_t, bad_p)
-_SMALL = """
-def {name}(t, p, out, scale, a_t, b_t, nan_t, a_p, b_p, nan_p, *hp):
-    lo = 0
-    hi = t.shape[0]
-{loop}
-    bt = -1
-    bp = -1
-{locate}
-    return (s0 + s1) + (s2 + s3), bt, bp
 """
 
 _OK_T = "(((x >= a_t) & (x <= b_t)) | (nan_t & (x != x)))"
@@ -163,10 +147,7 @@ def _locate(check: bool, target_t: str, target_p: str, indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def _source(kind: str, weighted: bool, check: bool, small: bool) -> str:
-    if small:
-        return _SMALL.format(name="KERNEL", loop=_loop(kind, False, check, " " * 4),
-                             locate=_locate(check, "bt", "bp", " " * 4))
+def _source(kind: str, weighted: bool, check: bool) -> str:
     return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, check, " " * 8),
                            locate=_locate(check, "bad[c, 0]", "bad[c, 1]", " " * 8))
 
@@ -215,8 +196,7 @@ class FusedKernels:
     """Generated fused kernels of one element-wise loss, built and compiled lazily.
 
     ``get(kind, serial, weighted, check)`` returns the chunked kernel (shared signature
-    above) specialised for that case; ``small(kind, check)`` the single-chunk kernel of
-    the fast path. Each variant is generated on first request and compiled by Numba on
+    above) specialised for that case. Each variant is generated on first request and compiled by Numba on
     its first call (per dtype signature).
     """
 
@@ -233,18 +213,7 @@ class FusedKernels:
             label = (f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}"
                      f"{'_checked' if check else ''}")
             kernel = self._kernels.setdefault(key, _compile(
-                self.elem, _source(kind, weighted, check, False), label, not serial))
-        return kernel
-
-    def small(self, kind: str, check: bool = True) -> Callable:
-        key = (kind, "small", bool(check))
-        kernel = self._kernels.get(key)
-        if kernel is None:
-            if kind not in KINDS:
-                raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
-            label = f"{kind}_small{'_checked' if check else ''}"
-            kernel = self._kernels.setdefault(key, _compile(
-                self.elem, _source(kind, False, check, True), label, False))
+                self.elem, _source(kind, weighted, check), label, not serial))
         return kernel
 
 

@@ -1,0 +1,223 @@
+"""The small-input fast path (lossreg/fastpath.py) and the fused kernels' determinism.
+
+The fast path must change speed only: same bits as the general path, same errors.
+"""
+
+import functools
+import math
+import operator
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lossreg
+from lossreg.errors import DomainError, DTypeError, ShapeError
+from lossreg.fastpath import MISS
+from lossreg.kernels.reduce import CHUNK
+
+from .conftest import ALL_NAMES
+
+FAST = [n for n in ALL_NAMES if lossreg.get(n, reduction=lossreg.spec(n).reductions[0])._fast
+        is not None]
+
+
+def _general(loss, t, p, want_value, want_grad, validate=None, out=None):
+    return loss._run(t, p, None, validate, want_value, want_grad, out)
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert type(a) is type(b)
+        assert a == b or (math.isnan(a) and math.isnan(b)), (a, b)
+
+
+def test_distance_losses_have_a_fast_path():
+    for name in ("mse", "rmse", "mae", "huber", "smooth_l1"):
+        assert name in FAST
+
+
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fast_path_is_bit_identical_to_the_general_path(name, dtype):
+    spec = lossreg.spec(name)
+    rng = np.random.default_rng(11)
+    for n in (1, 7, 64, min(spec.serial_below, CHUNK) - 1):
+        t, p = spec.sample(rng, n, dtype)
+        for shape in ((n,), (1, n)):
+            ts, ps = t.reshape(shape), p.reshape(shape)
+            for reduction in spec.reductions:
+                loss = lossreg.get(name, reduction=reduction)
+                assert loss._fast.run(ts, ps, True, True, True) is not MISS, (n, shape)
+                _same(loss(ts, ps), _general(loss, ts, ps, True, False)[0])
+                _same(loss.grad(ts, ps), _general(loss, ts, ps, False, True)[1])
+                v, g = loss.value_and_grad(ts, ps)
+                v2, g2 = _general(loss, ts, ps, True, True)
+                _same(v, v2)
+                _same(g, g2)
+                out = np.empty_like(ps)
+                v3, g3 = loss.value_and_grad(ts, ps, out=out)
+                assert g3 is out
+                _same(v3, v2)
+                _same(g3, g2)
+
+
+def test_fast_path_declines_what_it_does_not_handle():
+    loss = lossreg.get("mse")
+    fast = loss._fast
+    t = np.linspace(0, 1, 10)
+    p = np.linspace(1, 0, 10)
+    assert fast.run(t, p, True, True, False) is not MISS
+    declined = [
+        (list(t), p),                                   # not an ndarray
+        (t, p.astype(np.float32)),                      # mixed dtypes
+        (t.astype(np.float16), p.astype(np.float16)),   # float16
+        (t.astype(np.int64), p.astype(np.int64)),       # integers
+        (t[::2], p[::2]),                               # non-contiguous
+        (t[:0], p[:0]),                                 # empty
+        (t[:3], p),                                     # shape mismatch
+        (np.zeros(lossreg.spec("mse").serial_below), np.zeros(lossreg.spec("mse").serial_below)),
+        (t.astype(">f8"), p.astype(">f8")),             # non-native byte order
+    ]
+    for a, b in declined:
+        assert fast.run(a, b, True, True, False) is MISS
+    assert fast.run(t, p, True, True, True, out=np.empty(10, np.float32)) is MISS
+    assert fast.run(t, p, True, True, True, out=np.empty(20)[::2]) is MISS
+    # and the general path still answers those calls
+    assert loss(list(t), p) == pytest.approx(float(np.mean((p - t) ** 2)))
+    assert loss(t[::2], p[::2]) == pytest.approx(float(np.mean((p[::2] - t[::2]) ** 2)))
+
+
+def test_rows_losses_and_weighted_sums_take_the_general_path():
+    for name in ALL_NAMES:
+        if lossreg.spec(name).layout == "rows":
+            assert lossreg.get(name, reduction=lossreg.spec(name).reductions[0])._fast is None
+    combo = lossreg.from_config({"terms": [{"name": "mse", "weight": 1.0},
+                                           {"name": "mae", "weight": 0.5}]})
+    t, p = np.zeros(5), np.arange(5.0)
+    assert combo(t, p) == pytest.approx(np.mean(p ** 2) + 0.5 * np.mean(p))
+
+
+@pytest.mark.parametrize("entry", ["call", "grad", "value_and_grad"])
+def test_errors_are_unchanged_on_small_inputs(entry):
+    loss = lossreg.get("huber", delta=0.5)
+    call = {"call": lambda t, p, **k: loss(t, p, **k),
+            "grad": lambda t, p, **k: loss.grad(t, p, **k),
+            "value_and_grad": lambda t, p, **k: loss.value_and_grad(t, p, **k)}[entry]
+    t = np.zeros(9)
+    p = np.ones(9)
+    for argument, index, bad in (("y_pred", 3, math.nan), ("y_true", 5, math.inf),
+                                 ("y_pred", 8, -math.inf), ("y_true", 0, math.nan)):
+        bt, bp = t.copy(), p.copy()
+        (bp if argument == "y_pred" else bt)[index] = bad
+        with pytest.raises(DomainError) as info:
+            call(bt, bp)
+        assert info.value.argument == argument and info.value.index == index
+        # validate=False skips the check on the fast path too: no error
+        call(bt, bp, validate=False)
+    with pytest.raises(ShapeError):
+        call(np.zeros(3), np.zeros(4))
+    if entry != "call":
+        with pytest.raises(DTypeError):
+            call(t, p, out=np.empty(9, np.float32))
+        with pytest.raises(ShapeError):
+            call(t, p, out=np.empty(8))
+
+
+def test_first_violation_wins_in_each_argument():
+    loss = lossreg.get("mse")
+    t = np.zeros(20)
+    p = np.zeros(20)
+    p[[4, 11]] = math.nan
+    t[[7, 2]] = math.inf
+    with pytest.raises(DomainError) as info:
+        loss.value_and_grad(t, p)
+    assert (info.value.argument, info.value.index) == ("y_true", 2)
+
+
+def _lane_sum(values: np.ndarray) -> float:
+    """The documented order: per chunk, element i into lane (i - lo) % 4, the tail of the
+    chunk into lane 0, sequential adds; chunk = (s0 + s1) + (s2 + s3); exact total."""
+    partials = []
+    for lo in range(0, values.shape[0], CHUNK):
+        chunk = values[lo:lo + CHUNK]
+        quads = chunk.shape[0] // 4 * 4
+        lanes = [functools.reduce(operator.add, chunk[k:quads:4].tolist(), 0.0)
+                 for k in range(4)]
+        lanes[0] = functools.reduce(operator.add, chunk[quads:].tolist(), lanes[0])
+        partials.append((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+    return math.fsum(partials)
+
+
+@pytest.mark.parametrize("n", [13, 1000, 2 * CHUNK + 7])
+def test_vectorized_kernels_keep_the_exact_summation_order(n):
+    rng = np.random.default_rng(5)
+    t = rng.standard_normal(n)
+    p = rng.standard_normal(n)
+    r = p - t
+    loss = lossreg.get("mse", reduction="sum")
+    assert loss(t, p) == _lane_sum(r * r)
+    k = np.clip(r, -0.5, 0.5)
+    huber = lossreg.get("huber", delta=0.5, reduction="sum")
+    assert huber.value_and_grad(t, p)[0] == _lane_sum(k * (r - 0.5 * k))
+    w = rng.random(n)
+    assert loss(t, p, sample_weight=w) == _lane_sum(w * (r * r))
+
+
+def test_n_threads_is_bit_identical_and_honoured():
+    import numba
+    from numba import prange
+
+    rng = np.random.default_rng(9)
+    n = 3 * CHUNK + 5
+    t, p, w = rng.standard_normal(n), rng.standard_normal(n), rng.random(n)
+    limit = numba.config.NUMBA_NUM_THREADS
+    for name in ("mse", "huber", "mae"):
+        got = {k: lossreg.get(name, n_threads=k).value_and_grad(t, p, sample_weight=w)
+               for k in sorted({1, limit})}
+        first = got[1]
+        for v, g in got.values():
+            assert v == first[0]
+            np.testing.assert_array_equal(g, first[1])
+
+    @lossreg.kernels.njit(parallel=True)
+    def probe(y_true, y_pred, out):
+        k = numba.get_num_threads()
+        for i in prange(y_pred.shape[0]):
+            out[i] = k
+
+    spec = lossreg.LossSpec(name="thread_probe", family="test", task="regression",
+                            forward=probe, gradient=probe,
+                            reference=lambda a, b: np.zeros(np.shape(b)), serial_below=0)
+    x = np.zeros(1000)
+    for k in sorted({1, limit}):
+        assert lossreg.Loss(spec, "none", n_threads=k)(x, x).max() == k
+    assert numba.get_num_threads() == limit  # restored after the call
+
+
+_THREADS = """
+import numpy as np, lossreg
+rng = np.random.default_rng(3)
+n = 4 * 16384 + 3
+t = rng.standard_normal(n); p = rng.standard_normal(n); w = rng.random(n)
+loss = lossreg.get("huber")
+print(float(loss(t, p)).hex(), float(loss.value_and_grad(t, p, sample_weight=w)[0]).hex())
+"""
+
+
+def test_four_threads_give_the_same_bits_as_one():
+    outs = []
+    for k in (1, 4):
+        env = {"NUMBA_NUM_THREADS": str(k), "PATH": "/usr/bin:/bin"}
+        import os
+        env = {**os.environ, **env}
+        proc = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout.split())
+    assert outs[0] == outs[1]
