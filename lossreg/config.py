@@ -120,25 +120,28 @@ class WeightedSum(Loss):
                 "reduction": self.reduction}
 
     def _combine(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out):
+        # Terms are called through their public methods so each takes its own fast path.
         validate = self.validate if validate is None else bool(validate)
         value = None
         grad = out
         scratch = None
         for i, (w, loss) in enumerate(self.terms):
+            v = None
             if want_grad:
-                if i == 0:
-                    v, g = loss._run(y_true, y_pred, sample_weight, validate, want_value, True, out)
-                    grad = g
-                    grad *= grad.dtype.type(w)
+                buf = out if i == 0 else scratch
+                if want_value:
+                    v, g = loss.value_and_grad(y_true, y_pred, sample_weight, out=buf,
+                                               validate=validate)
                 else:
-                    if scratch is None:
-                        scratch = np.empty_like(grad)
-                    v, g = loss._run(y_true, y_pred, sample_weight, validate, want_value, True,
-                                     scratch)
-                    g *= g.dtype.type(w)
+                    g = loss.grad(y_true, y_pred, sample_weight, out=buf, validate=validate)
+                g *= g.dtype.type(w)
+                if i == 0:
+                    grad = g
+                    scratch = np.empty_like(g) if len(self.terms) > 1 else None
+                else:
                     grad += g
             else:
-                v, _ = loss._run(y_true, y_pred, sample_weight, validate, True, False)
+                v = loss(y_true, y_pred, sample_weight, validate=validate)
             if want_value:
                 term = w * v
                 value = term if value is None else value + term
