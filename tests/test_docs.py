@@ -162,3 +162,19 @@ def test_config_examples_ran_and_agree(site):
     # the weighted sum equals mse + 0.1 * mae on the page's example: 1.41667 + 0.1 * 0.83333
     assert page.count("# -> 1.5\n") == 2
     assert "raises ConfigError" in page and "Examples not checked" not in page
+
+
+def test_command_examples_on_the_cli_page_parse():
+    import shlex
+
+    from lossreg.cli import build_parser
+
+    page = (ROOT / "docs" / "cli.md").read_text()
+    block = page.split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [ln.split("#", 1)[0].strip() for ln in block.splitlines() if ln.strip()]
+    assert len(lines) >= 5
+    parser = build_parser()
+    for line in lines:
+        argv = shlex.split(line)
+        assert argv[0] == "lossreg"
+        parser.parse_args(argv[1:])   # SystemExit (a test error) on an unknown command/option

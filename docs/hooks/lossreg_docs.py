@@ -669,6 +669,17 @@ def gen_cli(page_uri: str) -> str:
     return "\n".join(out)
 
 
+def gen_cli_list(page_uri: str) -> str:
+    """The output of `lossreg list` in this build."""
+    from lossreg.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(["list"])
+    if code != 0:
+        raise RuntimeError(f"`lossreg list` exited with {code}")
+    return f"```text\n$ lossreg list\n{out.getvalue().rstrip()}\n```\n"
+
+
 def gen_api(page_uri: str) -> str:
     """mkdocstrings directives for the public modules that exist in this build."""
     import importlib.util
@@ -790,6 +801,7 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "benchmarks": gen_benchmarks,
     "serial-threshold": gen_serial_threshold,
     "cli": gen_cli,
+    "cli-list": gen_cli_list,
     "api": gen_api,
     "catalogue-index": catalogue_index,
     "examples": gen_examples,
