@@ -178,3 +178,27 @@ def test_command_examples_on_the_cli_page_parse():
         argv = shlex.split(line)
         assert argv[0] == "lossreg"
         parser.parse_args(argv[1:])   # SystemExit (a test error) on an unknown command/option
+
+
+def test_benchmark_section_reads_lossreg_bench_json(tmp_path, monkeypatch):
+    h = hook()
+    monkeypatch.setattr(h, "BENCH_JSON", tmp_path / "latest.json")
+    monkeypatch.setattr(h, "BENCH_PNG", tmp_path / "missing.png")
+    import json
+
+    (tmp_path / "latest.json").write_text(json.dumps({
+        "machine": {"platform": "Linux-x86_64", "cpus": 2, "numba_threads": 2},
+        "config": {"sizes": [10, 10000000], "quick": False},
+        "bandwidth": {"float64/10000000": 8.0e9},
+        "rows": [{"loss": "mse", "n": 10000000, "dtype": "float64", "layout": "elementwise",
+                  "lossreg": {"value": 0.01, "grad": 0.02, "value_and_grad": 0.025},
+                  "ceiling": {"value_and_grad": 0.0225}, "numpy": {"value": 0.05},
+                  "torch": {"value_and_grad": 0.1}, "sklearn": {}}],
+        "overhead": {"bare_njit": 2e-7, "mse.value": 1.5e-6},
+        "targets": [{"target": "ceiling >= 0.9", "passed": True, "detail": "mse 0.90"}]}))
+    md = h.gen_benchmarks("performance.md")
+    assert "| cpus | 2 |" in md and "| float64/10000000 | 8.0 |" in md
+    # time 25 ms; 0.9 of the ceiling; NumPy has only a value: 0.05 / 0.01; torch 0.1 / 0.025
+    assert "| `mse` | float64 | 10,000,000 | 25 ms | 0.90 | 5.00 | 4.00 | — |" in md
+    assert "| pass | ceiling >= 0.9 | mse 0.90 |" in md and "| `mse.value` | 1.5 µs |" in md
+    assert "Benchmark figure" not in md

@@ -577,6 +577,64 @@ def _cell(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+def _seconds(t: Any) -> str:
+    if not isinstance(t, (int, float)) or t is None:
+        return "—"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:.3g} {unit}"
+    return f"{t * 1e9:.3g} ns"
+
+
+def _ratio(a: Any, b: Any) -> str:
+    ok = all(isinstance(v, (int, float)) and v > 0 for v in (a, b))
+    return f"{a / b:.2f}" if ok else "—"
+
+
+def _bench_tables(data: dict) -> list[str]:
+    """Tables for the results `lossreg bench --json` writes (machine, rows, targets)."""
+    out = ["\n### Measured on\n",
+           table(["", ""], [[k, _cell(v)] for k, v in _flat(data["machine"])])]
+    if isinstance(data.get("config"), dict):
+        out += ["\n### Settings\n",
+                table(["", ""], [[k, _cell(v)] for k, v in _flat(data["config"])])]
+    if isinstance(data.get("targets"), list) and data["targets"]:
+        rows = [["skipped" if t.get("passed") is None else "pass" if t.get("passed") else "FAIL",
+                 t.get("target", ""), t.get("detail", "")] for t in data["targets"]]
+        out += ["\n### Targets\n", table(["result", "target", "measured"], rows)]
+    if isinstance(data.get("bandwidth"), dict) and data["bandwidth"]:
+        out += ["\n### Bandwidth ceiling\n",
+                "A parallel `out[i] = a[i] + b[i]` on the same machine, per dtype and size:\n",
+                table(["dtype / N", "GB/s"], [[k, f"{v / 1e9:.1f}" if isinstance(v, (int, float))
+                                               else _cell(v)] for k, v in data["bandwidth"].items()])]
+    rows = []
+    for r in data["rows"]:
+        ours = r.get("lossreg", {})
+        op = "value_and_grad"
+        rows.append([f"`{r.get('loss')}`", r.get("dtype", ""), f"{r.get('n', 0):,}",
+                     _seconds(ours.get(op)),
+                     _ratio(r.get("ceiling", {}).get(op), ours.get(op)),
+                     _ratio(r.get("numpy", {}).get(op) or r.get("numpy", {}).get("value"),
+                            ours.get(op) if r.get("numpy", {}).get(op) else ours.get("value")),
+                     _ratio(r.get("torch", {}).get(op) or r.get("torch", {}).get("forward_backward"),
+                            ours.get(op)),
+                     _ratio(r.get("sklearn", {}).get(op), ours.get(op))])
+    if rows:
+        out += ["\n### Value and gradient\n",
+                "Best wall-clock time of `loss.value_and_grad(y_true, y_pred, out=g)`; the "
+                "other columns are ratios, higher is better for lossreg: the fraction of the "
+                "bandwidth ceiling reached (time the ceiling needs to move the same bytes / "
+                "lossreg's time) and the speed-up over each library (its time / lossreg's; "
+                "NumPy value only where it has no gradient). — means not measured.\n",
+                table(["loss", "dtype", "N", "lossreg", "of ceiling", "× NumPy", "× PyTorch",
+                       "× scikit-learn"], rows)]
+    if isinstance(data.get("overhead"), dict):
+        out += ["\n### Per-call overhead (N = 10)\n",
+                table(["call", "time"], [[f"`{k}`", _seconds(v)]
+                                         for k, v in data["overhead"].items()])]
+    return out
+
+
 def gen_benchmarks(page_uri: str) -> str:
     if not BENCH_JSON.exists():
         return ("!!! note \"No benchmark results in this build\"\n"
@@ -589,6 +647,11 @@ def gen_benchmarks(page_uri: str) -> str:
            f"(modified {_mtime(BENCH_JSON)}).\n"]
     if not isinstance(data, dict):
         data = {"results": data}
+    if isinstance(data.get("machine"), dict) and isinstance(data.get("rows"), list):
+        out += _bench_tables(data)
+        if BENCH_PNG.exists():
+            out += [f"\n![Benchmark figure]({rel(page_uri, BENCH_PNG_URI)})\n"]
+        return "\n".join(out) + "\n"
     machine_keys = [k for k in data if k.lower() in ("machine", "environment", "env", "system",
                                                      "host", "platform")]
     for key in machine_keys:
