@@ -449,7 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except BrokenPipeError:   # `lossreg list | head`
+    except BrokenPipeError:   # `lossreg list | head`: stop quietly, no flush error at exit
+        try:
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return 0
     except (LossError, CLIError, OSError, ValueError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
