@@ -759,6 +759,9 @@ def gen_api(page_uri: str) -> str:
         ("Plotting", "lossreg.plotting", ["plot_losses", "loss_curves", "Curve",
                                           "MissingDependencyError"]),
         ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels"]),
+        ("Experiments", "lossreg.experiments", ["load_experiment", "run_experiment",
+                                                "format_table", "Experiment", "Result"]),
+        ("Plugin scaffold", "lossreg.scaffold", ["new_plugin"]),
     ]
     out = []
     for title, target, members in blocks:
