@@ -246,7 +246,7 @@ def torch_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable]
     def forward_backward():
         out = f()
         (g,) = torch.autograd.grad(out, pp)
-        return float(out), g
+        return float(out.detach()), g
 
     return {"value": value, "grad": forward_backward, "value_and_grad": forward_backward}
 
@@ -555,7 +555,8 @@ def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
 
 # -- report ---------------------------------------------------------------------------------------
 
-def print_table(rows: list[dict], file=sys.stdout) -> None:
+def print_table(rows: list[dict], file=None) -> None:
+    file = file or sys.stdout
     head = (f"{'loss':34s} {'dtype':7s} {'N':>5s} {'op':14s} {'lossreg':>9s} "
             f"{'ceil':>5s} {'x numpy':>7s} {'x torch':>7s} {'x sklrn':>7s}")
     print(head, file=file)

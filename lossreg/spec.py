@@ -315,7 +315,10 @@ class LossSpec:
     label_targets: LabelTargets | None = None
     check_args: Callable[[tuple, tuple], None] | None = None
     notes: str = ""
-    serial_below: int = 4096
+    # Below this many elements the serial twin runs. Fused kernels parallelise over chunks
+    # of kernels.reduce.CHUNK (16384) elements, so a parallel launch on one chunk only adds
+    # its cost (measured: `lossreg bench`, serial/parallel crossover).
+    serial_below: int = 16384
     source: str = "unknown"
 
     def __post_init__(self) -> None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env python
+"""Run the lossreg benchmark (same as ``lossreg bench``); options: ``--help``.
+
+    python benchmarks/run.py            # full run: every built-in loss, N 1e1..1e7, f64+f32
+    python benchmarks/run.py --quick    # mse and huber, N 1e1 and 1e5, float64
+
+Results go to benchmarks/results/latest.json and latest.png.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from lossreg.bench import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
