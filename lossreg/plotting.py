@@ -284,25 +284,30 @@ def plot_losses(losses: Sequence[Loss | LossSpec | str] | Loss | str, path: str 
     all_curves = [loss_curves(item, points=points, x_range=x_range, registry=registry)
                   for item in losses]
 
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    # One row of (loss, gradient) panels per kind of x axis, so that losses on residuals,
+    # logits and probabilities never share an axis that means different things.
+    colors = {id(curves): f"C{i % 10}" for i, curves in enumerate(all_curves)}
+    groups: dict[str, list] = {}
+    for curves in all_curves:
+        groups.setdefault(curves[0].xlabel, []).append(curves)
+    fig = Figure(figsize=(10, 4 * len(groups)), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_value, ax_grad = fig.subplots(1, 2)
-    colors = [f"C{i % 10}" for i in range(len(all_curves))]
-    for color, curves in zip(colors, all_curves):
-        for style, c in zip(_STYLES * 4, curves):
-            ax_value.plot(c.x, c.value, color=color, linestyle=style, label=c.label)
-            ax_grad.plot(c.x, c.grad, color=color, linestyle=style, label=c.label)
-    xlabels = list(dict.fromkeys(c.xlabel for curves in all_curves for c in curves))
-    xlabel = xlabels[0] if len(xlabels) == 1 else "x (residual, logit or probability)"
-    for ax, ylabel in ((ax_value, "loss"), (ax_grad, "gradient d loss / dx")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.axhline(0.0, color="0.5", linewidth=0.6)
-    ax_value.set_title("loss")
-    ax_grad.set_title("gradient")
-    _clip_outliers(ax_grad, [c.grad for curves in all_curves for c in curves])
-    ax_value.legend(fontsize="small")
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    for (xlabel, members), (ax_value, ax_grad) in zip(groups.items(), axes):
+        for curves in members:
+            for style, c in zip(_STYLES * 4, curves):
+                kw = dict(color=colors[id(curves)], linestyle=style, label=c.label)
+                ax_value.plot(c.x, c.value, **kw)
+                ax_grad.plot(c.x, c.grad, **kw)
+        for ax, ylabel in ((ax_value, "loss"), (ax_grad, "gradient d loss / dx")):
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+            ax.axhline(0.0, color="0.5", linewidth=0.6)
+        ax_value.set_title("loss")
+        ax_grad.set_title("gradient")
+        _clip_outliers(ax_grad, [c.grad for curves in members for c in curves])
+        ax_value.legend(fontsize="small")
     if title is None:
         title = " vs ".join(curves[0].loss for curves in all_curves)
     if title:

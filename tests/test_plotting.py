@@ -209,3 +209,18 @@ def test_missing_matplotlib_names_the_plot_extra(tmp_path, monkeypatch):
 def test_empty_list_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="at least one"):
         plot_losses([], tmp_path / "e.png")
+
+
+def _png_size(path):
+    import struct
+
+    return struct.unpack(">II", path.read_bytes()[16:24])
+
+
+def test_losses_on_different_axes_get_their_own_rows(tmp_path, demo_registry):
+    pytest.importorskip("matplotlib")
+    one = plot_losses(["mse", "mae"], tmp_path / "one.png", dpi=50, registry=demo_registry)
+    three = plot_losses(["mse", "brier_demo", "logit_demo", "huber"], tmp_path / "three.png",
+                        dpi=50, registry=demo_registry)
+    (w1, h1), (w3, h3) = _png_size(one), _png_size(three)
+    assert w1 == w3 == 500 and h1 == 200 and h3 == 600   # residual, probability, logit rows
