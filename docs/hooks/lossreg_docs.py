@@ -638,10 +638,10 @@ def _bench_tables(data: dict) -> list[str]:
 def gen_benchmarks(page_uri: str) -> str:
     if not BENCH_JSON.exists():
         return ("!!! note \"No benchmark results in this build\"\n"
-                "    The benchmark suite writes `benchmarks/results/latest.json` and "
-                "`benchmarks/results/latest.png`; run it (see `benchmarks/` and "
-                "`lossreg bench --help`), then rebuild the site: this page renders both files "
-                "when they exist.\n")
+                "    `lossreg bench` (or `python benchmarks/run.py`; `--quick` for a short "
+                "run) writes `benchmarks/results/latest.json` and "
+                "`benchmarks/results/latest.png`; rebuild the site afterwards and this page "
+                "shows both, with the machine they were measured on.\n")
     data = json.loads(BENCH_JSON.read_text())
     out = [f"Rendered from `benchmarks/results/latest.json` "
            f"(modified {_mtime(BENCH_JSON)}).\n"]
