@@ -67,7 +67,7 @@ def __getattr__(name: str) -> Any:
     if name == "from_config":
         from .config import from_config
         return from_config
-    if name in ("testing", "kernels", "cli", "config"):
+    if name in ("testing", "kernels", "cli", "config", "experiments"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'lossreg' has no attribute {name!r}")
