@@ -219,6 +219,10 @@ def from_config(config: Mapping[str, Any] | str | os.PathLike, *, registry=None)
 def _unwrap(config: Mapping) -> Mapping:
     """Accept ``{"loss": {...}}`` (a ``[loss]`` table, a Hydra ``loss:`` group)."""
     keys = list(config)
+    if "experiment" in config and "name" not in config and "terms" not in config:
+        raise ConfigError("this is an experiment file ([experiment] and [losses.LABEL] "
+                          "tables): run it with `lossreg run` or load it with "
+                          "lossreg.experiments.load_experiment")
     if keys == ["loss"] and isinstance(config["loss"], Mapping):
         return config["loss"]
     if "loss" in config and "name" not in config and "terms" not in config:

@@ -345,6 +345,11 @@ def test_example_files_load_and_run(path):
         assert all(math.isfinite(row[m]) for m in result.metrics)
 
 
+def test_from_config_points_experiment_files_to_lossreg_run():
+    with pytest.raises(ConfigError, match="lossreg run"):
+        from_config(ex.example_paths()[0])
+
+
 def test_examples_compare_the_losses_the_issue_names():
     names = {p.name: {c.get("name") for c in load_file(p)["losses"].values()}
              for p in ex.example_paths()}
