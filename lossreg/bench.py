@@ -89,8 +89,9 @@ def best_time(fn: Callable[[], Any], budget: float) -> float:
     fn()
     one = max(time.perf_counter() - t0, 1e-9)
     number = max(1, min(20_000, int(2e-4 / one)))  # batch tiny calls: timer resolution
-    best, spent, runs = math.inf, 0.0, 0
-    while runs < 3 or (spent < budget and runs < 200):
+    least = 2 if one > 0.05 else 3                   # slow calls (N = 1e7): best of 2
+    best, spent, runs = (one if number == 1 else math.inf), 0.0, 0
+    while runs < least or (spent < budget and runs < 200):
         t0 = time.perf_counter()
         for _ in range(number):
             fn()
@@ -367,7 +368,15 @@ def bench_case(name: str, n: int, dtype: str, budget: float, bw: float,
     for lib, impl in others.items():
         time.sleep(_SETTLE)
         for op, fn in (impl or {}).items():
+            if lib == "torch" and op == "grad":
+                continue  # the same forward+backward as value_and_grad
+            if lib == "numpy" and op == "value_and_grad":
+                continue  # NumPy has no fused pass: value time + gradient time
             row[lib][op] = best_time(fn, budget)
+        if "value_and_grad" in row["torch"]:
+            row["torch"]["grad"] = row["torch"]["value_and_grad"]
+        if "grad" in row["numpy"]:
+            row["numpy"]["value_and_grad"] = row["numpy"]["value"] + row["numpy"]["grad"]
     return row
 
 
@@ -442,6 +451,12 @@ import lossreg
 loss = lossreg.get({name!r})
 t1 = time.perf_counter()
 res = {{"import_and_get": t1 - t0}}
+if {init!r}:
+    # Numba's one-time lazy set-up of its CPU target (registries; imports scipy for BLAS
+    # when installed), paid by the first compile or cache load of any function.
+    from numba.core.registry import cpu_target
+    cpu_target.target_context.refresh()
+    res["numba_init"] = time.perf_counter() - t1
 for label, n in (("serial", 10), ("parallel", 100_000)):
     t = np.random.default_rng(0).random(n)
     p = np.random.default_rng(1).random(n)
@@ -456,18 +471,25 @@ print(json.dumps(res))
 
 
 def startup(names: tuple[str, ...] = ("mse", "huber")) -> dict:
-    """Import time, cold first calls (one kernel each), and first calls from the cache."""
+    """Import time, cold first calls (one kernel each), and first calls from the cache.
+
+    First calls are timed after Numba's one-time target set-up (reported on its own as
+    ``numba_init``), so they show the kernel's compile or cache load; ``first_call_total``
+    is one cached new process's first call with that set-up included.
+    """
     res: dict[str, Any] = {}
     runs = [_py(_IMPORT_CODE).split() for _ in range(3)]
     res["import_seconds"] = min(float(r[0]) for r in runs)
     res["import_loads_numba"] = any(r[1] == "1" for r in runs)
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as cache:
         for name in names:
-            code = _FIRST_CALL_CODE.format(name=name)
+            code = _FIRST_CALL_CODE.format(name=name, init=True)
             cold = json.loads(_py(code, {"LOSSREG_CACHE": "0", "NUMBA_CACHE_DIR": empty}))
             _py(code, {"LOSSREG_CACHE": cache})           # fills the cache
             warm = json.loads(_py(code, {"LOSSREG_CACHE": cache}))
             res[name] = {"cold": cold, "cached": warm}
+        code = _FIRST_CALL_CODE.format(name=names[0], init=False)
+        res["first_call_total"] = json.loads(_py(code, {"LOSSREG_CACHE": cache}))
     return res
 
 
@@ -615,30 +637,41 @@ def targets(results: dict) -> list[tuple[str, bool | None, str]]:
         worst = max(v for k, v in ov.items() if k.count(".") == 1 and "general" not in k)
         lines.append(("overhead at N=10 <= 3 us over a bare njit call",
                       worst - ov["bare_njit"] <= OVERHEAD_TARGET,
-                      f"worst {_fmt_t(worst - ov['bare_njit'])} (bare njit {_fmt_t(ov['bare_njit'])})"))
+                      f"worst {_fmt_t(worst - ov['bare_njit'])} "
+                      f"(bare njit {_fmt_t(ov['bare_njit'])})"))
     st = results.get("startup")
     if st:
         lines.append(("import lossreg < 0.3 s and compiles nothing (numba not imported)",
                       st["import_seconds"] < IMPORT_TARGET and not st["import_loads_numba"],
                       f"{st['import_seconds']:.3f} s, numba imported: {st['import_loads_numba']}"))
-        cold = [(n, st[n]["cold"]) for n in st if isinstance(st[n], dict)]
+        cold = [(n, st[n]["cold"]) for n in st if isinstance(st[n], dict) and "cold" in st[n]]
         worst = max(max(c["first_serial"], c["first_parallel"]) for _, c in cold)
         lines.append(("cold first call < 1 s per kernel",
                       worst < COLD_TARGET,
-                      ", ".join(f"{n}: serial {c['first_serial']:.2f} s parallel "
-                                f"{c['first_parallel']:.2f} s (import+get {c['import_and_get']:.2f} s)"
-                                for n, c in cold)))
-        warm = [(n, st[n]["cached"]) for n in st if isinstance(st[n], dict)]
+                      ", ".join(f"{n}: serial {c['first_serial']:.2f} s, parallel "
+                                f"{c['first_parallel']:.2f} s" for n, c in cold)
+                      + f" (one-time: import+get {cold[0][1]['import_and_get']:.2f} s, Numba "
+                        f"target set-up {cold[0][1].get('numba_init', 0):.2f} s)"))
+        warm = [(n, st[n]["cached"]) for n in st if isinstance(st[n], dict) and "cached" in st[n]]
         worst = max(max(c["first_serial"], c["first_parallel"]) for _, c in warm)
-        lines.append(("LOSSREG_CACHE: new process first call < 50 ms",
+        lines.append(("LOSSREG_CACHE: new process first call < 50 ms (kernel load, serial / "
+                      "parallel, after Numba's one-time target set-up)",
                       worst < CACHED_TARGET,
                       ", ".join(f"{n}: {c['first_serial'] * 1e3:.1f} ms / "
                                 f"{c['first_parallel'] * 1e3:.1f} ms" for n, c in warm)))
+        total = st.get("first_call_total")
+        if total:
+            init = max(c.get("numba_init", 0.0) for _, c in warm)
+            lines.append(("LOSSREG_CACHE: new process first call < 50 ms including Numba's "
+                          "one-time set-up", total["first_serial"] < CACHED_TARGET,
+                          f"{total['first_serial'] * 1e3:.0f} ms (Numba target set-up alone "
+                          f"{init * 1e3:.0f} ms)"))
     th = results.get("threads")
     if th:
         lines.append(("reductions bit-identical for 1, 2, 4 threads; n_threads honoured",
                       th["bit_identical_1_2_4"] and th["n_threads_honoured"],
-                      f"identical {th['bit_identical_1_2_4']}, n_threads seen {th['n_threads_seen']}"))
+                      f"identical {th['bit_identical_1_2_4']}, "
+                      f"n_threads seen {th['n_threads_seen']}"))
     return lines
 
 
@@ -674,7 +707,7 @@ def plot(results: dict, path: Path) -> bool:
     return True
 
 
-# -- CLI --------------------------------------------------------------------------------------------
+# -- CLI ----------------------------------------------------------------------------------
 
 def _sizes(text: str) -> list[int]:
     try:
@@ -701,7 +734,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
     parser.add_argument("--no-startup", action="store_true",
                         help="skip import/compile/cache/thread subprocess measurements")
-    parser.add_argument("--json", default=DEFAULT_JSON, help=f"JSON output (default {DEFAULT_JSON})")
+    parser.add_argument("--json", default=DEFAULT_JSON,
+                        help=f"JSON output (default {DEFAULT_JSON})")
     parser.add_argument("--plot", default=DEFAULT_PLOT,
                         help=f"PNG plot (default {DEFAULT_PLOT}; needs matplotlib; '' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -719,10 +753,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = list(QUICK_LOSSES) if quick else builtin_names()
     sizes = args.sizes or list(QUICK_SIZES if quick else SIZES)
-    dtypes = [d.strip() for d in (args.dtypes or ("float64" if quick else ",".join(DTYPES))).split(",")]
+    dtypes = [d.strip() for d in
+              (args.dtypes or ("float64" if quick else ",".join(DTYPES))).split(",")]
     for d in dtypes:
         if d not in DTYPES:
-            print(f"lossreg bench: unknown dtype {d!r}; use float64 and/or float32", file=sys.stderr)
+            print(f"lossreg bench: unknown dtype {d!r}; use float64 and/or float32",
+                  file=sys.stderr)
             return 1
     budget = args.budget if args.budget is not None else (0.02 if quick else 0.15)
     comparators = set()
@@ -761,13 +797,17 @@ def run(args: argparse.Namespace) -> int:
     results["overhead"] = overhead(budget)
     bar.step("overhead at N=10")
     if not (quick or args.no_startup):
-        results["startup"] = startup()
-        bar.step("import / first call / cache")
-        results["threads"] = determinism()
-        bar.step("thread determinism")
-        results["serial_crossover"] = serial_crossover(
-            budget / 3, tuple(n for n in ("mse", "binary_cross_entropy_with_logits") if n in names))
-        bar.step("serial/parallel crossover")
+        phases = (("startup", startup, ()), ("threads", determinism, ()),
+                  ("serial_crossover", serial_crossover,
+                   (budget / 3, tuple(n for n in ("mse", "binary_cross_entropy_with_logits")
+                                      if n in names))))
+        for key, fn, fargs in phases:
+            try:
+                results[key] = fn(*fargs)
+            except Exception as exc:  # noqa: BLE001 - report it, keep the timings
+                results.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+                print(f"lossreg bench: {key} failed: {exc}", file=sys.stderr)
+            bar.step(key)
 
     print(f"lossreg bench: {n_threads} numba threads, {results['machine']['platform']}")
     bws = ", ".join(f"{k}: {v / 1e9:.1f} GB/s" for k, v in results["bandwidth"].items())

@@ -69,8 +69,8 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""
         if self._fast is not None and sample_weight is None:
-            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
-                               True, False)
+            check = self.validate if validate is None else bool(validate)
+            r = self._fast.run(y_true, y_pred, check, True, False)
             if r is not MISS:
                 return r[0]
         return self._run(y_true, y_pred, sample_weight, validate, True, False)[0]
@@ -78,8 +78,8 @@ class Loss:
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None, validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
         if self._fast is not None and sample_weight is None:
-            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
-                               False, True, out)
+            check = self.validate if validate is None else bool(validate)
+            r = self._fast.run(y_true, y_pred, check, False, True, out)
             if r is not MISS:
                 return r[1]
         return self._run(y_true, y_pred, sample_weight, validate, False, True, out)[1]
@@ -88,8 +88,8 @@ class Loss:
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass where the loss has fused kernels."""
         if self._fast is not None and sample_weight is None:
-            r = self._fast.run(y_true, y_pred, self.validate if validate is None else validate,
-                               True, True, out)
+            check = self.validate if validate is None else bool(validate)
+            r = self._fast.run(y_true, y_pred, check, True, True, out)
             if r is not MISS:
                 return r
         return self._run(y_true, y_pred, sample_weight, validate, True, True, out)
