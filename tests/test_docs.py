@@ -197,7 +197,7 @@ def test_benchmark_section_reads_lossreg_bench_json(tmp_path, monkeypatch):
         "overhead": {"bare_njit": 2e-7, "mse.value": 1.5e-6},
         "targets": [{"target": "ceiling >= 0.9", "passed": True, "detail": "mse 0.90"}]}))
     md = h.gen_benchmarks("performance.md")
-    assert "| cpus | 2 |" in md and "| float64/10000000 | 8.0 |" in md
+    assert "| cpus | 2 |" in md and "All 1 measurements" in md and "| float64/10000000 | 8.0 |" in md
     # time 25 ms; 0.9 of the ceiling; NumPy has only a value: 0.05 / 0.01; torch 0.1 / 0.025
     assert "| `mse` | float64 | 10,000,000 | 25 ms | 0.90 | 5.00 | 4.00 | — |" in md
     assert "| pass | ceiling >= 0.9 | mse 0.90 |" in md and "| `mse.value` | 1.5 µs |" in md

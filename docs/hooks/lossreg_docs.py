@@ -594,10 +594,10 @@ def _ratio(a: Any, b: Any) -> str:
 def _bench_tables(data: dict) -> list[str]:
     """Tables for the results `lossreg bench --json` writes (machine, rows, targets)."""
     out = ["\n### Measured on\n",
-           table(["", ""], [[k, _cell(v)] for k, v in _flat(data["machine"])])]
+           table(["key", "value"], [[k, _cell(v)] for k, v in _flat(data["machine"])])]
     if isinstance(data.get("config"), dict):
         out += ["\n### Settings\n",
-                table(["", ""], [[k, _cell(v)] for k, v in _flat(data["config"])])]
+                table(["key", "value"], [[k, _cell(v)] for k, v in _flat(data["config"])])]
     if isinstance(data.get("targets"), list) and data["targets"]:
         rows = [["skipped" if t.get("passed") is None else "pass" if t.get("passed") else "FAIL",
                  t.get("target", ""), t.get("detail", "")] for t in data["targets"]]
@@ -619,15 +619,21 @@ def _bench_tables(data: dict) -> list[str]:
                      _ratio(r.get("torch", {}).get(op) or r.get("torch", {}).get("forward_backward"),
                             ours.get(op)),
                      _ratio(r.get("sklearn", {}).get(op), ours.get(op))])
+    big = max((r.get("n", 0) for r in data["rows"]), default=0)
+    largest = [row for row, r in zip(rows, data["rows"]) if r.get("n", 0) == big]
     if rows:
+        header = ["loss", "dtype", "N", "lossreg", "of ceiling", "× NumPy", "× PyTorch",
+                  "× scikit-learn"]
         out += ["\n### Value and gradient\n",
                 "Best wall-clock time of `loss.value_and_grad(y_true, y_pred, out=g)`; the "
                 "other columns are ratios, higher is better for lossreg: the fraction of the "
                 "bandwidth ceiling reached (time the ceiling needs to move the same bytes / "
                 "lossreg's time) and the speed-up over each library (its time / lossreg's; "
-                "NumPy value only where it has no gradient). — means not measured.\n",
-                table(["loss", "dtype", "N", "lossreg", "of ceiling", "× NumPy", "× PyTorch",
-                       "× scikit-learn"], rows)]
+                "NumPy value only where it has no gradient). — means not measured. "
+                f"At the largest size measured (N = {big:,}):\n",
+                table(header, largest), "",
+                f"??? note \"All {len(rows)} measurements\"\n"
+                + textwrap.indent(table(header, rows), "    ")]
     if isinstance(data.get("overhead"), dict):
         out += ["\n### Per-call overhead (N = 10)\n",
                 table(["call", "time"], [[f"`{k}`", _seconds(v)]
@@ -657,11 +663,11 @@ def gen_benchmarks(page_uri: str) -> str:
     for key in machine_keys:
         if isinstance(data[key], dict):
             out += [f"\n### Measured on ({key})\n",
-                    table(["", ""], [[k, _cell(v)] for k, v in _flat(data[key])])]
+                    table(["key", "value"], [[k, _cell(v)] for k, v in _flat(data[key])])]
     scalars = [(k, v) for k, v in data.items()
                if k not in machine_keys and not isinstance(v, (dict, list))]
     if scalars:
-        out += ["\n### Run\n", table(["", ""], [[k, _cell(v)] for k, v in scalars])]
+        out += ["\n### Run\n", table(["key", "value"], [[k, _cell(v)] for k, v in scalars])]
     for key, value in data.items():
         if key in machine_keys:
             continue
@@ -682,7 +688,7 @@ def gen_benchmarks(page_uri: str) -> str:
             rows = [[k] + [_cell(dict(_flat(v)).get(c)) for c in cols] for k, v in value.items()]
             out += [f"\n### {key}\n", table([""] + cols, rows)]
         elif isinstance(value, dict):
-            out += [f"\n### {key}\n", table(["", ""], [[k, _cell(v)] for k, v in _flat(value)])]
+            out += [f"\n### {key}\n", table(["key", "value"], [[k, _cell(v)] for k, v in _flat(value)])]
     if BENCH_PNG.exists():
         out += [f"\n![Benchmark figure]({rel(page_uri, BENCH_PNG_URI)})\n"]
     return "\n".join(out) + "\n"
