@@ -87,14 +87,19 @@ def bce_logits_elem(t, z, a, b):
     """a y softplus(-z) + b (1 - y) softplus(z); d/dz = -a y sigmoid(-z) + b (1 - y) sigmoid(z)."""
     y = np.float64(t)
     x = np.float64(z)
-    e = math.log1p(math.exp(-abs(x)))
+    u = math.exp(-abs(x))         # one exp serves the log terms and both sigmoids
+    e = math.log1p(u)
     sp_pos = max(x, 0.0) + e      # -log(1 - sigmoid(x))
     sp_neg = max(-x, 0.0) + e     # -log sigmoid(x)
     loss = a * y * sp_neg + b * (1.0 - y) * sp_pos
+    big = 1.0 / (1.0 + u)         # sigmoid(|x|)
+    small = u * big               # sigmoid(-|x|)
+    sig = big if x >= 0.0 else small        # sigmoid(x)
+    sig_neg = small if x >= 0.0 else big    # sigmoid(-x)
     if a == b:
-        grad = a * (_sigmoid(x) - y)
+        grad = a * (sig - y)
     else:
-        grad = b * (1.0 - y) * _sigmoid(x) - a * y * _sigmoid(-x)
+        grad = b * (1.0 - y) * sig - a * y * sig_neg
     return loss, grad
 
 
