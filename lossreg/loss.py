@@ -59,39 +59,29 @@ class Loss:
         return cfg
 
     def _run(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out=None):
+        """(value, grad): the fast path for small plain inputs, else the dispatcher."""
+        check = self.validate if validate is None else bool(validate)
+        if self._fast is not None and sample_weight is None:
+            result = self._fast.run(y_true, y_pred, check, want_value, want_grad, out)
+            if result is not MISS:
+                return result
         from .dispatch import evaluate
 
         return evaluate(self.spec, self._args, self.reduction, y_true, y_pred, sample_weight,
                         want_value=want_value, want_grad=want_grad, out=out,
-                        validate=self.validate if validate is None else bool(validate),
-                        n_threads=self.n_threads)
+                        validate=check, n_threads=self.n_threads)
 
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""
-        if self._fast is not None and sample_weight is None:
-            check = self.validate if validate is None else bool(validate)
-            r = self._fast.run(y_true, y_pred, check, True, False)
-            if r is not MISS:
-                return r[0]
         return self._run(y_true, y_pred, sample_weight, validate, True, False)[0]
 
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None, validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
-        if self._fast is not None and sample_weight is None:
-            check = self.validate if validate is None else bool(validate)
-            r = self._fast.run(y_true, y_pred, check, False, True, out)
-            if r is not MISS:
-                return r[1]
         return self._run(y_true, y_pred, sample_weight, validate, False, True, out)[1]
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass where the loss has fused kernels."""
-        if self._fast is not None and sample_weight is None:
-            check = self.validate if validate is None else bool(validate)
-            r = self._fast.run(y_true, y_pred, check, True, True, out)
-            if r is not MISS:
-                return r
         return self._run(y_true, y_pred, sample_weight, validate, True, True, out)
 
     def __eq__(self, other: object) -> bool:
