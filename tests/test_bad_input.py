@@ -330,10 +330,8 @@ def test_zero_dimensional_and_empty_inputs(name):
 # -- hyperparameters ---------------------------------------------------------------------
 
 # Known defects outside lossreg's core (reported to their owners), as non-strict xfails.
-KNOWN_NAN = {
-    ("log_cosh", "delta"): "plugin lossreg-logcosh: delta*delta overflows to inf for "
-                           "delta=1e308 and inf*0 gives a NaN value (use delta*(delta*g))",
-}
+# (log_cosh with delta=1e308 gave inf*0 = NaN; fixed in lossreg-logcosh.)
+KNOWN_NAN: dict = {}
 
 
 def _scalar_hypers(known=None):
