@@ -32,6 +32,7 @@ import inspect
 from typing import Any, Callable
 
 import numpy as np
+import numba
 from numba import prange
 
 from numba.core import config as numba_config
@@ -149,8 +150,68 @@ def _locate(check: bool, target_t: str, target_p: str, indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
-def _source(kind: str, weighted: bool, check: bool) -> str:
-    return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, check, " " * 8),
+BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
+
+
+def _blocked_loop(kind: str, weighted: bool, check: bool, indent: str, n_hp: int) -> str:
+    """Source of one chunk's loop in the "blocks" style: map, then sum.
+
+    For losses built on transcendental functions (``lossreg.kernels.vmath``), whose
+    polynomials the SLP vectorizer does not pack across quads but the loop vectorizer
+    does. Each block of BLOCK elements is first mapped by a loop with no float reduction
+    (so LLVM vectorizes it without fastmath): per-element weighted losses go to an
+    L1-resident scratch block, derivatives to ``out``, and domain violations to an
+    integer count. The scratch block is then summed in the same four-lane order as the
+    "quads" style (element i into lane (i - lo) % 4, the chunk's tail into lane 0), so
+    both styles give bit-identical sums.
+    """
+    summed = kind in ("sum", "value_grad")
+    wf = "wk * " if weighted else ""
+    body = ["s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0", "nb = 0"]
+    if summed:
+        body.append("buf = np.empty(BLOCK, dtype=np.float64)")
+    # 0-based loops over slices: Numba's negative-index wraparound then folds away, which
+    # the loop vectorizer needs (an index it cannot prove non-negative blocks it).
+    body += ["b0 = lo", "while b0 < hi:", "    b1 = min(b0 + BLOCK, hi)",
+             "    tb = t[b0:b1]", "    pb = p[b0:b1]"]
+    if kind != "sum":
+        body.append("    ob = out[b0:b1]")
+    if weighted:
+        body.append("    wb = w[b0:b1]")
+    body += ["    for j in range(b1 - b0):", "        u = tb[j]", "        v = pb[j]"]
+    inner = []
+    if check:
+        inner += ["x = np.float64(u)", "y = np.float64(v)",
+                  f"nb += 0 if ({_OK_T} & {_OK_P}) else 1"]
+    # hyperparameters spelled out: Numba cannot inline a call with *args
+    inner.append("lk, dk = elem(u, v" + "".join(f", hp[{k}]" for k in range(n_hp)) + ")")
+    if weighted:
+        inner.append("wk = np.float64(wb[j])")
+    if summed:
+        inner.append(f"buf[j] = {wf}lk")
+    if kind == "none":
+        inner.append(f"ob[j] = {wf}lk")
+    if kind in ("grad", "value_grad"):
+        inner.append(f"ob[j] = scale * {wf}dk")
+    body += ["        " + line for line in inner]
+    if summed:
+        body += ["    m = b1 - b0", "    j = 0", "    while j + 4 <= m:",
+                 "        s0 += buf[j]", "        s1 += buf[j + 1]",
+                 "        s2 += buf[j + 2]", "        s3 += buf[j + 3]",
+                 "        j += 4", "    while j < m:", "        s0 += buf[j]",
+                 "        j += 1"]
+    body.append("    b0 = b1")
+    return "\n".join(indent + line for line in body)
+
+
+STYLES = ("quads", "blocks")
+
+
+def _source(kind: str, weighted: bool, check: bool, style: str = "quads",
+            n_hp: int = 0) -> str:
+    loop = (_blocked_loop(kind, weighted, check, " " * 8, n_hp) if style == "blocks"
+            else _loop(kind, weighted, check, " " * 8))
+    return _CHUNKED.format(name="KERNEL", loop=loop,
                            locate=_locate(check, "bad[c, 0]", "bad[c, 1]", " " * 8))
 
 
@@ -176,19 +237,45 @@ class _SLPDispatcher(CPUDispatcher):
                 numba_config.SLP_VECTORIZE = previous
 
 
+def _inlined(elem: Callable) -> Callable:
+    """A twin of the njit ``elem`` that Numba inlines into its callers (its own options).
+
+    LLVM declines to inline a large element function (a few vmath polynomials), and a
+    call in the loop body stops the loop vectorizer; Numba-level inlining always works.
+    """
+    options = dict(getattr(elem, "targetoptions", None) or {})
+    py = getattr(elem, "py_func", None)
+    if py is None:
+        return elem
+    for key in ("nopython", "parallel", "boundscheck", "inline"):
+        options.pop(key, None)
+    return numba.njit(inline="always", **options)(py)
+
+
+def _n_hyperparameters(elem: Callable) -> int:
+    """How many hyperparameters ``elem(t, p, *hp)`` takes (its positional parameters - 2)."""
+    params = inspect.signature(getattr(elem, "py_func", elem)).parameters.values()
+    if any(q.kind is q.VAR_POSITIONAL for q in params):
+        raise ValueError("an element function for style='blocks' must name its "
+                         "hyperparameters (no *args)")
+    return len(list(params)) - 2
+
+
 def _compile(elem: Callable, text: str, label: str, parallel: bool) -> Callable:
     """exec the generated source with ``elem`` as a global; jit it (compiled lazily)."""
     py = getattr(elem, "py_func", elem)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = f"{py.__name__}__{label}__{digest}"
     filename = inspect.getsourcefile(py) or "<lossreg-generated>"
-    namespace: dict[str, Any] = {"np": np, "prange": prange, "CHUNK": CHUNK, "elem": elem}
+    namespace: dict[str, Any] = {"np": np, "prange": prange, "CHUNK": CHUNK, "BLOCK": BLOCK,
+                                 "elem": elem}
     exec(compile(text.replace("KERNEL", name, 1), filename, "exec"), namespace)
     func = namespace[name]
     func.__qualname__ = name
     func.__module__ = py.__module__
     dispatcher = _SLPDispatcher(py_func=func, locals={},
-                                targetoptions={"nopython": True, "parallel": parallel})
+                                targetoptions={"nopython": True, "parallel": parallel,
+                                               "error_model": "numpy"})
     if CACHE:
         dispatcher.enable_caching()
     return dispatcher
@@ -202,9 +289,20 @@ class FusedKernels:
     compiled by Numba on its first call (per dtype signature).
     """
 
-    def __init__(self, elem: Callable):
+    def __init__(self, elem: Callable, style: str = "quads"):
+        if style not in STYLES:
+            raise ValueError(f"unknown fused kernel style {style!r}; one of {STYLES}")
         self.elem = elem
+        self.style = style
+        self._inline_elem: Callable | None = None
         self._kernels: dict[tuple, Callable] = {}
+
+    def _elem_for_style(self) -> Callable:
+        if self.style != "blocks":
+            return self.elem
+        if self._inline_elem is None:
+            self._inline_elem = _inlined(self.elem)
+        return self._inline_elem
 
     def get(self, kind: str, serial: bool, weighted: bool = True, check: bool = True) -> Callable:
         key = (kind, bool(serial), bool(weighted), bool(check))
@@ -213,9 +311,11 @@ class FusedKernels:
             if kind not in KINDS:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
             label = (f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}"
-                     f"{'_checked' if check else ''}")
+                     f"{'_checked' if check else ''}_{self.style}")
             kernel = self._kernels.setdefault(key, _compile(
-                self.elem, _source(kind, weighted, check), label, not serial))
+                self._elem_for_style(),
+                _source(kind, weighted, check, self.style, _n_hyperparameters(self.elem)),
+                label, not serial))
         return kernel
 
 
@@ -238,11 +338,15 @@ def KERNEL(y_true, y_pred, out, *hp):
     return njit(parallel=parallel)(func)
 
 
-def elementwise_kernels(elem: Callable) -> dict[str, Any]:
+def elementwise_kernels(elem: Callable, style: str = "quads") -> dict[str, Any]:
     """``forward``, ``gradient`` and ``fused`` entries for a LossSpec, from ``elem``.
 
-    Use as ``LossSpec(..., **elementwise_kernels(_huber_elem))``.
+    Use as ``LossSpec(..., **elementwise_kernels(_huber_elem))``. ``style`` picks how the
+    fused kernels vectorize: "quads" (SLP over four independent lanes; best for cheap,
+    bandwidth-bound arithmetic such as MSE or Huber) or "blocks" (a map loop the loop
+    vectorizer handles, then a sum; best when ``elem`` calls ``lossreg.kernels.vmath``
+    exp/log). Both give bit-identical results.
     """
     return {"forward": _per_element(elem, False, True),
             "gradient": _per_element(elem, True, True),
-            "fused": FusedKernels(elem)}
+            "fused": FusedKernels(elem, style)}

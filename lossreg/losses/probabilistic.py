@@ -25,7 +25,7 @@ from numba import prange
 
 from ..errors import ShapeError
 from ..hookspecs import hookimpl
-from ..kernels import elementwise_kernels, njit
+from ..kernels import elementwise_kernels, njit, vmath
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LabelTargets, LossSpec)
 
@@ -72,8 +72,8 @@ def bce_elem(t, p, a, b):
     """-a y log p - b (1 - y) log(1 - p), logs clamped at -100; d/dp with PyTorch's bound."""
     y = np.float64(t)
     q = np.float64(p)
-    l1 = max(math.log(q), LOG_CLAMP)
-    l0 = max(math.log1p(-q), LOG_CLAMP)
+    l1 = max(vmath.log(q), LOG_CLAMP)
+    l0 = max(vmath.log1p(-q), LOG_CLAMP)
     loss = -(a * y * l1 + b * (1.0 - y) * l0)
     if a == b:
         num = a * (q - y)
@@ -87,8 +87,8 @@ def bce_logits_elem(t, z, a, b):
     """a y softplus(-z) + b (1 - y) softplus(z); d/dz = -a y sigmoid(-z) + b (1 - y) sigmoid(z)."""
     y = np.float64(t)
     x = np.float64(z)
-    u = math.exp(-abs(x))         # one exp serves the log terms and both sigmoids
-    e = math.log1p(u)
+    u = vmath.exp(-abs(x))        # one exp serves the log terms and both sigmoids
+    e = vmath.log1p(u)
     sp_pos = max(x, 0.0) + e      # -log(1 - sigmoid(x))
     sp_neg = max(-x, 0.0) + e     # -log sigmoid(x)
     loss = a * y * sp_neg + b * (1.0 - y) * sp_pos
@@ -586,7 +586,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="binary_cross_entropy", aliases=("bce", "log_loss"), family=FAMILY,
-            task="binary", reference=bce_reference, **elementwise_kernels(bce_elem),
+            task="binary", reference=bce_reference, **elementwise_kernels(bce_elem, style="blocks"),
             kernel_args=_bce_args,
             hyperparameters={"alpha": alpha_none},
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
@@ -604,7 +604,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
             family=FAMILY, task="binary", reference=bce_logits_reference,
-            **elementwise_kernels(bce_logits_elem), kernel_args=_bce_logits_args,
+            **elementwise_kernels(bce_logits_elem, style="blocks"), kernel_args=_bce_logits_args,
             hyperparameters={
                 "alpha": alpha_none,
                 "pos_weight": Hyperparameter(float, None, POSITIVE,
