@@ -149,3 +149,18 @@ def log1p(x):
     v = _log_finite_positive(us) + c / us
     v = v if ok else _log_special(u)
     return x if x != x else v
+
+
+@njit(inline="always", error_model="numpy")
+def power(x, g):
+    """x ** g for x >= 0 and g >= 0 (focal modulating factors), vectorizable.
+
+    Exact for g in {0, 1, 2} (0 ** 0 = 1); otherwise exp(g log x), whose relative error
+    is within about (1 + |g log x|) ulp: for the factors (1 - p) ** gamma of a focal
+    loss, a few ulp unless x is astronomically small (where the factor underflows).
+    """
+    v = exp(g * log(x))                  # 0 at x = 0 for g > 0 (exp(-inf))
+    v = x * x if g == 2.0 else v
+    v = x if g == 1.0 else v
+    return 1.0 if g == 0.0 else v
+

@@ -49,14 +49,6 @@ LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
 # -- scalar helpers ---------------------------------------------------------------------------
 
 @njit(error_model="numpy")
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@njit(error_model="numpy")
 def _xlog_ratio(a, b):
     """a * log(a / b) for a > 0, b >= 0 (+inf for b = 0), without overflow of a / b."""
     r = a / b
@@ -116,10 +108,10 @@ def focal_elem(t, p, a, b, gamma):
     y = np.float64(t)
     q = np.float64(p)
     r = 1.0 - q
-    l1 = max(math.log(q), LOG_CLAMP)
-    l0 = max(math.log1p(-q), LOG_CLAMP)
-    w1 = a * y * r ** gamma
-    w0 = b * (1.0 - y) * q ** gamma
+    l1 = max(vmath.log(q), LOG_CLAMP)
+    l0 = max(vmath.log1p(-q), LOG_CLAMP)
+    w1 = a * y * vmath.power(r, gamma)
+    w0 = b * (1.0 - y) * vmath.power(q, gamma)
     loss = -(w1 * l1 + w0 * l0)
     ratio1 = l1 / r if r > 0.0 else -1.0
     ratio0 = l0 / q if q > 0.0 else -1.0
@@ -133,13 +125,16 @@ def sigmoid_focal_elem(t, z, a, b, gamma):
     -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z))."""
     y = np.float64(t)
     x = np.float64(z)
-    e = math.log1p(math.exp(-abs(x)))
+    u = vmath.exp(-abs(x))
+    e = vmath.log1p(u)
     sp_pos = max(x, 0.0) + e
     sp_neg = max(-x, 0.0) + e
-    p = _sigmoid(x)
-    r = _sigmoid(-x)
-    m1 = math.exp(-gamma * sp_pos)    # (1 - p)^gamma
-    m0 = math.exp(-gamma * sp_neg)    # p^gamma
+    big = 1.0 / (1.0 + u)             # sigmoid(|x|)
+    small = u * big                   # sigmoid(-|x|)
+    p = big if x >= 0.0 else small    # sigmoid(x)
+    r = small if x >= 0.0 else big    # sigmoid(-x)
+    m1 = vmath.exp(-gamma * sp_pos)   # (1 - p)^gamma
+    m0 = vmath.exp(-gamma * sp_neg)   # p^gamma
     w1 = a * y * m1
     w0 = b * (1.0 - y) * m0
     loss = w1 * sp_neg + w0 * sp_pos
@@ -653,7 +648,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="focal", family=FAMILY, task="binary", reference=focal_reference,
-            **elementwise_kernels(focal_elem), kernel_args=_focal_args,
+            **elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
                 "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
@@ -673,7 +668,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
-            reference=sigmoid_focal_reference, **elementwise_kernels(sigmoid_focal_elem),
+            reference=sigmoid_focal_reference, **elementwise_kernels(sigmoid_focal_elem, style="blocks"),
             kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
