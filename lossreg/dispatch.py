@@ -132,7 +132,8 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.label_targets
     n_classes = batch.p.shape[1]
     if validate:
-        i = int(_call(spec, lt.first_invalid, batch.t, n_classes, *args))
+        i = int(_call(spec, _pick(spec, lt.first_invalid, batch.p.size), batch.t, n_classes,
+                      *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -141,9 +142,9 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    _call(spec, lt.mean_weights, batch.t, n_classes, d, *args)
+    _call(spec, _pick(spec, lt.mean_weights, batch.p.size), batch.t, n_classes, d, *args)
     partials = np.empty(R.n_chunks(d.shape[0]), dtype=np.float64)
-    R.chunk_sums(d, batch.w, partials)
+    _pick(spec, R.chunk_sums, batch.p.size)(d, batch.w, partials)
     batch.weight_sum = R.total(partials)
     if not batch.weight_sum > 0.0:
         raise DomainError("the rows' weights in the mean (class weights of the labels, "
@@ -373,12 +374,34 @@ class Evaluation:
             if grad is None:
                 return R.total(self._fused("sum", _EMPTY_F64, 1.0))
             return R.total(self._fused("value_grad", grad.reshape(-1), scale))
+        row_kernel = self._row_value_grad_kernel() if grad is not None else None
+        if row_kernel is not None:
+            return self._row_value_grad(row_kernel, grad, scale)
         values = self._plain_values()
         partials = np.empty(R.n_chunks(values.shape[0]), dtype=np.float64)
         _call(self.spec, _pick(self.spec, R.chunk_sums, values.size), values, self.batch.w,
               partials)
         if grad is not None:
             self._gradient(grad, scale)
+        return R.total(partials)
+
+    def _row_value_grad_kernel(self):
+        spec, batch = self.spec, self.batch
+        if spec.layout != "rows":
+            return None
+        kernel = spec.label_targets.value_grad if batch.labels else spec.value_grad
+        return None if kernel is None else _pick(spec, kernel, batch.p.size)
+
+    def _row_value_grad(self, kernel, grad: np.ndarray, scale: float) -> float:
+        """One pass of a row loss's value_grad kernel: the weighted sum of row values,
+        and ``grad`` filled with w_i * scale * dl_i/dp (no further pass over it)."""
+        batch = self.batch
+        values = np.empty(batch.n_terms, dtype=batch.dtype)
+        _call(self.spec, kernel, batch.t, batch.p, batch.w, float(scale), values, grad,
+              *self.args)
+        partials = np.empty(R.n_chunks(values.shape[0]), dtype=np.float64)
+        _call(self.spec, _pick(self.spec, R.chunk_sums, values.size), values, batch.w,
+              partials)
         return R.total(partials)
 
     def _plain_values(self) -> np.ndarray:

@@ -263,14 +263,16 @@ class LabelTargets:
     label outside ``[0, n_classes)`` that the hyperparameters do not ignore, or -1.
     ``mean_weights(labels, n_classes, out, *hp)`` (njit, optional) fills each row's weight
     in the "mean" denominator (PyTorch: the class weight of its label, 0 when ignored);
-    without it every row counts 1. Kernels must not read out of bounds for bad labels:
-    with ``validate=False`` they are not checked.
+    without it every row counts 1. ``value_grad`` (optional) is the label form of
+    ``LossSpec.value_grad``. Kernels must not read out of bounds for bad labels: with
+    ``validate=False`` they are not checked.
     """
 
     forward: Kernel
     gradient: Kernel
     first_invalid: Kernel
     mean_weights: Kernel | None = None
+    value_grad: Kernel | None = None
 
 
 @dataclass
@@ -282,7 +284,12 @@ class LossSpec:
     C-contiguous 1-D arrays (layout "elementwise") or 2-D arrays (layout "rows") of the
     working dtype. ``hp`` are the hyperparameters in declaration order (or whatever
     ``kernel_args(hyperparameters)`` returns). ``fused`` optionally supplies faster
-    kernels built by ``lossreg.kernels.elementwise_kernels``.
+    kernels built by ``lossreg.kernels.elementwise_kernels``. ``value_grad`` (layout
+    "rows", optional) does forward and gradient in one pass:
+    ``value_grad(y_true, y_pred, w, scale, values, grad, *hp)`` fills values[i] = l_i and
+    grad[i, :] = w_i * scale * d l_i / d y_pred[i, :] (``scale`` alone when ``w`` is
+    empty); the dispatcher uses it for value_and_grad with a "mean" or "sum" reduction.
+    It must agree with forward and gradient (``lossreg.testing`` checks).
 
     ``reference(y_true, y_pred, **hp)`` is a plain NumPy float64 implementation of the
     per-element (per-row) values; tests and ``lossreg.testing`` compare kernels to it.
@@ -310,6 +317,7 @@ class LossSpec:
     reductions: tuple[str, ...] = REDUCTIONS
     kernel_args: Callable[[Mapping[str, Any]], tuple] | None = None
     fused: Any = None
+    value_grad: Kernel | None = None
     outer: tuple[Callable[[float], float], Callable[[float], float]] | None = None
     sampler: Callable[..., tuple] | None = None
     label_targets: LabelTargets | None = None
@@ -392,6 +400,10 @@ class LossSpec:
         for attr in ("forward", "gradient", "reference"):
             if not callable(getattr(self, attr)):
                 problems.append(f"{attr} must be callable")
+        if self.value_grad is not None and (self.layout != "rows"
+                                            or not callable(self.value_grad)):
+            problems.append("value_grad must be a callable kernel on a layout='rows' loss "
+                            "(element-wise losses fuse through elementwise_kernels)")
         if self.label_targets is not None and (
                 self.layout != "rows" or not isinstance(self.label_targets, LabelTargets)):
             problems.append("label_targets must be a lossreg.spec.LabelTargets on a "
@@ -427,7 +439,8 @@ class LossSpec:
             "properties": sorted(self.properties), "layout": self.layout,
             "reductions": list(self.reductions), "notes": self.notes,
             "reference": _qualname(self.reference), "forward": _qualname(self.forward),
-            "gradient": _qualname(self.gradient), "fused": self.fused is not None,
+            "gradient": _qualname(self.gradient),
+            "fused": self.fused is not None or self.value_grad is not None,
             "label_targets": self.label_targets is not None,
             "source": self.source,
         }

@@ -42,13 +42,16 @@ def huber_elem(t, p, delta):
     return k * (r - 0.5 * k), k
 
 
-@njit
+@njit(error_model="numpy")
 def smooth_l1_elem(t, p, beta):
+    """Branch-free (beta = 0, the L1 limit, is a select): the checked fused kernels stay
+    vectorized; the numpy error model drops the ZeroDivisionError branch of / beta."""
     r = np.float64(p) - np.float64(t)
-    if beta == 0.0:
-        return abs(r), np.float64(r > 0.0) - np.float64(r < 0.0)
     k = min(max(r, -beta), beta)
-    return k * (r - 0.5 * k) / beta, k / beta
+    zero = beta == 0.0
+    value = abs(r) if zero else k * (r - 0.5 * k) / beta
+    slope = np.float64(r > 0.0) - np.float64(r < 0.0) if zero else k / beta
+    return value, slope
 
 
 # -- NumPy references (per-element values, float64) ---------------------------------------

@@ -3,9 +3,10 @@ cross-entropy and focal losses.
 
 Element-wise losses (BCE, BCE with logits, focal, sigmoid focal) are one scalar float64
 function ``elem(t, p, *hp) -> (loss, dloss/dp)`` turned into fused kernels by
-``elementwise_kernels``. Row losses (KL, JS, cross-entropy, softmax cross-entropy) have
-module-level kernels, parallel over rows, reading rows of ``C`` classes and writing one
-value (forward) or one row of derivatives (gradient) per row; the dispatcher reduces.
+``elementwise_kernels`` (the "blocks" style: their logs and exps come from
+``lossreg.kernels.vmath`` and vectorize). Row losses (KL, JS, cross-entropy, softmax
+cross-entropy) have module-level kernels in ``rows.py``: forward, gradient and a fused
+value-and-gradient kernel each, parallel over rows; the dispatcher reduces.
 
 Numerics: all arithmetic in float64 whatever the input dtype; 0 * log 0 = 0; logs of
 probabilities clamped at -100 as PyTorch does; BCE-type gradients use PyTorch's bounded
@@ -18,16 +19,19 @@ through the ``register_losses`` hook like any third-party plugin.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import prange
 
 from ..errors import ShapeError
 from ..hookspecs import hookimpl
 from ..kernels import elementwise_kernels, njit, vmath
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LabelTargets, LossSpec)
+from .rows import (ce_forward, ce_gradient, ce_value_grad, js_forward, js_gradient,
+                   js_value_grad, kl_forward, kl_gradient, kl_value_grad,
+                   softmax_ce_first_invalid, softmax_ce_forward, softmax_ce_gradient,
+                   softmax_ce_label_forward, softmax_ce_label_gradient,
+                   softmax_ce_label_value_grad, softmax_ce_mean_weights,
+                   softmax_ce_value_grad)
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -36,9 +40,6 @@ GRAD_EPS = 9.999999960041972e-13   # PyTorch's bound of p (1 - p) in the BCE gra
 ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 sum);
 #                          loose enough for float32 rows of 1000 classes
 ROW_SERIAL_BELOW = 1024  # elements; below, the serial twin runs (measured crossover ~600)
-_TINY = 2.2250738585072014e-308   # smallest normal float64
-_HUGE = 1.7976931348623157e308
-_HALF_LOG2 = 0.5 * math.log(2.0)
 
 DISTRIBUTION = Domain(UNIT, row_sum=1.0, row_sum_tol=ROW_SUM_TOL,
                       doc="rows are probability distributions")
@@ -47,15 +48,6 @@ LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
 
 
 # -- scalar helpers ---------------------------------------------------------------------------
-
-@njit(error_model="numpy")
-def _xlog_ratio(a, b):
-    """a * log(a / b) for a > 0, b >= 0 (+inf for b = 0), without overflow of a / b."""
-    r = a / b
-    if r >= _TINY and r <= _HUGE:
-        return a * math.log(r)
-    return a * (math.log(a) - math.log(b))
-
 
 # -- element-wise losses (scalar float64 functions) ------------------------------------------
 
@@ -140,227 +132,6 @@ def sigmoid_focal_elem(t, z, a, b, gamma):
     loss = w1 * sp_neg + w0 * sp_pos
     grad = w0 * (gamma * r * sp_pos + p) - w1 * (gamma * p * sp_neg + r)
     return loss, grad
-
-
-# -- row kernels -----------------------------------------------------------------------------
-
-@njit(parallel=True, error_model="numpy")
-def kl_forward(t, p, out, eps):
-    """out[i] = sum_j t_ij log(t_ij / max(p_ij, eps)), 0 log 0 = 0 (+inf if t > 0 = q)."""
-    for i in prange(p.shape[0]):
-        s = 0.0
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            if a > 0.0:
-                s += _xlog_ratio(a, max(np.float64(p[i, j]), eps))
-        out[i] = s
-
-
-@njit(parallel=True, error_model="numpy")
-def kl_gradient(t, p, out, eps):
-    """d/dq_ij = -t_ij / q_ij where t_ij > 0 and q_ij >= eps, else 0 (-inf at q = 0 < t)."""
-    for i in prange(p.shape[0]):
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            b = np.float64(p[i, j])
-            out[i, j] = -a / b if (a > 0.0 and b >= eps) else 0.0
-
-
-@njit(parallel=True, error_model="numpy")
-def js_forward(t, p, out):
-    """out[i] = 1/2 sum_j [t log(t/m) + q log(q/m)], m = (t + q)/2, 0 log 0 = 0."""
-    for i in prange(p.shape[0]):
-        s = 0.0
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            b = np.float64(p[i, j])
-            m = 0.5 * a + 0.5 * b
-            if a > 0.0:
-                s += a * math.log(a / m)
-            if b > 0.0:
-                s += b * math.log(b / m)
-        out[i] = 0.5 * s
-
-
-@njit(parallel=True, error_model="numpy")
-def js_gradient(t, p, out):
-    """d/dq_ij = 1/2 log(q / m); at q = t = 0 its right limit 1/2 log 2; -inf at q = 0 < t."""
-    for i in prange(p.shape[0]):
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            b = np.float64(p[i, j])
-            if a == 0.0 and b == 0.0:
-                out[i, j] = _HALF_LOG2
-            else:
-                out[i, j] = 0.5 * math.log(b / (0.5 * a + 0.5 * b))
-
-
-@njit(parallel=True, error_model="numpy")
-def ce_forward(t, p, out):
-    """out[i] = -sum_j t_ij log q_ij, 0 log 0 = 0 (+inf where t > 0 = q)."""
-    for i in prange(p.shape[0]):
-        s = 0.0
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            if a > 0.0:
-                s -= a * math.log(np.float64(p[i, j]))
-        out[i] = s
-
-
-@njit(parallel=True, error_model="numpy")
-def ce_gradient(t, p, out):
-    """d/dq_ij = -t_ij / q_ij where t_ij > 0, else 0 (-inf at q = 0 < t)."""
-    for i in prange(p.shape[0]):
-        for j in range(p.shape[1]):
-            a = np.float64(t[i, j])
-            out[i, j] = -a / np.float64(p[i, j]) if a > 0.0 else 0.0
-
-
-@njit(error_model="numpy")
-def _row_max_logsumexp(z, i):
-    """(max_j z_ij, log sum_j exp(z_ij - max)) of row i, in float64."""
-    m = np.float64(z[i, 0])
-    for j in range(1, z.shape[1]):
-        m = max(m, np.float64(z[i, j]))
-    se = 0.0
-    for j in range(z.shape[1]):
-        se += math.exp(np.float64(z[i, j]) - m)
-    return m, math.log(se)
-
-
-@njit(error_model="numpy")
-def _exp_shifted_row(z, i, out):
-    """out[i, j] = exp(z_ij - max_j z_ij); returns 1 / sum_j out[i, j] (one exp per
-    element, so softmax_j = out[i, j] times the returned factor)."""
-    m = np.float64(z[i, 0])
-    for j in range(1, z.shape[1]):
-        m = max(m, np.float64(z[i, j]))
-    se = 0.0
-    for j in range(z.shape[1]):
-        e = math.exp(np.float64(z[i, j]) - m)
-        out[i, j] = e
-        se += e
-    return 1.0 / se
-
-
-@njit(error_model="numpy")
-def _target_weight(t, i, j, ls, n_classes, cw):
-    """Smoothed soft target times class weight: ((1-ls) t_ij + ls/C) w_j."""
-    v = np.float64(t[i, j]) * (1.0 - ls) + ls / n_classes
-    if cw.shape[0] > 0:
-        v *= cw[j]
-    return v
-
-
-@njit(parallel=True, error_model="numpy")
-def softmax_ce_forward(t, z, out, ls, cw, ignore, has_ignore):
-    """Probability targets: out[i] = -sum_j w_j t'_ij log softmax(z_i)_j (terms with
-    w_j t'_ij = 0 skipped, so a huge logit gap never gives 0 * inf)."""
-    n_classes = z.shape[1]
-    for i in prange(z.shape[0]):
-        m, lse = _row_max_logsumexp(z, i)
-        s = 0.0
-        for j in range(n_classes):
-            v = _target_weight(t, i, j, ls, n_classes, cw)
-            if v != 0.0:
-                s += v * ((m - np.float64(z[i, j])) + lse)
-        out[i] = s
-
-
-@njit(parallel=True, error_model="numpy")
-def softmax_ce_gradient(t, z, out, ls, cw, ignore, has_ignore):
-    """d/dz_ij = S_i softmax(z_i)_j - w_j t'_ij with S_i = sum_j w_j t'_ij."""
-    n_classes = z.shape[1]
-    for i in prange(z.shape[0]):
-        s = 0.0
-        for j in range(n_classes):
-            s += _target_weight(t, i, j, ls, n_classes, cw)
-        scale = _exp_shifted_row(z, i, out) * s
-        for j in range(n_classes):
-            out[i, j] = scale * out[i, j] - _target_weight(t, i, j, ls, n_classes, cw)
-
-
-@njit(error_model="numpy")
-def _label_state(labels, i, n_classes, cw, ignore, has_ignore):
-    """(label, weight of the label's class) for row i; label -1 for ignored or invalid rows."""
-    y = labels[i]
-    if (has_ignore and y == ignore) or y < 0 or y >= n_classes:
-        return -1, 0.0
-    return y, (cw[y] if cw.shape[0] > 0 else 1.0)
-
-
-@njit(error_model="numpy")
-def _smooth_weight(ls, n_classes, cw):
-    """ls/C * sum_j w_j: the smoothing share of the target mass."""
-    if ls == 0.0:
-        return 0.0
-    if cw.shape[0] == 0:
-        return ls
-    s = 0.0
-    for j in range(n_classes):
-        s += cw[j]
-    return ls / n_classes * s
-
-
-@njit(parallel=True, error_model="numpy")
-def softmax_ce_label_forward(labels, z, out, ls, cw, ignore, has_ignore):
-    """Labels: out[i] = (1-ls) w_y (-log s_y) + ls/C sum_j w_j (-log s_j); 0 if ignored,
-    NaN for an out-of-range label (only reachable with validate=False)."""
-    n_classes = z.shape[1]
-    for i in prange(z.shape[0]):
-        y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
-        if y < 0:
-            ok = has_ignore and labels[i] == ignore
-            out[i] = 0.0 if ok else np.nan
-            continue
-        m, lse = _row_max_logsumexp(z, i)
-        s = 0.0
-        c = (1.0 - ls) * wy
-        if c != 0.0:
-            s += c * ((m - np.float64(z[i, y])) + lse)
-        if ls != 0.0:
-            for j in range(n_classes):
-                v = ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
-                if v != 0.0:
-                    s += v * ((m - np.float64(z[i, j])) + lse)
-        out[i] = s
-
-
-@njit(parallel=True, error_model="numpy")
-def softmax_ce_label_gradient(labels, z, out, ls, cw, ignore, has_ignore):
-    """Labels: d/dz_ij = S softmax_j - (1-ls) w_y [j = y] - ls/C w_j; zero rows if ignored."""
-    n_classes = z.shape[1]
-    for i in prange(z.shape[0]):
-        y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
-        if y < 0:
-            ok = has_ignore and labels[i] == ignore
-            for j in range(n_classes):
-                out[i, j] = 0.0 if ok else np.nan
-            continue
-        c = (1.0 - ls) * wy
-        s = c + _smooth_weight(ls, n_classes, cw)
-        scale = _exp_shifted_row(z, i, out) * s
-        for j in range(n_classes):
-            g = scale * out[i, j] - ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
-            if j == y:
-                g -= c
-            out[i, j] = g
-
-
-@njit(error_model="numpy")
-def softmax_ce_first_invalid(labels, n_classes, ls, cw, ignore, has_ignore):
-    for i in range(labels.shape[0]):
-        y = labels[i]
-        if (y < 0 or y >= n_classes) and not (has_ignore and y == ignore):
-            return i
-    return -1
-
-
-@njit(error_model="numpy")
-def softmax_ce_mean_weights(labels, n_classes, out, ls, cw, ignore, has_ignore):
-    """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored."""
-    for i in range(labels.shape[0]):
-        out[i] = _label_state(labels, i, n_classes, cw, ignore, has_ignore)[1]
 
 
 # -- NumPy references (per-element or per-row values, float64) -------------------------------
@@ -530,7 +301,8 @@ def specs() -> list[LossSpec]:
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
-            forward=kl_forward, gradient=kl_gradient, reference=kl_reference,
+            forward=kl_forward, gradient=kl_gradient, value_grad=kl_value_grad,
+            reference=kl_reference,
             sampler=distribution_sampler, **rows,
             hyperparameters={"eps": Hyperparameter(
                 float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
@@ -553,7 +325,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="js_div", aliases=("js",), family=FAMILY, task="distribution",
-            forward=js_forward, gradient=js_gradient, reference=js_reference,
+            forward=js_forward, gradient=js_gradient, value_grad=js_value_grad,
+            reference=js_reference,
             sampler=distribution_sampler, **rows,
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
             summary="Jensen-Shannon divergence: symmetric, finite, bounded by log 2 (natural log).",
@@ -567,7 +340,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="cross_entropy", aliases=("ce",), family=FAMILY, task="multiclass",
-            forward=ce_forward, gradient=ce_gradient, reference=ce_reference,
+            forward=ce_forward, gradient=ce_gradient, value_grad=ce_value_grad,
+            reference=ce_reference,
             sampler=distribution_sampler, **rows,
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
             summary="Cross-entropy -sum p log q between target rows (soft allowed) and "
@@ -617,10 +391,12 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass", forward=softmax_ce_forward, gradient=softmax_ce_gradient,
-            reference=softmax_ce_reference, sampler=softmax_sampler, **rows,
+            value_grad=softmax_ce_value_grad, reference=softmax_ce_reference,
+            sampler=softmax_sampler, **rows,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
             label_targets=LabelTargets(softmax_ce_label_forward, softmax_ce_label_gradient,
-                                       softmax_ce_first_invalid, softmax_ce_mean_weights),
+                                       softmax_ce_first_invalid, softmax_ce_mean_weights,
+                                       softmax_ce_label_value_grad),
             hyperparameters={
                 "label_smoothing": Hyperparameter(
                     float, 0.0, Interval(0.0, 1.0, closed_high=False),

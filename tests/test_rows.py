@@ -1,0 +1,111 @@
+"""Fused value_grad kernels of the row losses: the dispatcher uses them for value_and_grad,
+and they agree with the forward and gradient kernels, bit for bit in float64."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import lossreg
+from lossreg.losses import rows
+
+# (loss, hyperparameters, targets): every row loss that has a value_grad kernel, in its
+# plain and its hyperparameter-heavy forms; "labels" = integer class labels.
+CASES = [
+    ("kl_div", {}, "distribution"),
+    ("kl_div", {"eps": 0.05}, "distribution"),
+    ("js_div", {}, "distribution"),
+    ("cross_entropy", {}, "distribution"),
+    ("softmax_cross_entropy", {}, "distribution"),
+    ("softmax_cross_entropy", {"label_smoothing": 0.1, "class_weight": "ramp"}, "distribution"),
+    ("softmax_cross_entropy", {}, "labels"),
+    ("softmax_cross_entropy", {"label_smoothing": 0.2, "class_weight": "ramp",
+                               "ignore_index": 1}, "labels"),
+]
+
+
+def _inputs(name, targets, n_rows, n_classes, dtype, rng):
+    t = rng.dirichlet(np.full(n_classes, 0.5), size=n_rows)
+    t[rng.random(t.shape) < 0.2] = 0.0                  # exact zeros: 0 log 0 terms
+    t[np.arange(n_rows), rng.integers(0, n_classes, n_rows)] += 0.1
+    t /= t.sum(axis=1, keepdims=True)
+    if name == "softmax_cross_entropy":
+        p = rng.normal(0.0, 3.0, size=(n_rows, n_classes))
+        p[0, 0] = 700.0                                 # a huge logit: log-sum-exp
+    else:
+        p = rng.dirichlet(np.full(n_classes, 1.0), size=n_rows) * 0.9 + 0.1 / n_classes
+    if targets == "labels":
+        t = rng.integers(0, n_classes, n_rows)
+    return t if targets == "labels" else t.astype(dtype), p.astype(dtype)
+
+
+def _hyper(hyper, n_classes):
+    hyper = dict(hyper)
+    if hyper.get("class_weight") == "ramp":
+        hyper["class_weight"] = list(np.linspace(0.5, 2.0, n_classes))
+    return hyper
+
+
+def test_every_row_loss_with_value_grad_is_covered():
+    fused = {n for n in lossreg.names() if lossreg.spec(n).layout == "rows"
+             and lossreg.spec(n).value_grad is not None}
+    assert fused <= {c[0] for c in CASES}
+
+
+@pytest.mark.parametrize("name,hyper,targets", CASES)
+@pytest.mark.parametrize("n_classes", [4, 40])             # class-major and row-major blocks
+@pytest.mark.parametrize("n_rows", [5, 1501])              # serial; parallel, several blocks
+def test_value_grad_equals_forward_and_gradient(name, hyper, targets, n_classes, n_rows):
+    rng = np.random.default_rng(n_rows * n_classes)
+    hyper = _hyper(hyper, n_classes)
+    for dtype in (np.float64, np.float32):
+        t, p = _inputs(name, targets, n_rows, n_classes, dtype, rng)
+        w = rng.random(n_rows) + 0.1
+        for reduction in ("mean", "sum"):
+            loss = lossreg.get(name, reduction=reduction, **hyper)
+            for weights in (None, w):
+                value, grad = loss.value_and_grad(t, p, sample_weight=weights)
+                value2 = loss(t, p, sample_weight=weights)
+                grad2 = loss.grad(t, p, sample_weight=weights)
+                assert grad.dtype == dtype and np.all(np.isfinite(grad))
+                if dtype == np.float64:
+                    assert value == value2
+                    assert np.array_equal(grad, grad2)
+                else:
+                    assert value == pytest.approx(value2, rel=1e-6)
+                    np.testing.assert_allclose(grad, grad2, rtol=1e-5,
+                                               atol=1e-6 * float(np.max(np.abs(grad2))))
+
+
+def test_dispatcher_uses_value_grad_for_value_and_grad():
+    spec = lossreg.spec("cross_entropy")
+    calls = []
+
+    def counting(*args):
+        calls.append(args[3])            # the scale the dispatcher passes
+        return rows.ce_value_grad(*args)
+
+    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=counting), "mean")
+    t, p = spec.sample(np.random.default_rng(0), 50)
+    value, grad = loss.value_and_grad(t, p)
+    assert calls == [1.0 / 50]
+    assert value == lossreg.get("cross_entropy")(t, p)
+    loss(t, p)                           # value alone: the forward kernel
+    loss.grad(t, p)                      # gradient alone: the gradient kernel
+    assert len(calls) == 1
+
+
+def test_ignored_and_invalid_label_rows():
+    z = np.random.default_rng(1).normal(size=(6, 3))
+    labels = np.array([0, 2, -100, 1, 2, -100])
+    loss = lossreg.get("softmax_cross_entropy", ignore_index=-100, reduction="sum")
+    value, grad = loss.value_and_grad(labels, z)
+    assert np.all(grad[[2, 5]] == 0.0)
+    assert value == loss(labels, z)
+    # validate=False with an out-of-range label: NaN row (documented), not a crash
+    bad = np.array([0, 7, 1, 1, 2, 0])
+    value, grad = lossreg.get("softmax_cross_entropy", reduction="sum").value_and_grad(
+        bad, z, validate=False)
+    assert np.isnan(value) and np.all(np.isnan(grad[1])) and np.all(np.isfinite(grad[[0, 2]]))
