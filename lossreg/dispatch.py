@@ -23,6 +23,7 @@ from .kernels._jit import serial_twin
 from .spec import Domain, LossSpec
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
+_MAX_F64 = float(np.finfo(np.float64).max)
 
 
 @dataclass
@@ -94,7 +95,7 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
              np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1]))
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
-    w, weight_sum = _weights(sample_weight, value_shape, n_terms)
+    w, weight_sum = _weights(sample_weight, value_shape, n_terms, spec)
     if reduction == "mean" and not 2.0 ** -64 <= weight_sum <= 2.0 ** 64 and weight_sum > 0:
         w, weight_sum = _rescaled(w)
     if n_terms == 0 and reduction == "mean":
@@ -153,7 +154,8 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
                           constraint="some non-ignored row with positive weight")
 
 
-def _weights(sample_weight: Any, value_shape: tuple, n_terms: int) -> tuple[np.ndarray, float]:
+def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,
+             spec: LossSpec) -> tuple[np.ndarray, float]:
     if sample_weight is None:
         return _EMPTY_F64, float(n_terms)
     w = as_real_array(sample_weight, "sample_weight")
@@ -161,14 +163,16 @@ def _weights(sample_weight: Any, value_shape: tuple, n_terms: int) -> tuple[np.n
         raise ShapeError(f"sample_weight has shape {w.shape} but the loss has "
                          f"{n_terms} terms of shape {tuple(value_shape)}; they must be equal")
     w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
-    if bad.size:
-        i = int(bad[0])
+    bad = np.empty(R.n_chunks(w.shape[0]), dtype=np.int64)
+    # finite and >= 0: one pass, parallel unless small
+    _pick(spec, R.first_outside, w.size)(w, 0.0, _MAX_F64, False, bad)
+    i = R.first_index(bad)
+    if i >= 0:
         raise DomainError(f"sample_weight must be finite and >= 0; first violation at index "
                           f"{i} ({w[i]!r})", argument="sample_weight",
                           constraint="finite and >= 0", index=i)
     partials = np.empty(R.n_chunks(w.shape[0]), dtype=np.float64)
-    R.chunk_sums(w, _EMPTY_F64, partials)
+    _pick(spec, R.chunk_sums, w.size)(w, _EMPTY_F64, partials)
     return w, R.total(partials)
 
 

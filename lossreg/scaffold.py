@@ -184,20 +184,22 @@ import math
 import numpy as np
 
 import lossreg
-from lossreg.kernels import elementwise_kernels, njit
+from lossreg.kernels import elementwise_kernels, njit, vmath
 
 
-@njit
+@njit(error_model="numpy")
 def __LOSS___elem(t, p, c):
     """(loss, d loss / d y_pred) of one element, in float64 whatever the input dtype.
 
     Hyperparameters are positional arguments (never globals), so one compiled kernel
     serves every setting. No fastmath, no exceptions: lossreg checks the domains.
+    vmath.log1p (not math.log1p) keeps the kernel loop vectorizable; the "numpy" error
+    model drops the ZeroDivisionError branch of r / c.
     """
     r = np.float64(p) - np.float64(t)
     z = r / c
     q = 1.0 + z * z
-    return 0.5 * c * c * math.log1p(z * z), r / q
+    return 0.5 * c * c * vmath.log1p(z * z), r / q
 
 
 def __LOSS___reference(y_true, y_pred, c=1.0):
@@ -213,7 +215,7 @@ def specs() -> list[lossreg.LossSpec]:
         family="robust",
         task="regression",
         reference=__LOSS___reference,
-        **elementwise_kernels(__LOSS___elem),
+        **elementwise_kernels(__LOSS___elem, style="blocks"),   # blocks: for vmath losses
         hyperparameters={"c": lossreg.Hyperparameter(
             float, 1.0, lossreg.Interval(0.0, math.inf, closed_low=False),
             "scale: residuals well above c count logarithmically")},

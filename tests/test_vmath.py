@@ -101,12 +101,21 @@ def _softplus_elem(t, p, a):
     return a * (max(z, 0.0) + e - np.float64(t) * z), a * (1.0 / (1.0 + vmath.exp(-z)) - t)
 
 
+_STYLES = {}
+
+
+def _fused(style):
+    """One FusedKernels per style for the whole module: each variant compiles once."""
+    if style not in _STYLES:
+        _STYLES[style] = elementwise_kernels(_softplus_elem, style=style)["fused"]
+    return _STYLES[style]
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("check", [False, True])
 @pytest.mark.parametrize("kind", ["sum", "none", "grad", "value_grad"])
 def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
-    quads = elementwise_kernels(_softplus_elem, style="quads")["fused"]
-    blocks = elementwise_kernels(_softplus_elem, style="blocks")["fused"]
+    quads, blocks = _fused("quads"), _fused("blocks")
     rng = np.random.default_rng(3)
     n = 3 * 16384 + 2048 + 7          # several chunks, a partial block and a tail
     t = rng.random(n).round()

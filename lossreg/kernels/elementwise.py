@@ -14,9 +14,13 @@ element function as a global, so Numba's on-disk cache can store them: the gener
 code is attributed to the element function's own file, whose modification time then
 invalidates the cache when the loss changes.
 
-Each fused kernel is specialised (as source, not as a runtime branch) for weighted or
-unweighted input and for checked or unchecked domains, and built lazily the first time
-that variant is asked for: a call compiles only the one small loop it runs. The domain
+Two styles (``elementwise_kernels(elem, style=...)``): "quads" (the default, for cheap
+arithmetic that is bandwidth-bound) specialises each fused kernel, as source rather than
+a runtime branch, for weighted or unweighted input and for checked or unchecked domains;
+"blocks" (for losses calling ``lossreg.kernels.vmath``) maps blocks with a loop LLVM's
+loop vectorizer handles and takes weighting and checking as runtime flags, because its
+chunk function is expensive to compile. Variants are built lazily the first time they
+are asked for: a call compiles only the loop it runs. The domain
 check is folded into the main loop branch-free (an integer count of violations next to
 the float accumulators; the data are read once); only a chunk that contains a violation
 is rescanned to find its first bad index.
@@ -153,7 +157,7 @@ def _locate(check: bool, target_t: str, target_p: str, indent: str) -> str:
 BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
 
 
-def _blocked_loop(kind: str, weighted: bool, check: bool, indent: str, n_hp: int) -> str:
+def _blocked_loop(kind: str, indent: str, n_hp: int) -> str:
     """Source of one chunk's loop in the "blocks" style: map, then sum.
 
     For losses built on transcendental functions (``lossreg.kernels.vmath``), whose
@@ -163,36 +167,38 @@ def _blocked_loop(kind: str, weighted: bool, check: bool, indent: str, n_hp: int
     L1-resident scratch block, derivatives to ``out``, and domain violations to an
     integer count. The scratch block is then summed in the same four-lane order as the
     "quads" style (element i into lane (i - lo) % 4, the chunk's tail into lane 0), so
-    both styles give bit-identical sums.
+    both styles give bit-identical sums (an absent weight is 1.0: x * 1.0 == x exactly).
+
+    Weighting and checking are runtime choices here, not separate compiles (a
+    vmath-heavy chunk takes seconds to compile): unweighted input reads weights from a
+    block of ones (an unconditional load keeps the loop vectorizable; a conditional one
+    made it 1.8x slower), and the loop-invariant check flag is unswitched by LLVM.
     """
     summed = kind in ("sum", "value_grad")
-    wf = "wk * " if weighted else ""
-    body = ["s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0", "nb = 0"]
+    body = ["weighted = w.shape[0] > 0",
+            "ones = np.ones(BLOCK, dtype=np.float64)",
+            "s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0", "nb = 0"]
     if summed:
         body.append("buf = np.empty(BLOCK, dtype=np.float64)")
     # 0-based loops over slices: Numba's negative-index wraparound then folds away, which
     # the loop vectorizer needs (an index it cannot prove non-negative blocks it).
     body += ["b0 = lo", "while b0 < hi:", "    b1 = min(b0 + BLOCK, hi)",
-             "    tb = t[b0:b1]", "    pb = p[b0:b1]"]
+             "    tb = t[b0:b1]", "    pb = p[b0:b1]",
+             "    wb = w[b0:b1] if weighted else ones[:b1 - b0]"]
     if kind != "sum":
         body.append("    ob = out[b0:b1]")
-    if weighted:
-        body.append("    wb = w[b0:b1]")
     body += ["    for j in range(b1 - b0):", "        u = tb[j]", "        v = pb[j]"]
-    inner = []
-    if check:
-        inner += ["x = np.float64(u)", "y = np.float64(v)",
-                  f"nb += 0 if ({_OK_T} & {_OK_P}) else 1"]
+    inner = ["if check:", "    x = np.float64(u)", "    y = np.float64(v)",
+             f"    nb += 0 if ({_OK_T} & {_OK_P}) else 1"]
     # hyperparameters spelled out: Numba cannot inline a call with *args
     inner.append("lk, dk = elem(u, v" + "".join(f", hp[{k}]" for k in range(n_hp)) + ")")
-    if weighted:
-        inner.append("wk = np.float64(wb[j])")
+    inner.append("wk = np.float64(wb[j])")
     if summed:
-        inner.append(f"buf[j] = {wf}lk")
+        inner.append("buf[j] = wk * lk")
     if kind == "none":
-        inner.append(f"ob[j] = {wf}lk")
+        inner.append("ob[j] = wk * lk")
     if kind in ("grad", "value_grad"):
-        inner.append(f"ob[j] = scale * {wf}dk")
+        inner.append("ob[j] = scale * wk * dk")
     body += ["        " + line for line in inner]
     if summed:
         body += ["    m = b1 - b0", "    j = 0", "    while j + 4 <= m:",
@@ -207,11 +213,38 @@ def _blocked_loop(kind: str, weighted: bool, check: bool, indent: str, n_hp: int
 STYLES = ("quads", "blocks")
 
 
+# The "blocks" style puts one chunk's work in its own (serial) function and the kernel is
+# a prange over calls to it: Numba's parfor passes then see a tiny loop body instead of
+# the inlined element function and its vmath polynomials, and the serial and parallel
+# kernels share the chunk function's compile (measured: focal 5.7 s -> 2 s cold).
+_CHUNK_FUNCTION = """
+def KERNEL(c, t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, hp):
+    n = t.shape[0]
+    lo = c * CHUNK
+    hi = min(lo + CHUNK, n)
+{loop}
+    partials[c] = (s0 + s1) + (s2 + s3)
+    bad[c, 0] = -1
+    bad[c, 1] = -1
+{locate}
+"""
+
+_CHUNK_CALLS = """
+def KERNEL(t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp):
+    for c in prange(partials.shape[0]):
+        chunk(c, t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+              check, hp)
+"""
+
+
 def _source(kind: str, weighted: bool, check: bool, style: str = "quads",
             n_hp: int = 0) -> str:
-    loop = (_blocked_loop(kind, weighted, check, " " * 8, n_hp) if style == "blocks"
-            else _loop(kind, weighted, check, " " * 8))
-    return _CHUNKED.format(name="KERNEL", loop=loop,
+    """The kernel's source ("quads"), or the chunk function's ("blocks")."""
+    if style == "blocks":
+        return _CHUNK_FUNCTION.format(
+            loop=_blocked_loop(kind, " " * 4, n_hp),
+            locate=_locate(check, "bad[c, 0]", "bad[c, 1]", " " * 4))
+    return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, check, " " * 8),
                            locate=_locate(check, "bad[c, 0]", "bad[c, 1]", " " * 8))
 
 
@@ -261,14 +294,16 @@ def _n_hyperparameters(elem: Callable) -> int:
     return len(list(params)) - 2
 
 
-def _compile(elem: Callable, text: str, label: str, parallel: bool) -> Callable:
-    """exec the generated source with ``elem`` as a global; jit it (compiled lazily)."""
+def _compile(elem: Callable, text: str, label: str, parallel: bool,
+             chunk: Callable | None = None) -> Callable:
+    """exec the generated source with ``elem`` (and ``chunk``) as globals; jit it
+    (compiled lazily)."""
     py = getattr(elem, "py_func", elem)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = f"{py.__name__}__{label}__{digest}"
     filename = inspect.getsourcefile(py) or "<lossreg-generated>"
     namespace: dict[str, Any] = {"np": np, "prange": prange, "CHUNK": CHUNK, "BLOCK": BLOCK,
-                                 "elem": elem}
+                                 "elem": elem, "chunk": chunk}
     exec(compile(text.replace("KERNEL", name, 1), filename, "exec"), namespace)
     func = namespace[name]
     func.__qualname__ = name
@@ -285,8 +320,9 @@ class FusedKernels:
     """Generated fused kernels of one element-wise loss, built and compiled lazily.
 
     ``get(kind, serial, weighted, check)`` returns the chunked kernel (shared signature
-    above) specialised for that case. Each variant is generated on first request and
-    compiled by Numba on its first call (per dtype signature).
+    above) for that case: specialised for it in the "quads" style, one kernel for every
+    weighted/check combination in the "blocks" style. Each variant is generated on first
+    request and compiled by Numba on its first call (per dtype signature).
     """
 
     def __init__(self, elem: Callable, style: str = "quads"):
@@ -297,14 +333,9 @@ class FusedKernels:
         self._inline_elem: Callable | None = None
         self._kernels: dict[tuple, Callable] = {}
 
-    def _elem_for_style(self) -> Callable:
-        if self.style != "blocks":
-            return self.elem
-        if self._inline_elem is None:
-            self._inline_elem = _inlined(self.elem)
-        return self._inline_elem
-
     def get(self, kind: str, serial: bool, weighted: bool = True, check: bool = True) -> Callable:
+        if self.style == "blocks":          # runtime flags there: one variant serves all
+            weighted = check = True
         key = (kind, bool(serial), bool(weighted), bool(check))
         kernel = self._kernels.get(key)
         if kernel is None:
@@ -312,11 +343,28 @@ class FusedKernels:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
             label = (f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}"
                      f"{'_checked' if check else ''}_{self.style}")
-            kernel = self._kernels.setdefault(key, _compile(
-                self._elem_for_style(),
-                _source(kind, weighted, check, self.style, _n_hyperparameters(self.elem)),
-                label, not serial))
+            if self.style == "blocks":
+                kernel = _compile(self.elem, _CHUNK_CALLS, label, not serial,
+                                  chunk=self._chunk(kind, weighted, check))
+            else:
+                kernel = _compile(self.elem, _source(kind, weighted, check), label,
+                                  not serial)
+            kernel = self._kernels.setdefault(key, kernel)
         return kernel
+
+    def _chunk(self, kind: str, weighted: bool, check: bool) -> Callable:
+        """The "blocks" chunk function for a variant, shared by its serial and parallel
+        kernels (compiled once per dtype)."""
+        key = ("chunk", kind, weighted, check)
+        chunk = self._kernels.get(key)
+        if chunk is None:
+            if self._inline_elem is None:
+                self._inline_elem = _inlined(self.elem)
+            label = f"{kind}{'_w' if weighted else ''}{'_checked' if check else ''}_chunk"
+            text = _source(kind, weighted, check, "blocks", _n_hyperparameters(self.elem))
+            chunk = self._kernels.setdefault(key, _compile(self._inline_elem, text, label,
+                                                           False))
+        return chunk
 
 
 def _per_element(elem: Callable, derivative: bool, parallel: bool) -> Callable:
