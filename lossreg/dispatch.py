@@ -143,7 +143,8 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    _call(spec, _pick(spec, lt.mean_weights, batch.p.size), batch.t, n_classes, d, *args)
+    if _call(spec, lt.mean_weights, batch.t, n_classes, d, *args) is False:
+        return                                   # every row counts 1: weight_sum stands
     partials = np.empty(R.n_chunks(d.shape[0]), dtype=np.float64)
     _pick(spec, R.chunk_sums, batch.p.size)(d, batch.w, partials)
     batch.weight_sum = R.total(partials)
@@ -211,6 +212,7 @@ def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True) -> None:
             continue  # class labels: range-checked by label_weights
         domain = spec.domain(argument)
         flat = arr.reshape(-1)
+        rows_rule = domain.row_sum is not None and arr.ndim == 2 and arr.shape[0] > 0
         bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)
         if intervals:
             a, b = domain.interval.closed_bounds()
@@ -225,18 +227,20 @@ def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True) -> None:
                 raise DomainError(f"{argument} must hold whole numbers (class labels); first "
                                   f"violation at index {i} ({flat[i].item()!r})", argument=argument,
                                   constraint="integer", index=i)
-        if domain.row_sum is not None and arr.ndim == 2 and arr.shape[0]:
+        if rows_rule:
             rows = np.empty(arr.shape[0], dtype=np.int64)
             R.row_sum_errors(arr, float(domain.row_sum), float(domain.row_sum_tol), rows)
             hits = np.flatnonzero(rows)
             if hits.size:
-                r = int(hits[0])
-                s = float(np.sum(arr[r], dtype=np.float64))
-                raise DomainError(
-                    f"{argument} rows must sum to {domain.row_sum:g} within "
-                    f"{domain.row_sum_tol:g}; first violation at row {r} (sum {s!r})",
-                    argument=argument, constraint=f"rows sum to {domain.row_sum:g}",
-                    index=r * arr.shape[1])
+                raise _row_sum_error(argument, domain, arr, int(hits[0]))
+
+
+def _row_sum_error(argument: str, domain: Domain, arr: np.ndarray, r: int) -> DomainError:
+    s = float(np.sum(arr[r], dtype=np.float64))
+    return DomainError(f"{argument} rows must sum to {domain.row_sum:g} within "
+                       f"{domain.row_sum_tol:g}; first violation at row {r} (sum {s!r})",
+                       argument=argument, constraint=f"rows sum to {domain.row_sum:g}",
+                       index=r * arr.shape[1])
 
 
 # -- threads -----------------------------------------------------------------------------
@@ -288,8 +292,10 @@ _TWINS: dict = {}
 
 def _pick(spec: LossSpec, kernel, n_elements: int):
     """The serial twin of a parallel kernel for small inputs (launch cost dominates)."""
-    if n_elements >= spec.serial_below:
-        return kernel
+    return kernel if n_elements >= spec.serial_below else _serial(kernel)
+
+
+def _serial(kernel):
     twin = _TWINS.get(kernel)
     if twin is None:
         twin = _TWINS.setdefault(kernel, serial_twin(kernel))

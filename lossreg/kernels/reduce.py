@@ -111,3 +111,4 @@ def first_index(bad: np.ndarray) -> int:
     """Smallest non-negative entry of a per-chunk ``bad`` array, or -1."""
     hits = bad[bad >= 0]
     return int(hits.min()) if hits.size else -1
+

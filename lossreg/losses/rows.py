@@ -54,6 +54,17 @@ def _kl_term(t, q, eps):
 
 
 @njit(inline="always", error_model="numpy")
+def _kl_term_fast(t, q, eps):
+    """(_kl_term's value when ok, ok): one log, exact whenever the ratio is normal."""
+    a = np.float64(t)
+    b = max(np.float64(q), eps)
+    r = a / b
+    ok = ((r >= _TINY) & (r <= _HUGE)) | ~(a > 0.0)
+    v = a * vmath.log(r if ok else 1.0)     # == _xlog_ratio's a * (log r - log 1)
+    return (v if a > 0.0 else 0.0), ok
+
+
+@njit(inline="always", error_model="numpy")
 def _kl_grad(t, q, eps):
     a = np.float64(t)
     b = np.float64(q)
@@ -93,115 +104,196 @@ def _ce_grad(t, q):
 
 
 # -- element-wise row losses: KL, JS, cross-entropy ----------------------------------------
-# value_grad: the row's terms go to the gradient row first (a vectorizable map), are summed
-# in order, then the row is overwritten with the scaled derivatives (another map).
+# A row's terms do not depend on the rest of the row, so each block of rows is handled as
+# one flat run of BLOCK elements: terms into a float64 scratch and derivatives into the
+# gradient by loops LLVM vectorizes whatever C is, then each row's terms summed in index
+# order. ``values`` or ``grad`` empty: not wanted (forward / gradient kernels).
+
+@njit(inline="always", error_model="numpy")
+def _flat_block(t, p, grad, b):
+    """Rows [r0, r1) of block b as flat element ranges of t, p and grad."""
+    n, n_classes = p.shape
+    br = _block_rows(n_classes)
+    r0 = b * br
+    r1 = min(r0 + br, n)
+    lo, hi = r0 * n_classes, r1 * n_classes
+    gf = grad.reshape(grad.size)[lo:hi] if grad.shape[0] > 0 else grad.reshape(grad.size)
+    return r0, r1, t.reshape(t.size)[lo:hi], p.reshape(p.size)[lo:hi], gf
+
+
+@njit(inline="always", error_model="numpy")
+def _row_sums(e, n_classes, values, r0, r1, half):
+    """values[r] = sum_j e[k * C + j] in index order (times 1/2 for JS), k = r - r0."""
+    for k in range(r1 - r0):
+        s = 0.0
+        base = k * n_classes
+        for j in range(n_classes):
+            s += e[base + j]
+        values[r0 + k] = 0.5 * s if half else s
+
+
+@njit(error_model="numpy")
+def _kl_block(t, p, w, scale, values, grad, eps, b):
+    n_classes = p.shape[1]
+    r0, r1, tf, pf, gf = _flat_block(t, p, grad, b)
+    if values.shape[0] > 0:
+        e = np.empty(tf.shape[0])
+        # one log per element, a log(a / b); the rare terms whose ratio a / b is not a
+        # normal float (they need log a - log b) are counted and redone one by one
+        rare = 0
+        for q in range(tf.shape[0]):
+            v, ok = _kl_term_fast(tf[q], pf[q], eps)
+            e[q] = v
+            rare += 0 if ok else 1
+        if rare:
+            for q in range(tf.shape[0]):
+                e[q] = _kl_term(tf[q], pf[q], eps)
+        _row_sums(e, n_classes, values, r0, r1, False)
+    if grad.shape[0] > 0:
+        if w.shape[0] == 0:
+            for q in range(tf.shape[0]):
+                gf[q] = _kl_grad(tf[q], pf[q], eps) * scale
+        else:
+            for k in range(r1 - r0):
+                factor = w[r0 + k] * scale
+                for q in range(k * n_classes, (k + 1) * n_classes):
+                    gf[q] = _kl_grad(tf[q], pf[q], eps) * factor
+
+
+@njit(error_model="numpy")
+def _js_block(t, p, w, scale, values, grad, b):
+    n_classes = p.shape[1]
+    r0, r1, tf, pf, gf = _flat_block(t, p, grad, b)
+    if values.shape[0] > 0:
+        e = np.empty(tf.shape[0])
+        for q in range(tf.shape[0]):
+            e[q] = _js_term(tf[q], pf[q])
+        _row_sums(e, n_classes, values, r0, r1, True)
+    if grad.shape[0] > 0:
+        if w.shape[0] == 0:
+            for q in range(tf.shape[0]):
+                gf[q] = _js_grad(tf[q], pf[q]) * scale
+        else:
+            for k in range(r1 - r0):
+                factor = w[r0 + k] * scale
+                for q in range(k * n_classes, (k + 1) * n_classes):
+                    gf[q] = _js_grad(tf[q], pf[q]) * factor
+
+
+@njit(error_model="numpy")
+def _ce_block(t, p, w, scale, values, grad, b):
+    n_classes = p.shape[1]
+    r0, r1, tf, pf, gf = _flat_block(t, p, grad, b)
+    if values.shape[0] > 0:
+        e = np.empty(tf.shape[0])
+        for q in range(tf.shape[0]):
+            e[q] = _ce_term(tf[q], pf[q])
+        _row_sums(e, n_classes, values, r0, r1, False)
+    if grad.shape[0] > 0:
+        if w.shape[0] == 0:
+            for q in range(tf.shape[0]):
+                gf[q] = _ce_grad(tf[q], pf[q]) * scale
+        else:
+            for k in range(r1 - r0):
+                factor = w[r0 + k] * scale
+                for q in range(k * n_classes, (k + 1) * n_classes):
+                    gf[q] = _ce_grad(tf[q], pf[q]) * factor
+
 
 @njit(parallel=True, error_model="numpy")
+def _kl_parallel(t, p, w, scale, values, grad, eps):
+    for b in prange(_n_blocks(p)):
+        _kl_block(t, p, w, scale, values, grad, eps, b)
+
+
+@njit(error_model="numpy")
+def _kl(t, p, w, scale, values, grad, eps):
+    if p.size >= SERIAL_BELOW:
+        _kl_parallel(t, p, w, scale, values, grad, eps)
+        return
+    for b in range(_n_blocks(p)):
+        _kl_block(t, p, w, scale, values, grad, eps, b)
+
+
+@njit(parallel=True, error_model="numpy")
+def _js_parallel(t, p, w, scale, values, grad):
+    for b in prange(_n_blocks(p)):
+        _js_block(t, p, w, scale, values, grad, b)
+
+
+@njit(error_model="numpy")
+def _js(t, p, w, scale, values, grad):
+    if p.size >= SERIAL_BELOW:
+        _js_parallel(t, p, w, scale, values, grad)
+        return
+    for b in range(_n_blocks(p)):
+        _js_block(t, p, w, scale, values, grad, b)
+
+
+@njit(parallel=True, error_model="numpy")
+def _ce_parallel(t, p, w, scale, values, grad):
+    for b in prange(_n_blocks(p)):
+        _ce_block(t, p, w, scale, values, grad, b)
+
+
+@njit(error_model="numpy")
+def _ce(t, p, w, scale, values, grad):
+    if p.size >= SERIAL_BELOW:
+        _ce_parallel(t, p, w, scale, values, grad)
+        return
+    for b in range(_n_blocks(p)):
+        _ce_block(t, p, w, scale, values, grad, b)
+
+
+@njit(error_model="numpy")
 def kl_forward(t, p, out, eps):
     """out[i] = sum_j t_ij log(t_ij / max(p_ij, eps)), 0 log 0 = 0 (+inf if t > 0 = q)."""
-    for i in prange(p.shape[0]):
-        ti, pi = t[i], p[i]
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += _kl_term(ti[j], pi[j], eps)
-        out[i] = s
+    _kl(t, p, np.empty(0), 1.0, out, np.empty((0, 0), out.dtype), eps)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def kl_gradient(t, p, out, eps):
     """d/dq_ij = -t_ij / q_ij where t_ij > 0 and q_ij >= eps, else 0 (-inf at q = 0 < t)."""
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], out[i]
-        for j in range(pi.shape[0]):
-            gi[j] = _kl_grad(ti[j], pi[j], eps)
+    _kl(t, p, np.empty(0), 1.0, np.empty(0, out.dtype), out, eps)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def kl_value_grad(t, p, w, scale, values, grad, eps):
-    weighted = w.shape[0] > 0
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], grad[i]
-        factor = w[i] * scale if weighted else scale
-        for j in range(pi.shape[0]):
-            gi[j] = _kl_term(ti[j], pi[j], eps)
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += np.float64(gi[j])
-        values[i] = s
-        for j in range(pi.shape[0]):
-            gi[j] = _kl_grad(ti[j], pi[j], eps) * factor
+    _kl(t, p, w, scale, values, grad, eps)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def js_forward(t, p, out):
     """out[i] = 1/2 sum_j [t log(t/m) + q log(q/m)], m = (t + q)/2, 0 log 0 = 0."""
-    for i in prange(p.shape[0]):
-        ti, pi = t[i], p[i]
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += _js_term(ti[j], pi[j])
-        out[i] = 0.5 * s
+    _js(t, p, np.empty(0), 1.0, out, np.empty((0, 0), out.dtype))
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def js_gradient(t, p, out):
     """d/dq_ij = 1/2 log(q / m); at q = t = 0 its right limit 1/2 log 2; -inf at q = 0 < t."""
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], out[i]
-        for j in range(pi.shape[0]):
-            gi[j] = _js_grad(ti[j], pi[j])
+    _js(t, p, np.empty(0), 1.0, np.empty(0, out.dtype), out)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def js_value_grad(t, p, w, scale, values, grad):
-    weighted = w.shape[0] > 0
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], grad[i]
-        factor = w[i] * scale if weighted else scale
-        for j in range(pi.shape[0]):
-            gi[j] = _js_term(ti[j], pi[j])
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += np.float64(gi[j])
-        values[i] = 0.5 * s
-        for j in range(pi.shape[0]):
-            gi[j] = _js_grad(ti[j], pi[j]) * factor
+    _js(t, p, w, scale, values, grad)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def ce_forward(t, p, out):
     """out[i] = -sum_j t_ij log q_ij, 0 log 0 = 0 (+inf where t > 0 = q)."""
-    for i in prange(p.shape[0]):
-        ti, pi = t[i], p[i]
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += _ce_term(ti[j], pi[j])
-        out[i] = s
+    _ce(t, p, np.empty(0), 1.0, out, np.empty((0, 0), out.dtype))
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def ce_gradient(t, p, out):
     """d/dq_ij = -t_ij / q_ij where t_ij > 0, else 0 (-inf at q = 0 < t)."""
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], out[i]
-        for j in range(pi.shape[0]):
-            gi[j] = _ce_grad(ti[j], pi[j])
+    _ce(t, p, np.empty(0), 1.0, np.empty(0, out.dtype), out)
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def ce_value_grad(t, p, w, scale, values, grad):
-    weighted = w.shape[0] > 0
-    for i in prange(p.shape[0]):
-        ti, pi, gi = t[i], p[i], grad[i]
-        factor = w[i] * scale if weighted else scale
-        for j in range(pi.shape[0]):
-            gi[j] = _ce_term(ti[j], pi[j])
-        s = 0.0
-        for j in range(pi.shape[0]):
-            s += np.float64(gi[j])
-        values[i] = s
-        for j in range(pi.shape[0]):
-            gi[j] = _ce_grad(ti[j], pi[j]) * factor
+    _ce(t, p, w, scale, values, grad)
 
 
 # -- softmax cross-entropy -----------------------------------------------------------------
@@ -517,8 +609,17 @@ def softmax_ce_first_invalid(labels, n_classes, ls, cw, ignore, has_ignore):
     return -1
 
 
-@njit(parallel=True, error_model="numpy")
+@njit(error_model="numpy")
 def softmax_ce_mean_weights(labels, n_classes, out, ls, cw, ignore, has_ignore):
-    """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored."""
+    """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored.
+    Without class weights and ignore_index every row counts 1: returns False, unfilled."""
+    if cw.shape[0] == 0 and not has_ignore:
+        return False
+    _fill_mean_weights(labels, n_classes, out, cw, ignore, has_ignore)
+    return True
+
+
+@njit(parallel=True, error_model="numpy")
+def _fill_mean_weights(labels, n_classes, out, cw, ignore, has_ignore):
     for i in prange(labels.shape[0]):
         out[i] = _label_state(labels, i, n_classes, cw, ignore, has_ignore)[1]
