@@ -367,7 +367,7 @@ class Evaluation:
         dt, dp = spec.domain("y_true"), spec.domain("y_pred")
         a_t, b_t = dt.interval.closed_bounds()
         a_p, b_p = dp.interval.closed_bounds()
-        kernel = self.fused.get(kind, self.serial, batch.w.shape[0] > 0, check)
+        kernel = self.fused.get(kind, self.serial, batch.w.shape[0] > 0, check, batch.dtype)
         _call(spec, kernel, batch.t, batch.p, batch.w, out, float(scale), partials, bad,
               a_t, b_t, dt.allow_nan, a_p, b_p, dp.allow_nan, check, *self.args)
         if check:

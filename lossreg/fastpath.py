@@ -49,10 +49,10 @@ class FastPlan:
 
     def _call(self, kind: str, check: bool, t, p, out, scale: float):
         """Run the serial unweighted fused kernel on one chunk: (sum, ok)."""
-        key = (kind, check)
+        key = (kind, check, p.dtype is _F32)
         kernel = self._kernels.get(key)
         if kernel is None:
-            kernel = self._kernels[key] = self.fused.get(kind, True, False, check)
+            kernel = self._kernels[key] = self.fused.get(kind, True, False, check, p.dtype)
         partials = np.empty(1, np.float64)
         bad = np.empty((1, 2), np.int64)
         kernel(t, p, _EMPTY, out, scale, partials, bad, *self.bounds, check, *self.args)

@@ -143,3 +143,24 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
 def test_unknown_style_is_refused():
     with pytest.raises(ValueError, match="style"):
         elementwise_kernels(_softplus_elem, style="fast")
+
+
+def test_auto_style_picks_by_dtype_and_float32_results_match():
+    """"auto" = quads for float64, blocks for float32; both styles agree on float32 too."""
+    auto = elementwise_kernels(_softplus_elem, style="auto")["fused"]
+    assert auto.style_for(np.float64) == "quads" and auto.style_for(np.float32) == "blocks"
+    rng = np.random.default_rng(5)
+    n = 16384 + 1001
+    t = rng.random(n).round().astype(np.float32)
+    p = rng.normal(0, 4, n).astype(np.float32)
+    w = rng.random(n)
+    outs = []
+    for fused in (_fused("quads"), _fused("blocks")):
+        out = np.empty(n, np.float32)
+        partials = np.empty(n_chunks(n))
+        bad = np.empty((n_chunks(n), 2), dtype=np.int64)
+        fused.get("value_grad", True, True, True, np.float32)(
+            t, p, w, out, 0.5, partials, bad, 0.0, 1.0, False, -np.inf, np.inf, False,
+            True, 1.5)
+        outs.append((out, partials))
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])

@@ -210,7 +210,7 @@ def _blocked_loop(kind: str, indent: str, n_hp: int) -> str:
     return "\n".join(indent + line for line in body)
 
 
-STYLES = ("quads", "blocks")
+STYLES = ("quads", "blocks", "auto")
 
 
 # The "blocks" style puts one chunk's work in its own (serial) function and the kernel is
@@ -333,17 +333,26 @@ class FusedKernels:
         self._inline_elem: Callable | None = None
         self._kernels: dict[tuple, Callable] = {}
 
-    def get(self, kind: str, serial: bool, weighted: bool = True, check: bool = True) -> Callable:
-        if self.style == "blocks":          # runtime flags there: one variant serves all
+    def style_for(self, dtype=np.float64) -> str:
+        """The style used for inputs of ``dtype`` ("auto": quads for float64, blocks for
+        float32, whose conversions to float64 the SLP vectorizer handles poorly)."""
+        if self.style != "auto":
+            return self.style
+        return "quads" if np.dtype(dtype) == np.float64 else "blocks"
+
+    def get(self, kind: str, serial: bool, weighted: bool = True, check: bool = True,
+            dtype=np.float64) -> Callable:
+        style = self.style_for(dtype)
+        if style == "blocks":               # runtime flags there: one variant serves all
             weighted = check = True
-        key = (kind, bool(serial), bool(weighted), bool(check))
+        key = (kind, bool(serial), bool(weighted), bool(check), style)
         kernel = self._kernels.get(key)
         if kernel is None:
             if kind not in KINDS:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
             label = (f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}"
-                     f"{'_checked' if check else ''}_{self.style}")
-            if self.style == "blocks":
+                     f"{'_checked' if check else ''}_{style}")
+            if style == "blocks":
                 kernel = _compile(self.elem, _CHUNK_CALLS, label, not serial,
                                   chunk=self._chunk(kind, weighted, check))
             else:
@@ -391,9 +400,10 @@ def elementwise_kernels(elem: Callable, style: str = "quads") -> dict[str, Any]:
 
     Use as ``LossSpec(..., **elementwise_kernels(_huber_elem))``. ``style`` picks how the
     fused kernels vectorize: "quads" (SLP over four independent lanes; best for cheap,
-    bandwidth-bound arithmetic such as MSE or Huber) or "blocks" (a map loop the loop
-    vectorizer handles, then a sum; best when ``elem`` calls ``lossreg.kernels.vmath``
-    exp/log). Both give bit-identical results.
+    bandwidth-bound float64 arithmetic such as MSE or Huber), "blocks" (a map loop the
+    loop vectorizer handles, then a sum; best when ``elem`` calls
+    ``lossreg.kernels.vmath`` exp/log, or has branches) or "auto" (quads for float64,
+    blocks for float32). All give bit-identical results.
     """
     return {"forward": _per_element(elem, False, True),
             "gradient": _per_element(elem, True, True),

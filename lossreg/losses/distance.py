@@ -29,7 +29,7 @@ def mse_elem(t, p):
     return r * r, 2.0 * r
 
 
-@njit
+@njit(error_model="numpy")
 def mae_elem(t, p):
     r = np.float64(p) - np.float64(t)
     return abs(r), np.float64(r > 0.0) - np.float64(r < 0.0)
@@ -85,7 +85,7 @@ def _sqrt_derivative(m: float) -> float:
 
 def specs() -> list[LossSpec]:
     """The distance-family specs (kernels are created here, compiled on first call)."""
-    mse_kernels = elementwise_kernels(mse_elem)
+    mse_kernels = elementwise_kernels(mse_elem, style="auto")
     return [
         LossSpec(
             name="mse", family=FAMILY, task=TASK, reference=mse_reference, **mse_kernels,
@@ -106,7 +106,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="mae", aliases=("l1",), family=FAMILY, task=TASK, reference=mae_reference,
-            **elementwise_kernels(mae_elem),
+            **elementwise_kernels(mae_elem, style="blocks"),
             summary="Mean absolute error: robust to outliers, estimates the median.",
             formula=r"\ell(y, \hat y) = |\hat y - y|",
             properties={"convex", "robust", "nonnegative"},
@@ -115,7 +115,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="smooth_l1", family=FAMILY, task=TASK, reference=smooth_l1_reference,
-            **elementwise_kernels(smooth_l1_elem),
+            **elementwise_kernels(smooth_l1_elem, style="blocks"),
             hyperparameters={"beta": Hyperparameter(
                 float, 1.0, NONNEGATIVE, "width of the quadratic zone; 0 gives L1")},
             summary="Smooth L1 (Fast R-CNN): quadratic below beta, linear above.",
@@ -127,7 +127,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="huber", family=FAMILY, task=TASK, reference=huber_reference,
-            **elementwise_kernels(huber_elem),
+            **elementwise_kernels(huber_elem, style="auto"),
             hyperparameters={"delta": Hyperparameter(
                 float, 1.0, POSITIVE, "residual size where quadratic turns linear")},
             summary="Huber loss: quadratic for |r| <= delta, linear beyond; robust and smooth.",

@@ -355,7 +355,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="binary_cross_entropy", aliases=("bce", "log_loss"), family=FAMILY,
-            task="binary", reference=bce_reference, **elementwise_kernels(bce_elem, style="blocks"),
+            task="binary", reference=bce_reference,
+            **elementwise_kernels(bce_elem, style="blocks"),
             kernel_args=_bce_args,
             hyperparameters={"alpha": alpha_none},
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
@@ -373,7 +374,8 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
             family=FAMILY, task="binary", reference=bce_logits_reference,
-            **elementwise_kernels(bce_logits_elem, style="blocks"), kernel_args=_bce_logits_args,
+            **elementwise_kernels(bce_logits_elem, style="blocks"),
+            kernel_args=_bce_logits_args,
             hyperparameters={
                 "alpha": alpha_none,
                 "pos_weight": Hyperparameter(float, None, POSITIVE,
@@ -444,7 +446,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
-            reference=sigmoid_focal_reference, **elementwise_kernels(sigmoid_focal_elem, style="blocks"),
+            reference=sigmoid_focal_reference,
+            **elementwise_kernels(sigmoid_focal_elem, style="blocks"),
             kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
