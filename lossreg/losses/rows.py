@@ -511,6 +511,10 @@ def _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, 
     se = np.empty(r1 - r0)
     lse = np.empty(r1 - r0)
     sk, sj = _softmax_block(z, r0, r1, e, m, se, lse)
+    if want_grad and sj != 1:
+        _label_block_class_major(labels, z, w, scale, values, grad, ls, cw, ignore,
+                                 has_ignore, r0, r1, e, m, se, lse, smooth, want_value)
+        return
     for k in range(r1 - r0):
         i = r0 + k
         y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
@@ -533,6 +537,54 @@ def _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, 
             for j in range(n_classes):
                 g = sc * e[k * sk + j * sj] - ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
                 gi[j] = (g - c if j == y else g) * factor
+
+
+@njit(inline="always", error_model="numpy")
+def _label_block_class_major(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore,
+                             r0, r1, e, m, se, lse, smooth, want_value):
+    """The gradient of a class-major block (few classes): per-row scalars first, then the
+    gradient computed in place in ``e`` by loops over the block's rows (vectorized), then
+    copied out row by row. The same arithmetic per element as the row-major loop."""
+    n_classes = z.shape[1]
+    rows = r1 - r0
+    weighted = w.shape[0] > 0
+    yk = np.empty(rows, dtype=np.int64)
+    ck = np.empty(rows)
+    sck = np.empty(rows)
+    fk = np.empty(rows)
+    unlabelled = 0
+    for k in range(rows):
+        i = r0 + k
+        y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
+        c = (1.0 - ls) * wy
+        yk[k] = y
+        ck[k] = c
+        sck[k] = (1.0 / se[k]) * (c + smooth)
+        fk[k] = w[i] * scale if weighted else scale
+        if y < 0:
+            unlabelled += 1
+        elif want_value:
+            values[i] = _label_value(z[i], y, c, m[k], lse[k], ls, cw)
+    for j in range(n_classes):
+        smooth_j = ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
+        ej = e[j * rows:(j + 1) * rows]
+        for k in range(rows):
+            g = sck[k] * ej[k] - smooth_j
+            ej[k] = (g - ck[k] if j == yk[k] else g) * fk[k]
+    gb = grad[r0:r1]
+    for k in range(rows):
+        gk = gb[k]
+        for j in range(n_classes):
+            gk[j] = e[j * rows + k]
+    if unlabelled:
+        for k in range(rows):
+            if yk[k] < 0:
+                i = r0 + k
+                fill = 0.0 if (has_ignore and labels[i] == ignore) else np.nan
+                if want_value:
+                    values[i] = fill
+                for j in range(n_classes):
+                    gb[k, j] = fill * fk[k]
 
 
 # The block functions above are compiled once per dtype and shared by the forward,
