@@ -264,9 +264,9 @@ class LabelTargets:
     ``mean_weights(labels, n_classes, out, *hp)`` (njit, optional) fills each row's weight
     in the "mean" denominator (PyTorch: the class weight of its label, 0 when ignored);
     without it every row counts 1. It may return False (leaving ``out`` unfilled) to say
-    that, for these hyperparameters, every row counts 1. ``value_grad`` (optional) is the label form of
-    ``LossSpec.value_grad``. Kernels must not read out of bounds for bad labels: with
-    ``validate=False`` they are not checked.
+    that, for these hyperparameters, every row counts 1. ``value_grad`` (optional) is the
+    label form of ``LossSpec.value_grad``. Kernels must not read out of bounds for bad
+    labels: with ``validate=False`` they are not checked.
     """
 
     forward: Kernel

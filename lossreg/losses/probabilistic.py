@@ -32,6 +32,7 @@ from .rows import (ce_forward, ce_gradient, ce_value_grad, js_forward, js_gradie
                    softmax_ce_label_forward, softmax_ce_label_gradient,
                    softmax_ce_label_value_grad, softmax_ce_mean_weights,
                    softmax_ce_value_grad)
+from .rows import SERIAL_BELOW as ROW_SERIAL_BELOW   # the row kernels' own serial switch
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -39,7 +40,6 @@ GRAD_EPS = 9.999999960041972e-13   # PyTorch's bound of p (1 - p) in the BCE gra
 #                                    its EPSILON 1e-12 is a float32 constant
 ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 sum);
 #                          loose enough for float32 rows of 1000 classes
-ROW_SERIAL_BELOW = 1024  # elements; below, the serial twin runs (measured crossover ~600)
 
 DISTRIBUTION = Domain(UNIT, row_sum=1.0, row_sum_tol=ROW_SUM_TOL,
                       doc="rows are probability distributions")
