@@ -205,8 +205,10 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
                        argument=argument, constraint=constraint, index=index)
 
 
-def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True) -> None:
-    """Domain scans for kernels that do not fuse them (and integer / row-sum rules)."""
+def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True,
+                  pred_interval: bool = True) -> None:
+    """Domain scans for kernels that do not fuse them (and integer / row-sum rules);
+    ``pred_interval=False`` leaves y_pred's interval to a kernel that checks it."""
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
         if argument == "y_true" and batch.labels:
             continue  # class labels: range-checked by label_weights
@@ -214,7 +216,7 @@ def check_domains(spec: LossSpec, batch: Batch, intervals: bool = True) -> None:
         flat = arr.reshape(-1)
         rows_rule = domain.row_sum is not None and arr.ndim == 2 and arr.shape[0] > 0
         bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)
-        if intervals:
+        if intervals and (pred_interval or argument != "y_pred"):
             a, b = domain.interval.closed_bounds()
             R.first_outside(flat, a, b, domain.allow_nan, bad)
             i = R.first_index(bad)
@@ -312,13 +314,20 @@ class Evaluation:
         self.fused = spec.fused if spec.layout == "elementwise" else None
         n_elements = batch.p.size
         self.serial = n_elements < spec.serial_below
-        if validate:
-            # Fused kernels check intervals themselves; other rules run here.
-            check_domains(spec, batch, intervals=self.fused is None)
+        self.pred_checked_by_kernel = False
 
     # reduced value (before ``outer``) as the weighted sum of per-term losses
     def run(self, want_value: bool, want_grad: bool, out: np.ndarray | None):
         spec, batch, reduction = self.spec, self.batch, self.reduction
+        if self.validate:
+            # Fused element-wise kernels check intervals themselves, and a row loss's
+            # value_grad kernel may check y_pred's (value_grad_checks); the rest runs here.
+            self.pred_checked_by_kernel = (
+                spec.value_grad_checks and want_value and want_grad
+                and reduction != "none" and spec.outer is None
+                and self._row_value_grad_kernel() is not None)
+            check_domains(spec, batch, intervals=self.fused is None,
+                          pred_interval=not self.pred_checked_by_kernel)
         grad = self._grad_buffer(out) if want_grad else None
         value = None
         if spec.outer is not None:
@@ -407,12 +416,28 @@ class Evaluation:
         and ``grad`` filled with w_i * scale * dl_i/dp (no further pass over it)."""
         batch = self.batch
         values = np.empty(batch.n_terms, dtype=batch.dtype)
-        _call(self.spec, kernel, batch.t, batch.p, batch.w, float(scale), values, grad,
-              *self.args)
+        outside = _call(self.spec, kernel, batch.t, batch.p, batch.w, float(scale), values,
+                        grad, *self.args)
+        if self.pred_checked_by_kernel and outside:
+            self._raise_pred_outside(int(outside))
         partials = np.empty(R.n_chunks(values.shape[0]), dtype=np.float64)
         _call(self.spec, _pick(self.spec, R.chunk_sums, values.size), values, batch.w,
               partials)
         return R.total(partials)
+
+    def _raise_pred_outside(self, count: int) -> None:
+        """Locate the first y_pred value a value_grad kernel counted outside its domain."""
+        spec, flat = self.spec, self.batch.p.reshape(-1)
+        domain = spec.domain("y_pred")
+        a, b = domain.interval.closed_bounds()
+        bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)
+        R.first_outside(flat, a, b, domain.allow_nan, bad)
+        i = R.first_index(bad)
+        if i < 0:
+            raise PluginError(f"value_grad of loss {spec.name!r} reported {count} y_pred "
+                              f"values outside {domain.interval}, but there are none",
+                              source=spec.source)
+        raise domain_error("y_pred", domain, flat, i)
 
     def _plain_values(self) -> np.ndarray:
         batch, spec = self.batch, self.spec

@@ -290,7 +290,10 @@ class LossSpec:
     ``value_grad(y_true, y_pred, w, scale, values, grad, *hp)`` fills values[i] = l_i and
     grad[i, :] = w_i * scale * d l_i / d y_pred[i, :] (``scale`` alone when ``w`` is
     empty); the dispatcher uses it for value_and_grad with a "mean" or "sum" reduction.
-    It must agree with forward and gradient (``lossreg.testing`` checks).
+    It must agree with forward and gradient (``lossreg.testing`` checks). With
+    ``value_grad_checks`` it also returns how many y_pred values lie outside y_pred's
+    domain interval (NaN included unless allowed): the dispatcher then skips its own scan
+    of that interval on this path and scans only to locate a reported violation.
 
     ``reference(y_true, y_pred, **hp)`` is a plain NumPy float64 implementation of the
     per-element (per-row) values; tests and ``lossreg.testing`` compare kernels to it.
@@ -319,6 +322,7 @@ class LossSpec:
     kernel_args: Callable[[Mapping[str, Any]], tuple] | None = None
     fused: Any = None
     value_grad: Kernel | None = None
+    value_grad_checks: bool = False
     outer: tuple[Callable[[float], float], Callable[[float], float]] | None = None
     sampler: Callable[..., tuple] | None = None
     label_targets: LabelTargets | None = None

@@ -109,3 +109,36 @@ def test_ignored_and_invalid_label_rows():
     value, grad = lossreg.get("softmax_cross_entropy", reduction="sum").value_and_grad(
         bad, z, validate=False)
     assert np.isnan(value) and np.all(np.isnan(grad[1])) and np.all(np.isfinite(grad[[0, 2]]))
+
+
+@pytest.mark.parametrize("labels", [True, False])
+@pytest.mark.parametrize("n_rows", [5, 3001])              # serial; parallel, several blocks
+def test_value_grad_checks_logits_itself(labels, n_rows):
+    """softmax's value_grad counts non-finite logits (value_grad_checks): the dispatcher
+    skips its own scan of y_pred there, yet every bad logit is reported at its index."""
+    assert lossreg.spec("softmax_cross_entropy").value_grad_checks
+    rng = np.random.default_rng(n_rows)
+    z = rng.normal(size=(n_rows, 4))
+    t = rng.integers(0, 4, n_rows) if labels else rng.dirichlet(np.ones(4), n_rows)
+    loss = lossreg.get("softmax_cross_entropy")
+    for index in (0, z.size // 2, z.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            zz = z.copy()
+            zz.flat[index] = bad
+            with pytest.raises(lossreg.DomainError) as info:
+                loss.value_and_grad(t, zz)
+            assert info.value.index == index and info.value.argument == "y_pred"
+
+
+def test_a_value_grad_that_miscounts_is_a_plugin_error():
+    spec = lossreg.spec("softmax_cross_entropy")
+
+    def lying(*args):
+        rows.softmax_ce_value_grad(*args)
+        return 3
+
+    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=lying), "mean")
+    t, p = spec.sample(np.random.default_rng(0), 20)
+    with pytest.raises(lossreg.PluginError, match="reported 3"):
+        loss.value_and_grad(t, p)
+    assert np.isfinite(loss.value_and_grad(t, p, validate=False)[0])

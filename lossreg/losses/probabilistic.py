@@ -393,7 +393,8 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass", forward=softmax_ce_forward, gradient=softmax_ce_gradient,
-            value_grad=softmax_ce_value_grad, reference=softmax_ce_reference,
+            value_grad=softmax_ce_value_grad, value_grad_checks=True,
+            reference=softmax_ce_reference,
             sampler=softmax_sampler, **rows,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
             label_targets=LabelTargets(softmax_ce_label_forward, softmax_ce_label_gradient,

@@ -331,7 +331,8 @@ def _row_max(zi):
 def _softmax_block(z, r0, r1, e, m, se, lse):
     """For rows r0 <= r < r1 (k = r - r0): m[k] = max_j z_rj, se[k] = sum_j exp(z_rj - m[k])
     (index order), lse[k] = log se[k], and the exps in the float64 scratch ``e``; returns
-    the strides (sk, sj) of exp (k, j) in ``e``: element e[k * sk + j * sj].
+    the strides (sk, sj) of exp (k, j) in ``e``: element e[k * sk + j * sj], and the
+    number of logits in the block that are not finite (the y_pred domain check, fused).
 
     Few classes (C < TRANSPOSE_BELOW): the block is stored transposed (class-major), so
     every step is a loop over the block's rows that LLVM vectorizes, instead of a loop
@@ -376,7 +377,12 @@ def _softmax_block(z, r0, r1, e, m, se, lse):
         sk, sj = n_classes, 1
     for k in range(rows):
         lse[k] = vmath.log(se[k])
-    return sk, sj
+    zf = z.reshape(z.size)[r0 * n_classes:r1 * n_classes]   # the block's logits, flat
+    bad = 0
+    for q in range(zf.shape[0]):
+        v = np.float64(zf[q])
+        bad += 0 if (v >= -_HUGE) & (v <= _HUGE) else 1
+    return sk, sj, bad
 
 
 @njit(inline="always", error_model="numpy")
@@ -425,7 +431,7 @@ def _soft_block(t, z, w, scale, values, grad, ls, cw, b):
     m = np.empty(r1 - r0)
     se = np.empty(r1 - r0)
     lse = np.empty(r1 - r0)
-    sk, sj = _softmax_block(z, r0, r1, e, m, se, lse)
+    sk, sj, bad = _softmax_block(z, r0, r1, e, m, se, lse)
     for k in range(r1 - r0):
         i = r0 + k
         if want_value:
@@ -437,6 +443,7 @@ def _soft_block(t, z, w, scale, values, grad, ls, cw, b):
             for j in range(n_classes):
                 g = sc * e[k * sk + j * sj] - _target_weight(t, i, j, ls, n_classes, cw)
                 gi[j] = g * factor
+    return bad
 
 
 @njit(error_model="numpy")
@@ -453,7 +460,8 @@ def softmax_ce_gradient(t, z, out, ls, cw, ignore, has_ignore):
 
 @njit(error_model="numpy")
 def softmax_ce_value_grad(t, z, w, scale, values, grad, ls, cw, ignore, has_ignore):
-    _soft(t, z, w, scale, values, grad, ls, cw)
+    """Returns the number of non-finite logits (value_grad_checks)."""
+    return _soft(t, z, w, scale, values, grad, ls, cw)
 
 
 @njit(inline="always", error_model="numpy")
@@ -510,11 +518,11 @@ def _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, 
     m = np.empty(r1 - r0)
     se = np.empty(r1 - r0)
     lse = np.empty(r1 - r0)
-    sk, sj = _softmax_block(z, r0, r1, e, m, se, lse)
+    sk, sj, bad = _softmax_block(z, r0, r1, e, m, se, lse)
     if want_grad and sj != 1:
         _label_block_class_major(labels, z, w, scale, values, grad, ls, cw, ignore,
                                  has_ignore, r0, r1, e, m, se, lse, smooth, want_value)
-        return
+        return bad
     for k in range(r1 - r0):
         i = r0 + k
         y, wy = _label_state(labels, i, n_classes, cw, ignore, has_ignore)
@@ -537,6 +545,7 @@ def _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, 
             for j in range(n_classes):
                 g = sc * e[k * sk + j * sj] - ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
                 gi[j] = (g - c if j == y else g) * factor
+    return bad
 
 
 @njit(inline="always", error_model="numpy")
@@ -593,34 +602,43 @@ def _label_block_class_major(labels, z, w, scale, values, grad, ls, cw, ignore, 
 # the work). Keeping the prange body a call keeps Numba's parfor passes small: with the
 # block code inlined into the prange loop one kernel took 7-10 s to compile.
 
+# Each returns the number of non-finite logits (see LossSpec.value_grad_checks).
+
 @njit(parallel=True, error_model="numpy")
 def _soft_parallel(t, z, w, scale, values, grad, ls, cw):
+    bad = 0
     for b in prange(_n_blocks(z)):
-        _soft_block(t, z, w, scale, values, grad, ls, cw, b)
+        bad += _soft_block(t, z, w, scale, values, grad, ls, cw, b)
+    return bad
 
 
 @njit(error_model="numpy")
 def _soft(t, z, w, scale, values, grad, ls, cw):
     if z.size >= SERIAL_BELOW:
-        _soft_parallel(t, z, w, scale, values, grad, ls, cw)
-        return
+        return _soft_parallel(t, z, w, scale, values, grad, ls, cw)
+    bad = 0
     for b in range(_n_blocks(z)):
-        _soft_block(t, z, w, scale, values, grad, ls, cw, b)
+        bad += _soft_block(t, z, w, scale, values, grad, ls, cw, b)
+    return bad
 
 
 @njit(parallel=True, error_model="numpy")
 def _labels_parallel(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore):
+    bad = 0
     for b in prange(_n_blocks(z)):
-        _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, b)
+        bad += _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, b)
+    return bad
 
 
 @njit(error_model="numpy")
 def _labels(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore):
     if z.size >= SERIAL_BELOW:
-        _labels_parallel(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore)
-        return
+        return _labels_parallel(labels, z, w, scale, values, grad, ls, cw, ignore,
+                                has_ignore)
+    bad = 0
     for b in range(_n_blocks(z)):
-        _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, b)
+        bad += _label_block(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore, b)
+    return bad
 
 
 @njit(error_model="numpy")
@@ -641,7 +659,8 @@ def softmax_ce_label_gradient(labels, z, out, ls, cw, ignore, has_ignore):
 @njit(error_model="numpy")
 def softmax_ce_label_value_grad(labels, z, w, scale, values, grad, ls, cw, ignore,
                                 has_ignore):
-    _labels(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore)
+    """Returns the number of non-finite logits (value_grad_checks)."""
+    return _labels(labels, z, w, scale, values, grad, ls, cw, ignore, has_ignore)
 
 
 @njit(parallel=True, error_model="numpy")
