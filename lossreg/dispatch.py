@@ -418,16 +418,20 @@ class Evaluation:
         values = np.empty(batch.n_terms, dtype=batch.dtype)
         outside = _call(self.spec, kernel, batch.t, batch.p, batch.w, float(scale), values,
                         grad, *self.args)
-        if self.pred_checked_by_kernel and outside:
-            self._raise_pred_outside(int(outside))
+        if self.pred_checked_by_kernel and (outside is None or outside):
+            self._raise_pred_outside(outside)
         partials = np.empty(R.n_chunks(values.shape[0]), dtype=np.float64)
         _call(self.spec, _pick(self.spec, R.chunk_sums, values.size), values, batch.w,
               partials)
         return R.total(partials)
 
-    def _raise_pred_outside(self, count: int) -> None:
+    def _raise_pred_outside(self, count) -> None:
         """Locate the first y_pred value a value_grad kernel counted outside its domain."""
         spec, flat = self.spec, self.batch.p.reshape(-1)
+        if count is None:
+            raise PluginError(f"loss {spec.name!r} sets value_grad_checks but its value_grad "
+                              f"kernel returned no count of y_pred values outside the domain",
+                              source=spec.source)
         domain = spec.domain("y_pred")
         a, b = domain.interval.closed_bounds()
         bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)

@@ -142,3 +142,15 @@ def test_a_value_grad_that_miscounts_is_a_plugin_error():
     with pytest.raises(lossreg.PluginError, match="reported 3"):
         loss.value_and_grad(t, p)
     assert np.isfinite(loss.value_and_grad(t, p, validate=False)[0])
+
+
+def test_value_grad_checks_without_a_count_is_a_plugin_error():
+    spec = lossreg.spec("softmax_cross_entropy")
+
+    def silent(*args):
+        rows.softmax_ce_value_grad(*args)
+
+    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=silent), "mean")
+    t, p = spec.sample(np.random.default_rng(0), 20)
+    with pytest.raises(lossreg.PluginError, match="no count"):
+        loss.value_and_grad(t, p)
