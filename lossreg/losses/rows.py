@@ -1,6 +1,7 @@
 """Row kernels of the probabilistic family: KL, JS, cross-entropy, softmax cross-entropy.
 
-Every row loss has three module-level kernels, parallel over rows:
+Every row loss has three module-level kernels (parallel over blocks of rows, serial for
+small inputs):
 
 * ``*_forward(t, p, values, *hp)``: values[i] = l_i, the loss of row i;
 * ``*_gradient(t, p, grad, *hp)``: grad[i, :] = d l_i / d p_i;
@@ -8,12 +9,12 @@ Every row loss has three module-level kernels, parallel over rows:
   the gradient already multiplied by ``w_i * scale`` (``scale`` alone when ``w`` is
   empty), which is what the dispatcher would otherwise do in a further pass.
 
-The three share their per-element arithmetic (``_*_term`` helpers), and the sums run
-in the same order, so the fused kernel gives bit-identical float64 results to the
-forward/gradient pair (tests/test_rows.py). Transcendentals come from
-``lossreg.kernels.vmath``: in the fused kernels the per-element work is a loop with no
-float reduction over a row (written into the gradient row, then summed in order),
-which LLVM vectorizes; libm calls would stop it.
+The three run the same block function, so the fused kernel gives bit-identical float64
+results to the forward/gradient pair (tests/test_rows.py). Transcendentals come from
+``lossreg.kernels.vmath``, and the per-element work of a block is a flat loop with no
+float reduction (terms into a float64 scratch, summed per row in index order
+afterwards), which LLVM vectorizes; libm calls would stop it. softmax_ce's value_grad
+also counts non-finite logits (``LossSpec.value_grad_checks``).
 
 Numerics: float64 arithmetic whatever the input dtype; 0 log 0 = 0; softmax subtracts
 the row max (log-sum-exp). Kernels use Numba's "numpy" error model: a division by zero
