@@ -36,7 +36,7 @@ import numpy as np
 
 from ._suggest import did_you_mean
 from .errors import ConfigError, HyperparameterError
-from .loss import Loss
+from .loss import BaseLoss, Loss, check_reduction
 from .spec import REDUCTIONS
 
 __all__ = ["WeightedSum", "from_config", "load_file", "SUFFIXES"]
@@ -56,7 +56,7 @@ _CALLISH = re.compile(r"^\s*lambda\b|\w\s*\(|^\s*__\w+__")
 
 # -- weighted sums -----------------------------------------------------------------------------
 
-class WeightedSum(Loss):
+class WeightedSum(BaseLoss):
     """``sum_i weight_i * loss_i(y_true, y_pred)``: a loss made of other losses.
 
     Every term is built with the sum's ``reduction`` and receives the same
@@ -65,24 +65,27 @@ class WeightedSum(Loss):
     same ``sum(sample_weight)``), under "sum" its weighted sum, and under "none" the
     per-element ``sum_i w_i l_i``. A term with its own "mean" denominator (class weights
     of ``softmax_cross_entropy``) keeps it: the sum is exactly ``sum_i w_i * term_i``.
-    Gradients add the same way. Terms may be losses on rows and losses on elements only
-    when the reduction is not "none" (their per-sample shapes differ).
+    Gradients and Hessian diagonals add the same way. Terms may be losses on rows and
+    losses on elements only when the reduction is not "none" (their per-sample shapes
+    differ).
 
-    It has the interface of :class:`lossreg.Loss` (call, ``grad``, ``value_and_grad``
-    with ``out=``, ``config``, ``name``, ``reduction``, ``hyperparameters``, ``==``) but
-    no single ``spec`` (``spec`` is None); ``terms`` holds ``(weight, Loss)`` pairs.
+    A sibling of :class:`lossreg.Loss` behind the shared ``BaseLoss`` (and registered as
+    a virtual subclass, so ``isinstance(s, lossreg.Loss)`` holds as API.md promises): the
+    same methods (call, ``grad``, ``value_and_grad``, ``hessian``, ``grad_hess``, with
+    ``out=``), ``config``, ``name``, ``reduction``, ``hyperparameters``, ``==``; no single
+    ``spec`` (``spec`` is None); ``terms`` holds ``(weight, Loss)`` pairs.
     """
 
-    def __init__(self, terms: Sequence[tuple[float, Loss]], reduction: str = "mean", *,
+    spec = None
+
+    def __init__(self, terms: Sequence[tuple[float, BaseLoss]], reduction: str = "mean", *,
                  validate: bool = True):
-        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-            raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
-                                      f"{did_you_mean(str(reduction), REDUCTIONS)}")
+        reduction = check_reduction(reduction)
         terms = [(_check_weight(w), loss) for w, loss in terms]
         if not terms:
             raise ConfigError("a weighted sum needs at least one term")
         for _, loss in terms:
-            if not isinstance(loss, Loss):
+            if not isinstance(loss, BaseLoss):
                 raise ConfigError(f"a weighted-sum term must be a lossreg.Loss, got {loss!r}")
             if loss.reduction != reduction:
                 raise ConfigError(f"term {loss.name!r} has reduction {loss.reduction!r} but the "
@@ -90,7 +93,6 @@ class WeightedSum(Loss):
         if reduction == "none" and len({_layout(loss) for _, loss in terms}) > 1:
             raise ConfigError("reduction 'none' cannot add losses on rows to element-wise losses "
                               "(their per-sample values have different shapes)")
-        self.spec = None
         self.terms = tuple(terms)
         self.reduction = reduction
         self.n_threads = None
@@ -99,6 +101,10 @@ class WeightedSum(Loss):
     @property
     def name(self) -> str:
         return "weighted_sum"
+
+    @property
+    def has_hessian(self) -> bool:
+        return all(_has_hessian(loss) for _, loss in self.terms)
 
     @property
     def label(self) -> str:
@@ -119,42 +125,39 @@ class WeightedSum(Loss):
         return {"terms": [_term_config(w, loss) for w, loss in self.terms],
                 "reduction": self.reduction}
 
-    def _combine(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out):
-        # Terms are called through their public methods so each takes its own fast path.
-        validate = self.validate if validate is None else bool(validate)
-        value = None
-        grad = out
-        scratch = None
+    def _evaluate(self, y_true, y_pred, sample_weight, validate, value, grad, hess,
+                  out=None, hess_out=None):
+        """Each term evaluated once (value, gradient and Hessian in its own fused pass),
+        its derivatives written into the caller's buffers for the first term and into
+        one scratch pair for the others, then scaled and added."""
+        total = g_sum = h_sum = None
+        scratch: tuple = (None, None)
         for i, (w, loss) in enumerate(self.terms):
-            v = None
-            if want_grad:
-                buf = out if i == 0 else scratch
-                if want_value:
-                    v, g = loss.value_and_grad(y_true, y_pred, sample_weight, out=buf,
-                                               validate=validate)
-                else:
-                    g = loss.grad(y_true, y_pred, sample_weight, out=buf, validate=validate)
-                g *= g.dtype.type(w)
-                if i == 0:
-                    grad = g
-                    scratch = np.empty_like(g) if len(self.terms) > 1 else None
-                else:
-                    grad += g
+            g_buf, h_buf = (out, hess_out) if i == 0 else scratch
+            v, g, h = loss._evaluate(y_true, y_pred, sample_weight, validate, value, grad,
+                                     hess, g_buf, h_buf)
+            if value:
+                total = w * v if total is None else total + w * v
+            for arr in (g, h):
+                if arr is not None:
+                    arr *= arr.dtype.type(w)
+            if i == 0:
+                g_sum, h_sum = g, h
+                if len(self.terms) > 1:
+                    scratch = (None if g is None else np.empty_like(g),
+                               None if h is None else np.empty_like(h))
             else:
-                v = loss(y_true, y_pred, sample_weight, validate=validate)
-            if want_value:
-                term = w * v
-                value = term if value is None else value + term
-        if want_value and self.reduction != "none":
-            value = float(value)
-        return value, grad
-
-    def _run(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out=None):
-        return self._combine(y_true, y_pred, sample_weight, validate, want_value, want_grad, out)
+                if g is not None:
+                    g_sum += g
+                if h is not None:
+                    h_sum += h
+        if value and self.reduction != "none":
+            total = float(total)
+        return total, g_sum, h_sum
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WeightedSum):
-            return NotImplemented if not isinstance(other, Loss) else False
+            return NotImplemented if not isinstance(other, BaseLoss) else False
         return (self.reduction == other.reduction and len(self.terms) == len(other.terms)
                 and all(w1 == w2 and l1 == l2 for (w1, l1), (w2, l2)
                         in zip(self.terms, other.terms)))
@@ -163,6 +166,13 @@ class WeightedSum(Loss):
 
     def __repr__(self) -> str:
         return f"lossreg.from_config({self.config()!r})"
+
+
+Loss.register(WeightedSum)
+
+
+def _has_hessian(loss: BaseLoss) -> bool:
+    return loss.has_hessian if isinstance(loss, WeightedSum) else loss.spec.has_hessian
 
 
 def _layout(loss: Loss) -> str:

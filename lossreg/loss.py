@@ -1,45 +1,118 @@
-"""The Loss object users hold: a spec plus resolved hyperparameters and a reduction."""
+"""The objects users hold: ``Loss`` (one registered loss) and, through the shared
+``BaseLoss``, its sibling ``config.WeightedSum``.
+
+``BaseLoss`` gives both the public methods (call, ``grad``, ``value_and_grad``,
+``hessian``, ``grad_hess``) on top of one ``_evaluate`` each implements.
+"""
 
 from __future__ import annotations
 
+from abc import ABCMeta
 from typing import Any
 
 import numpy as np
 
-from .errors import HyperparameterError
+from .errors import DTypeError, HyperparameterError, LossError
 from .spec import REDUCTIONS, LossSpec
 from ._suggest import did_you_mean
-from .fastpath import MISS
 
 
-class Loss:
-    """A configured loss: ``loss(y_true, y_pred)``, ``loss.grad``, ``loss.value_and_grad``.
+def check_reduction(reduction: Any, supported: tuple[str, ...] = REDUCTIONS,
+                    name: str | None = None) -> str:
+    """``reduction`` when it is one of ``supported``, else HyperparameterError."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
+                                  f"{did_you_mean(str(reduction), REDUCTIONS)}")
+    if reduction not in supported:
+        raise HyperparameterError(f"loss {name!r} supports reduction "
+                                  f"{' or '.join(map(repr, supported))}, got {reduction!r}")
+    return reduction
 
-    Hyperparameters are checked here, once; data are checked on every call unless
-    ``validate=False``. ``n_threads`` limits the Numba threads used by this loss.
+
+class BaseLoss(metaclass=ABCMeta):
+    """The public methods of every loss object, over one ``_evaluate``.
+
+    ``_evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess, out,
+    hess_out)`` returns ``(value, gradient, Hessian diagonal)``, each None unless asked.
     """
 
-    _fast = None  # fastpath.FastPlan, set by __init__ (subclasses may not call it)
+    reduction: str
+    validate: bool
+
+    def _evaluate(self, y_true, y_pred, sample_weight, validate: bool, value: bool,
+                  grad: bool, hess: bool, out=None, hess_out=None):  # pragma: no cover
+        raise NotImplementedError
+
+    def _checked(self, validate: bool | None) -> bool:
+        return self.validate if validate is None else bool(validate)
+
+    def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
+        """The loss value: a float for "mean"/"sum", an array for "none"."""
+        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+                              True, False, False)[0]
+
+    def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
+             validate: bool | None = None):
+        """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
+        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+                              False, True, False, out)[1]
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
+                       validate: bool | None = None):
+        """``(value, grad)`` in one fused pass."""
+        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+                              True, True, False, out)[:2]
+
+    def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
+                validate: bool | None = None):
+        """Diagonal of d2(value)/d(y_pred)2, shaped like y_pred: for "none" the
+        per-element second derivative (what gradient boosting wants), for "mean" that of
+        the (weighted) mean. Exact: 0 where the loss is piecewise linear (mae, huber
+        outside delta). LossError when the loss has no Hessian."""
+        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+                              False, False, True, None, out)[2]
+
+    def grad_hess(self, y_true, y_pred, sample_weight=None, out=None, *,
+                  validate: bool | None = None):
+        """``(gradient, Hessian diagonal)`` in one fused pass; ``out`` may be a pair of
+        preallocated arrays ``(g_buf, h_buf)`` (either may be None)."""
+        g_out, h_out = _pair(out)
+        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+                              False, True, True, g_out, h_out)[1:]
+
+    __hash__ = None
+
+
+def _pair(out: Any) -> tuple[Any, Any]:
+    if out is None:
+        return None, None
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        return out[0], out[1]
+    raise DTypeError(f"out must be a pair (gradient buffer, Hessian buffer), got "
+                     f"{type(out).__name__}", argument="out", constraint="a pair of arrays")
+
+
+class Loss(BaseLoss):
+    """A configured loss: ``loss(y_true, y_pred)``, ``grad``, ``value_and_grad``,
+    ``hessian``, ``grad_hess``.
+
+    Hyperparameters are checked here, once, and the plan (kernels, kernel arguments,
+    reduction, serial/parallel rule) is built here, once; data are checked on every call
+    unless ``validate=False``. ``n_threads`` limits the Numba threads used by this loss.
+    """
 
     def __init__(self, spec: LossSpec, reduction: str = "mean", *, n_threads: int | None = None,
                  validate: bool = True, **hyperparameters: Any):
         from .dispatch import check_n_threads
+        from .plan import Plan
 
-        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-            raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
-                                      f"{did_you_mean(str(reduction), REDUCTIONS)}")
-        if reduction not in spec.reductions:
-            raise HyperparameterError(f"loss {spec.name!r} supports reduction "
-                                      f"{' or '.join(map(repr, spec.reductions))}, got {reduction!r}")
         self.spec = spec
-        self.reduction = reduction
+        self.reduction = check_reduction(reduction, spec.reductions, spec.name)
         self._hyper = spec.resolve(hyperparameters)
         self._args = spec.args_for(self._hyper)
         self.n_threads = check_n_threads(n_threads)
         self.validate = bool(validate)
-        from .fastpath import plan
-
-        self._fast = plan(spec, self._args, reduction)  # small plain inputs (fastpath.py)
+        self._plan = Plan(spec, self._args, self.reduction, self.n_threads)
 
     @property
     def name(self) -> str:
@@ -58,35 +131,18 @@ class Loss:
         cfg["reduction"] = self.reduction
         return cfg
 
-    def _run(self, y_true, y_pred, sample_weight, validate, want_value, want_grad, out=None):
-        """(value, grad): the fast path for small plain inputs, else the dispatcher."""
-        check = self.validate if validate is None else bool(validate)
-        if self._fast is not None and sample_weight is None:
-            result = self._fast.run(y_true, y_pred, check, want_value, want_grad, out)
-            if result is not MISS:
-                return result
-        from .dispatch import evaluate
-
-        return evaluate(self.spec, self._args, self.reduction, y_true, y_pred, sample_weight,
-                        want_value=want_value, want_grad=want_grad, out=out,
-                        validate=check, n_threads=self.n_threads)
-
-    def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
-        """The loss value: a float for "mean"/"sum", an array for "none"."""
-        return self._run(y_true, y_pred, sample_weight, validate, True, False)[0]
-
-    def grad(self, y_true, y_pred, sample_weight=None, *, out=None, validate: bool | None = None):
-        """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
-        return self._run(y_true, y_pred, sample_weight, validate, False, True, out)[1]
-
-    def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
-                       validate: bool | None = None):
-        """``(value, grad)`` in one fused pass where the loss has fused kernels."""
-        return self._run(y_true, y_pred, sample_weight, validate, True, True, out)
+    def _evaluate(self, y_true, y_pred, sample_weight, validate, value, grad, hess,
+                  out=None, hess_out=None):
+        if hess and not self.spec.has_hessian:
+            raise LossError(f"loss {self.name!r} (from {self.spec.source}) has no Hessian: "
+                            f"its kernels give no second derivatives "
+                            f"(spec.has_hessian is False)")
+        return self._plan.run(y_true, y_pred, sample_weight, value=value, grad=grad,
+                              hess=hess, out=out, hess_out=hess_out, validate=validate)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Loss):
-            return NotImplemented
+            return NotImplemented if not isinstance(other, BaseLoss) else False
         return other.spec is self.spec and _plain(other.config()) == _plain(self.config())
 
     __hash__ = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -252,65 +252,38 @@ class Hyperparameter:
 Kernel = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class LabelTargets:
-    """How a row loss also takes integer class labels as ``y_true``.
-
-    With labels, ``y_true`` has shape ``y_pred.shape[:-1]`` (one label per row) and the
-    dispatcher hands the kernels a 1-D int64 array of labels with the 2-D ``y_pred``:
-    ``forward(labels, p2d, out1d, *hp)`` and ``gradient(labels, p2d, out2d, *hp)``.
-    ``first_invalid(labels, n_classes, *hp)`` (njit) returns the first index holding a
-    label outside ``[0, n_classes)`` that the hyperparameters do not ignore, or -1.
-    ``mean_weights(labels, n_classes, out, *hp)`` (njit, optional) fills each row's weight
-    in the "mean" denominator (PyTorch: the class weight of its label, 0 when ignored);
-    without it every row counts 1. It may return False (leaving ``out`` unfilled) to say
-    that, for these hyperparameters, every row counts 1. ``value_grad`` (optional) is the
-    label form of ``LossSpec.value_grad``. Kernels must not read out of bounds for bad
-    labels: with ``validate=False`` they are not checked.
-    """
-
-    forward: Kernel
-    gradient: Kernel
-    first_invalid: Kernel
-    mean_weights: Kernel | None = None
-    value_grad: Kernel | None = None
-
-
 @dataclass
 class LossSpec:
-    """Everything lossreg knows about one loss.
+    """Everything lossreg knows about one loss: metadata plus one ``kernels`` object.
 
-    Kernels: ``forward(y_true, y_pred, out, *hp)`` fills per-element (or per-row) values;
-    ``gradient(y_true, y_pred, out, *hp)`` fills d l_i / d y_pred. Inputs arrive as
+    ``kernels`` implements the kernel protocol (``lossreg.kernels.protocol``): built by
+    ``lossreg.kernels.elementwise_kernels(elem)`` for element-wise losses or
+    ``row_kernels(impl)`` for losses on rows. A plugin may instead give the plain pair
+    ``forward(y_true, y_pred, out, *hp)`` (per-element or per-row values) and
+    ``gradient(y_true, y_pred, out, *hp)`` (per-element d l_i / d y_pred), optionally with
+    ``hessian(y_true, y_pred, out, *hp)`` (per-element second derivatives): they are
+    adapted into the same protocol (``PairKernels``, with ``layout``). Inputs arrive as
     C-contiguous 1-D arrays (layout "elementwise") or 2-D arrays (layout "rows") of the
     working dtype. ``hp`` are the hyperparameters in declaration order (or whatever
-    ``kernel_args(hyperparameters)`` returns). ``fused`` optionally supplies faster
-    kernels built by ``lossreg.kernels.elementwise_kernels``. ``value_grad`` (layout
-    "rows", optional) does forward and gradient in one pass:
-    ``value_grad(y_true, y_pred, w, scale, values, grad, *hp)`` fills values[i] = l_i and
-    grad[i, :] = w_i * scale * d l_i / d y_pred[i, :] (``scale`` alone when ``w`` is
-    empty); the dispatcher uses it for value_and_grad with a "mean" or "sum" reduction.
-    It must agree with forward and gradient (``lossreg.testing`` checks). With
-    ``value_grad_checks`` it also returns how many y_pred values lie outside y_pred's
-    domain interval (NaN included unless allowed): the dispatcher then skips its own scan
-    of that interval on this path and scans only to locate a reported violation.
+    ``kernel_args(hyperparameters)`` returns).
 
     ``reference(y_true, y_pred, **hp)`` is a plain NumPy float64 implementation of the
-    per-element (per-row) values; tests and ``lossreg.testing`` compare kernels to it.
-    ``outer`` optionally maps the weighted mean m to the loss value (``(f, df)``, as
-    RMSE's square root); such losses support only the "mean" reduction.
-    ``label_targets`` (layout "rows" only) lets ``y_true`` be integer class labels (see
-    LabelTargets). ``check_args(kernel_args, y_pred_shape)`` optionally raises ShapeError
-    when hyperparameters do not fit the data (a class_weight of the wrong length); it runs
-    on every call, ``validate=False`` included, before any kernel.
+    per-element (per-row) values; ``reference_hessian`` (optional) of the per-element
+    second derivatives d2 l_i / d y_pred^2 (for rows, the diagonal of each row's Hessian,
+    shaped like y_pred). Tests and ``lossreg.testing`` compare kernels to them.
+    ``outer`` optionally maps the weighted mean m to the loss value: ``(f, df, d2f)``, as
+    RMSE's square root (``(f, df)`` alone: no Hessian); such losses support only the
+    "mean" reduction. ``check_args(kernel_args, y_pred_shape)`` optionally raises
+    ShapeError when hyperparameters do not fit the data (a class_weight of the wrong
+    length); it runs on every call, ``validate=False`` included, before any kernel.
     """
 
     name: str
     family: str
     task: str
-    forward: Kernel
-    gradient: Kernel
-    reference: Callable[..., Any]
+    forward: InitVar[Kernel | None] = None
+    gradient: InitVar[Kernel | None] = None
+    reference: Callable[..., Any] | None = None
     summary: str = ""
     formula: str = ""
     aliases: tuple[str, ...] = ()
@@ -320,27 +293,39 @@ class LossSpec:
     layout: str = "elementwise"
     reductions: tuple[str, ...] = REDUCTIONS
     kernel_args: Callable[[Mapping[str, Any]], tuple] | None = None
-    fused: Any = None
-    value_grad: Kernel | None = None
-    value_grad_checks: bool = False
-    outer: tuple[Callable[[float], float], Callable[[float], float]] | None = None
+    kernels: Any = None
+    reference_hessian: Callable[..., Any] | None = None
+    outer: tuple[Callable[[float], float], ...] | None = None
     sampler: Callable[..., tuple] | None = None
-    label_targets: LabelTargets | None = None
     check_args: Callable[[tuple, tuple], None] | None = None
     notes: str = ""
-    # Below this many elements the serial twin runs. Fused kernels parallelise over chunks
-    # of kernels.reduce.CHUNK (16384) elements, so a parallel launch on one chunk only adds
-    # its cost (measured: `lossreg bench`, serial/parallel crossover).
-    serial_below: int = 16384
     source: str = "unknown"
+    hessian: InitVar[Kernel | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, forward, gradient, hessian) -> None:
         self.aliases = tuple(self.aliases)
         self.properties = frozenset(self.properties)
         self.reductions = tuple(self.reductions)
         self.hyperparameters = {k: (h if h.name == k else h.with_name(k))
                                 for k, h in dict(self.hyperparameters).items()}
         self.domains = dict(self.domains)
+        if self.kernels is None and forward is not None and gradient is not None:
+            from .kernels.protocol import PairKernels
+
+            self.kernels = PairKernels(forward, gradient, hessian, layout=self.layout)
+        elif self.kernels is not None and getattr(self.kernels, "layout", None) in LAYOUTS:
+            self.layout = self.kernels.layout
+
+    @property
+    def has_hessian(self) -> bool:
+        """True when the kernels give second derivatives (``Loss.hessian`` works)."""
+        outer_ok = self.outer is None or len(self.outer) >= 3
+        return bool(getattr(self.kernels, "has_hessian", False)) and outer_ok
+
+    @property
+    def takes_labels(self) -> bool:
+        """True for a row loss whose y_true may be integer class labels."""
+        return getattr(self.kernels, "labels", None) is not None
 
     # -- helpers used by the dispatcher and the tests -------------------------------
     def domain(self, argument: str) -> Domain:
@@ -402,17 +387,19 @@ class LossSpec:
             problems.append(f"task {self.task!r} must be one of {TASKS}")
         if self.layout not in LAYOUTS:
             problems.append(f"layout {self.layout!r} must be one of {LAYOUTS}")
-        for attr in ("forward", "gradient", "reference"):
-            if not callable(getattr(self, attr)):
-                problems.append(f"{attr} must be callable")
-        if self.value_grad is not None and (self.layout != "rows"
-                                            or not callable(self.value_grad)):
-            problems.append("value_grad must be a callable kernel on a layout='rows' loss "
-                            "(element-wise losses fuse through elementwise_kernels)")
-        if self.label_targets is not None and (
-                self.layout != "rows" or not isinstance(self.label_targets, LabelTargets)):
-            problems.append("label_targets must be a lossreg.spec.LabelTargets on a "
-                            "layout='rows' loss")
+        if not callable(self.reference):
+            problems.append("reference must be callable")
+        if self.reference_hessian is not None and not callable(self.reference_hessian):
+            problems.append("reference_hessian must be callable")
+        if self.kernels is None:
+            problems.append("kernels (or the plain forward and gradient pair) must be given")
+        elif not callable(getattr(self.kernels, "run", None)) or \
+                getattr(self.kernels, "layout", None) != self.layout:
+            problems.append("kernels must implement lossreg.kernels.Kernels (a run(job) "
+                            f"method) with layout {self.layout!r}")
+        if self.outer is not None and (len(self.outer) not in (2, 3)
+                                       or not all(map(callable, self.outer))):
+            problems.append("outer must be (f, df) or (f, df, d2f), all callable")
         if not set(self.reductions) <= set(REDUCTIONS) or not self.reductions:
             problems.append(f"reductions {self.reductions!r} must be a subset of {REDUCTIONS}")
         for arg, dom in self.domains.items():
@@ -443,10 +430,13 @@ class LossSpec:
             "domains": {a: self.domain(a).to_dict() for a in ARGUMENTS},
             "properties": sorted(self.properties), "layout": self.layout,
             "reductions": list(self.reductions), "notes": self.notes,
-            "reference": _qualname(self.reference), "forward": _qualname(self.forward),
-            "gradient": _qualname(self.gradient),
-            "fused": self.fused is not None or self.value_grad is not None,
-            "label_targets": self.label_targets is not None,
+            "reference": _qualname(self.reference),
+            "reference_hessian": (None if self.reference_hessian is None
+                                  else _qualname(self.reference_hessian)),
+            "kernels": (self.kernels.describe() if hasattr(self.kernels, "describe")
+                        else repr(self.kernels)),
+            "has_hessian": self.has_hessian,
+            "label_targets": self.takes_labels,
             "source": self.source,
         }
 

@@ -1,13 +1,13 @@
 """Kernel factory for element-wise losses: one scalar function, every fused kernel.
 
-A loss module writes one scalar function ``elem(t, p, *hp) -> (loss, dloss/dp)`` in
+A loss module writes one scalar function ``elem(t, p, *hp) -> (l, dl/dp, d2l/dp2)`` in
 float64 and decorates it with ``lossreg.kernels.njit``. ``elementwise_kernels(elem)``
-then builds, once per loss (not per call), module-level style kernels that
-
-* fill per-element values or derivatives (the plain ``forward``/``gradient`` pair every
-  spec must have), and
-* fuse value, gradient, weights, reduction and the domain checks into one pass over the
-  data (``FusedKernels``), with a serial twin of each for small inputs.
+then builds, once per loss (not per call), an ``ElementwiseKernels`` object: the loss's
+one entry point of the kernel protocol (``lossreg.kernels.protocol``). Its generated
+kernels fuse value, gradient, Hessian diagonal, weights, reduction and the domain checks
+into one pass over the data, with a serial twin of each for small inputs. An element
+function returning only ``(l, dl/dp)`` (the wave-1 form) still works: the loss then has
+no Hessian.
 
 The kernels are generated from source text (numbagg style) and compiled with the
 element function as a global, so Numba's on-disk cache can store them: the generated
@@ -16,14 +16,17 @@ invalidates the cache when the loss changes.
 
 Two styles (``elementwise_kernels(elem, style=...)``): "quads" (the default, for cheap
 arithmetic that is bandwidth-bound) specialises each fused kernel, as source rather than
-a runtime branch, for weighted or unweighted input and for checked or unchecked domains;
-"blocks" (for losses calling ``lossreg.kernels.vmath``) maps blocks with a loop LLVM's
-loop vectorizer handles and takes weighting and checking as runtime flags, because its
-chunk function is expensive to compile. Variants are built lazily the first time they
-are asked for: a call compiles only the loop it runs. The domain
-check is folded into the main loop branch-free (an integer count of violations next to
-the float accumulators; the data are read once); only a chunk that contains a violation
-is rescanned to find its first bad index.
+a runtime branch, for weighted or unweighted input; "blocks" (for losses calling
+``lossreg.kernels.vmath``) maps blocks with a loop LLVM's loop vectorizer handles and
+takes weighting as a runtime flag, because its chunk function is expensive to compile.
+Checking is a runtime flag in both styles: the domain count is always taken, folded
+into the main loop branch-free (the data are read once), and only a checked call reads
+it and rescans a chunk that contains a violation for its first bad index. Variants are
+built lazily the first time they are asked for: a call compiles only the loop it runs.
+Kinds: "sum" (value), "none" (per-element values), "value_grad" (sum and gradient; also
+serves a gradient alone) and "value_grad_hess" (sum, gradient and Hessian diagonal; also
+serves the Hessian alone). Per loss and dtype that is at most 4 kinds x 2 (serial,
+parallel) x 2 (weighted, quads only) = 16 compiled kernels, built on demand.
 
 Reductions are deterministic: chunks of ``CHUNK`` elements, four float64 accumulators
 per chunk in a fixed interleave, chunk totals summed exactly by the dispatcher.
@@ -43,20 +46,24 @@ from numba.core import config as numba_config
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
-from ._jit import CACHE, njit
-from .reduce import CHUNK
+from ._jit import CACHE
+from .protocol import Job, Kernels, Outcome, _qualname
+from .reduce import CHUNK, first_index, n_chunks, total
 
-KINDS = ("sum", "none", "grad", "value_grad")
+_EMPTY_F64 = np.empty(0, dtype=np.float64)
+
+KINDS = ("sum", "none", "value_grad", "value_grad_hess")
 
 # Shared signature of every fused kernel:
-#   (t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp)
+#   (t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp)
 # t, p: 1-D contiguous inputs of the working dtype; w: weights or an empty array;
-# out: values ("none") or gradient ("grad", "value_grad") or an empty array ("sum");
+# out: values ("none") or gradient ("value_grad", "value_grad_hess") or an empty array
+# ("sum"); hout: the Hessian diagonal ("value_grad_hess") or an empty array;
 # partials[c]: chunk sums of w*l; bad[c, 0|1]: first index in chunk c where y_true|y_pred
-# leaves [a, b] (NaN allowed when nan_*), or -1. ``w`` and ``check`` are part of the
-# signature for every variant; a variant built unweighted / unchecked ignores them.
+# leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). ``w`` is
+# part of the signature for every variant; a variant built unweighted ignores it.
 _CHUNKED = """
-def {name}(t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp):
+def {name}(t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp):
     n = t.shape[0]
     for c in prange(partials.shape[0]):
         lo = c * CHUNK
@@ -71,34 +78,48 @@ def {name}(t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
 _OK_T = "(((x >= a_t) & (x <= b_t)) | (nan_t & (x != x)))"
 _OK_P = "(((y >= a_p) & (y <= b_p)) | (nan_p & (y != y)))"
 
-def _loop(kind: str, weighted: bool, check: bool, indent: str) -> str:
+def _element_lines(kind: str, i: str, k, wf: str, arity: int, call: str,
+                   acc: str, out: str = "out", hout: str = "hout") -> list[str]:
+    """Lines computing element ``k`` (at index ``i``): the element function, then the
+    sum (``acc``: "s0 +=" or "buf[j] =") and the stores the kind needs. ``wf``: the
+    weight factor prefix ("" unweighted); ``call``: how elem is called."""
+    targets = f"l{k}, d{k}, h{k}" if arity == 3 else f"l{k}, d{k}"
+    lines = [f"{targets} = {call}"]
+    if kind != "none":
+        lines.append(f"{acc} {wf}l{k}")
+    if kind == "none":
+        lines.append(f"{out}[{i}] = {wf}l{k}")
+    if kind in ("value_grad", "value_grad_hess"):
+        lines.append(f"{out}[{i}] = scale * {wf}d{k}")
+    if kind == "value_grad_hess":
+        lines.append(f"{hout}[{i}] = scale * {wf}h{k}")
+    return lines
+
+
+def _loop(kind: str, weighted: bool, arity: int, indent: str) -> str:
     """Source of one chunk's loop over [lo, hi): quads of elements, then a scalar tail.
 
     Element i adds into float64 lane (i - lo) % 4 (the tail into lane 0), in index order,
     so a chunk's sum never depends on the thread count. The four lanes of a quad are
     isomorphic and independent, which lets LLVM's SLP vectorizer turn a quad into vector
-    instructions without reassociating anything (no fastmath). When checked, each quad
-    also counts its domain violations branch-free, so the data are read once; only a
-    chunk with violations is rescanned for its first bad index.
+    instructions without reassociating anything (no fastmath). Each quad also counts its
+    domain violations branch-free, so the data are read once; only a checked call with
+    violations rescans a chunk for its first bad index.
     """
-    summed = kind in ("sum", "value_grad")
+    summed = kind != "none"
 
     def element(i: str, k: int) -> list[str]:
-        lines = [f"l{k}, d{k} = elem(u{k}, v{k}, *hp)"]
+        lines = []
         wf = ""
         if weighted:
             lines.append(f"w{k} = np.float64(w[{i}])")
             wf = f"w{k} * "
-        if summed:
-            lines.append(f"s{k} += {wf}l{k}")
-        if kind == "none":
-            lines.append(f"out[{i}] = {wf}l{k}")
-        if kind in ("grad", "value_grad"):
-            lines.append(f"out[{i}] = scale * {wf}d{k}")
-        return lines
+        return lines + _element_lines(kind, i, k, wf, arity, f"elem(u{k}, v{k}, *hp)",
+                                      f"s{k} +=")
 
     def loads(i: str, k: int) -> list[str]:
-        return [f"u{k} = t[{i}]", f"v{k} = p[{i}]"]
+        return [f"u{k} = t[{i}]", f"v{k} = p[{i}]", f"x{k} = np.float64(u{k})",
+                f"y{k} = np.float64(v{k})"]
 
     def checks(k: int) -> str:
         ok = f"({_OK_T.replace('x', f'x{k}')} & {_OK_P.replace('y', f'y{k}')})"
@@ -108,39 +129,31 @@ def _loop(kind: str, weighted: bool, check: bool, indent: str) -> str:
     # one float64 counter per lane, which SLP packs next to the value lanes; a kind
     # that does not sum is loop-vectorized whole, which wants a single integer counter.
     body = ["s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0"]
-    if check:
-        body += (["nb0 = 0.0", "nb1 = 0.0", "nb2 = 0.0", "nb3 = 0.0"] if summed
-                 else ["nb = 0"])
+    body += (["nb0 = 0.0", "nb1 = 0.0", "nb2 = 0.0", "nb3 = 0.0"] if summed else ["nb = 0"])
     body += ["i = lo", "while i + 4 <= hi:"]
     index = ["i", "i + 1", "i + 2", "i + 3"]
     for k in range(4):
         body += ["    " + line for line in loads(index[k], k)]
-    if check:
-        for k in range(4):
-            body += [f"    x{k} = np.float64(u{k})", f"    y{k} = np.float64(v{k})"]
-        if summed:
-            body += [f"    nb{k} += {checks(k)}" for k in range(4)]
-        else:
-            body.append("    nb += " + " + ".join(checks(k) for k in range(4)))
+    if summed:
+        body += [f"    nb{k} += {checks(k)}" for k in range(4)]
+    else:
+        body.append("    nb += " + " + ".join(checks(k) for k in range(4)))
     for k in range(4):
         body += ["    " + line for line in element(index[k], k)]
     body += ["    i += 4", "while i < hi:"]
     body += ["    " + line for line in loads("i", 0)]
-    if check:
-        body += ["    x0 = np.float64(u0)", "    y0 = np.float64(v0)",
-                 f"    {'nb0' if summed else 'nb'} += {checks(0)}"]
+    body += [f"    {'nb0' if summed else 'nb'} += {checks(0)}"]
     body += ["    " + line for line in element("i", 0)]
     body += ["    i += 1"]
-    if check and summed:
+    if summed:
         body.append("nb = (nb0 + nb1) + (nb2 + nb3)")
     return "\n".join(indent + line for line in body)
 
 
-def _locate(check: bool, target_t: str, target_p: str, indent: str) -> str:
-    """Rescan [lo, hi) for the first bad index of each argument, only if nb > 0."""
-    if not check:
-        return ""
-    lines = ["if nb > 0:",
+def _locate(target_t: str, target_p: str, indent: str) -> str:
+    """Rescan [lo, hi) for the first bad index of each argument: checked calls only, and
+    only where the branch-free count found a violation."""
+    lines = ["if check and nb > 0:",
              "    for i in range(lo, hi):",
              "        x = np.float64(t[i])",
              f"        if not {_OK_T}:",
@@ -157,25 +170,26 @@ def _locate(check: bool, target_t: str, target_p: str, indent: str) -> str:
 BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
 
 
-def _blocked_loop(kind: str, indent: str, n_hp: int) -> str:
+def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int) -> str:
     """Source of one chunk's loop in the "blocks" style: map, then sum.
 
     For losses built on transcendental functions (``lossreg.kernels.vmath``), whose
     polynomials the SLP vectorizer does not pack across quads but the loop vectorizer
     does. Each block of BLOCK elements is first mapped by a loop with no float reduction
     (so LLVM vectorizes it without fastmath): per-element weighted losses go to an
-    L1-resident scratch block, derivatives to ``out``, and domain violations to an
-    integer count. The scratch block is then summed in the same four-lane order as the
-    "quads" style (element i into lane (i - lo) % 4, the chunk's tail into lane 0), so
-    both styles give bit-identical sums (an absent weight is 1.0: x * 1.0 == x exactly).
+    L1-resident scratch block, derivatives to ``out`` (and ``hout``), and domain
+    violations to an integer count. The scratch block is then summed in the same
+    four-lane order as the "quads" style (element i into lane (i - lo) % 4, the chunk's
+    tail into lane 0), so both styles give bit-identical sums (an absent weight is 1.0:
+    x * 1.0 == x exactly).
 
-    Weighting and checking are runtime choices here, not separate compiles (a
-    vmath-heavy chunk takes seconds to compile): unweighted input reads weights from a
-    block of ones (an unconditional load keeps the loop vectorizable; a conditional one
-    made it 1.8x slower), and the domain count is always taken (cheap next to the
-    rest) but only read by a checked call.
+    Weighting is a runtime choice here, not a separate compile (a vmath-heavy chunk
+    takes seconds to compile): unweighted input reads weights from a block of ones (an
+    unconditional load keeps the loop vectorizable; a conditional one made it 1.8x
+    slower), and the domain count is always taken (cheap next to the rest) but only
+    read by a checked call.
     """
-    summed = kind in ("sum", "value_grad")
+    summed = kind != "none"
     body = ["weighted = w.shape[0] > 0",
             "ones = np.ones(BLOCK, dtype=np.float64)",
             "s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0", "nb = 0"]
@@ -188,21 +202,17 @@ def _blocked_loop(kind: str, indent: str, n_hp: int) -> str:
              "    wb = w[b0:b1] if weighted else ones[:b1 - b0]"]
     if kind != "sum":
         body.append("    ob = out[b0:b1]")
-    body += ["    for j in range(b1 - b0):", "        u = tb[j]", "        v = pb[j]"]
+    if kind == "value_grad_hess":
+        body.append("    hb = hout[b0:b1]")
+    body += ["    for j in range(b1 - b0):", "        uk = tb[j]", "        vk = pb[j]"]
     # the domain count runs whether or not the call checks (a branch on the runtime flag
     # kept the "sum" loop from vectorizing: 2.9x slower on float32); only a checked call
     # looks at it
-    inner = ["x = np.float64(u)", "y = np.float64(v)",
-             f"nb += 0 if ({_OK_T} & {_OK_P}) else 1"]
+    inner = ["x = np.float64(uk)", "y = np.float64(vk)",
+             f"nb += 0 if ({_OK_T} & {_OK_P}) else 1", "wk = np.float64(wb[j])"]
     # hyperparameters spelled out: Numba cannot inline a call with *args
-    inner.append("lk, dk = elem(u, v" + "".join(f", hp[{k}]" for k in range(n_hp)) + ")")
-    inner.append("wk = np.float64(wb[j])")
-    if summed:
-        inner.append("buf[j] = wk * lk")
-    if kind == "none":
-        inner.append("ob[j] = wk * lk")
-    if kind in ("grad", "value_grad"):
-        inner.append("ob[j] = scale * wk * dk")
+    call = "elem(uk, vk" + "".join(f", hp[{k}]" for k in range(n_hp)) + ")"
+    inner += _element_lines(kind, "j", "k", "wk * ", arity, call, "buf[j] =", "ob", "hb")
     body += ["        " + line for line in inner]
     if summed:
         body += ["    m = b1 - b0", "    j = 0", "    while j + 4 <= m:",
@@ -222,7 +232,8 @@ STYLES = ("quads", "blocks", "auto")
 # the inlined element function and its vmath polynomials, and the serial and parallel
 # kernels share the chunk function's compile (measured: focal 5.7 s -> 2 s cold).
 _CHUNK_FUNCTION = """
-def KERNEL(c, t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, hp):
+def KERNEL(c, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+           check, hp):
     n = t.shape[0]
     lo = c * CHUNK
     hi = min(lo + CHUNK, n)
@@ -234,23 +245,23 @@ def KERNEL(c, t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan
 """
 
 _CHUNK_CALLS = """
-def KERNEL(t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp):
+def KERNEL(t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+           check, *hp):
     for c in prange(partials.shape[0]):
-        chunk(c, t, p, w, out, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
-              check, hp)
+        chunk(c, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p,
+              nan_p, check, hp)
 """
 
 
-def _source(kind: str, weighted: bool, check: bool, style: str = "quads",
+def _source(kind: str, weighted: bool, arity: int, style: str = "quads",
             n_hp: int = 0) -> str:
     """The kernel's source ("quads"), or the chunk function's ("blocks")."""
     if style == "blocks":
         return _CHUNK_FUNCTION.format(
-            loop=_blocked_loop(kind, " " * 4, n_hp),
-            locate=_locate(True, "bad[c, 0]", "bad[c, 1]", " " * 4).replace(
-                "if nb > 0:", "if check and nb > 0:", 1))
-    return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, check, " " * 8),
-                           locate=_locate(check, "bad[c, 0]", "bad[c, 1]", " " * 8))
+            loop=_blocked_loop(kind, " " * 4, n_hp, arity),
+            locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 4))
+    return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, arity, " " * 8),
+                           locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
 
 
 class _SLPDispatcher(CPUDispatcher):
@@ -321,22 +332,65 @@ def _compile(elem: Callable, text: str, label: str, parallel: bool,
     return dispatcher
 
 
-class FusedKernels:
-    """Generated fused kernels of one element-wise loss, built and compiled lazily.
+def element_arity(elem: Callable) -> int:
+    """3 when every ``return`` of ``elem``'s source gives a 3-tuple (l, dl, d2l), else 2.
 
-    ``get(kind, serial, weighted, check)`` returns the chunked kernel (shared signature
-    above) for that case: specialised for it in the "quads" style, one kernel for every
-    weighted/check combination in the "blocks" style. Each variant is generated on first
-    request and compiled by Numba on its first call (per dtype signature).
+    Read from the source, not by compiling: a wave-1 element function returns
+    ``(l, dl)`` and its loss then simply has no Hessian.
+    """
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(elem, "py_func", elem))))
+    except (OSError, TypeError, SyntaxError):
+        return 2
+    func = tree.body[0]
+    sizes = {len(node.value.elts) if isinstance(node.value, ast.Tuple) else None
+             for node in ast.walk(func) if isinstance(node, ast.Return) and node.value}
+    return 3 if sizes == {3} else 2
+
+
+class ElementwiseKernels(Kernels):
+    """The protocol object of an element-wise loss: generated fused kernels, built and
+    compiled lazily.
+
+    ``get(kind, serial, weighted, dtype)`` returns the chunked kernel (shared signature
+    above) for that case: specialised for weighting in the "quads" style, one kernel for
+    both in the "blocks" style. Each variant is generated on first request and compiled
+    by Numba on its first call (per dtype signature). ``run(job)`` picks and calls them.
     """
 
-    def __init__(self, elem: Callable, style: str = "quads"):
+    layout = "elementwise"
+    checks = ("y_true", "y_pred")
+
+    def __init__(self, elem: Callable, style: str = "quads", *, hessian: bool | None = None,
+                 serial_below: int = CHUNK):
         if style not in STYLES:
             raise ValueError(f"unknown fused kernel style {style!r}; one of {STYLES}")
         self.elem = elem
         self.style = style
+        self.arity = element_arity(elem)
+        self.has_hessian = self.arity == 3 if hessian is None else bool(hessian)
+        if self.has_hessian and self.arity != 3:
+            raise ValueError("hessian=True needs an element function returning "
+                             "(l, dl, d2l)")
+        self.serial_below = int(serial_below)
         self._inline_elem: Callable | None = None
         self._kernels: dict[tuple, Callable] = {}
+
+    def describe(self) -> str:
+        return f"element-wise ({self.style}): {_qualname(self.elem)}"
+
+    # ``LossSpec(..., **elementwise_kernels(elem))`` (the wave-1 spelling) still works:
+    # unpacked, this object is the single keyword ``kernels=self``.
+    def keys(self):
+        return ("kernels",)
+
+    def __getitem__(self, key: str):
+        if key != "kernels":
+            raise KeyError(key)
+        return self
 
     def style_for(self, dtype=np.float64) -> str:
         """The style used for inputs of ``dtype`` ("auto": quads for float64, blocks for
@@ -345,71 +399,102 @@ class FusedKernels:
             return self.style
         return "quads" if np.dtype(dtype) == np.float64 else "blocks"
 
-    def get(self, kind: str, serial: bool, weighted: bool = True, check: bool = True,
+    def get(self, kind: str, serial: bool, weighted: bool = True,
             dtype=np.float64) -> Callable:
         style = self.style_for(dtype)
-        if style == "blocks":               # runtime flags there: one variant serves all
-            weighted = check = True
-        key = (kind, bool(serial), bool(weighted), bool(check), style)
+        if style == "blocks":               # a runtime flag there: one variant serves both
+            weighted = True
+        key = (kind, bool(serial), bool(weighted), style)
         kernel = self._kernels.get(key)
         if kernel is None:
             if kind not in KINDS:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
-            label = (f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}"
-                     f"{'_checked' if check else ''}_{style}")
+            if kind == "value_grad_hess" and not self.has_hessian:
+                raise ValueError("this element function gives no second derivative")
+            label = f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}_{style}"
             if style == "blocks":
                 kernel = _compile(self.elem, _CHUNK_CALLS, label, not serial,
-                                  chunk=self._chunk(kind, weighted, check))
+                                  chunk=self._chunk(kind))
             else:
-                kernel = _compile(self.elem, _source(kind, weighted, check), label,
+                kernel = _compile(self.elem, _source(kind, weighted, self.arity), label,
                                   not serial)
             kernel = self._kernels.setdefault(key, kernel)
         return kernel
 
-    def _chunk(self, kind: str, weighted: bool, check: bool) -> Callable:
-        """The "blocks" chunk function for a variant, shared by its serial and parallel
+    def _chunk(self, kind: str) -> Callable:
+        """The "blocks" chunk function of a kind, shared by its serial and parallel
         kernels (compiled once per dtype)."""
-        key = ("chunk", kind, weighted, check)
+        key = ("chunk", kind)
         chunk = self._kernels.get(key)
         if chunk is None:
             if self._inline_elem is None:
                 self._inline_elem = _inlined(self.elem)
-            label = f"{kind}{'_w' if weighted else ''}{'_checked' if check else ''}_chunk"
-            text = _source(kind, weighted, check, "blocks", _n_hyperparameters(self.elem))
-            chunk = self._kernels.setdefault(key, _compile(self._inline_elem, text, label,
-                                                           False))
+            text = _source(kind, True, self.arity, "blocks", _n_hyperparameters(self.elem))
+            chunk = self._kernels.setdefault(key, _compile(self._inline_elem, text,
+                                                           f"{kind}_chunk", False))
         return chunk
 
+    def run(self, job: Job) -> Outcome:
+        t, p, w = job.t, job.p, job.w
+        serial, weighted, dtype = not job.parallel, w.shape[0] > 0, p.dtype
+        nc = n_chunks(p.shape[0])
+        partials = np.empty(nc, dtype=np.float64)
+        bad = np.empty((nc, 2), dtype=np.int64)
+        check = job.check
+        head = (t, p, w)
+        tail = (partials, bad, *job.bounds)
+        if job.values is not None:
+            self.get("none", serial, weighted, dtype)(*head, job.values, _EMPTY_F64, 1.0,
+                                                      *tail, check, *job.args)
+            if check:
+                found = _first_bad(bad, nc)
+                if found is not None:
+                    return Outcome(None, *found)
+                check = False
+        if job.grad is not None or job.hess is not None:
+            grad = job.grad if job.grad is not None else np.empty_like(p)
+            if job.hess is not None:
+                kind, hess = "value_grad_hess", job.hess
+            else:
+                kind, hess = "value_grad", _EMPTY_F64
+            self.get(kind, serial, weighted, dtype)(*head, grad, hess, float(job.scale),
+                                                    *tail, check, *job.args)
+        elif job.summed:
+            self.get("sum", serial, weighted, dtype)(*head, _EMPTY_F64, _EMPTY_F64, 1.0,
+                                                     *tail, check, *job.args)
+        else:
+            return Outcome(None)
+        if check:
+            found = _first_bad(bad, nc)
+            if found is not None:
+                return Outcome(None, *found)
+        return Outcome(total(partials) if job.summed else None)
 
-def _per_element(elem: Callable, derivative: bool, parallel: bool) -> Callable:
-    index = 1 if derivative else 0
-    py = getattr(elem, "py_func", elem)
-    text = f'''
-def KERNEL(y_true, y_pred, out, *hp):
-    for i in prange(y_pred.shape[0]):
-        out[i] = elem(y_true[i], y_pred[i], *hp)[{index}]
-'''
-    kind = "gradient" if derivative else "forward"
-    name = f"{py.__name__}__{kind}{'' if parallel else '_serial'}"
-    namespace: dict[str, Any] = {"prange": prange, "elem": elem}
-    exec(compile(text.replace("KERNEL", name, 1), inspect.getsourcefile(py) or "<lossreg>", "exec"),
-         namespace)
-    func = namespace[name]
-    func.__qualname__ = name
-    func.__module__ = py.__module__
-    return njit(parallel=parallel)(func)
+
+FusedKernels = ElementwiseKernels   # the wave-1 name
 
 
-def elementwise_kernels(elem: Callable, style: str = "quads") -> dict[str, Any]:
-    """``forward``, ``gradient`` and ``fused`` entries for a LossSpec, from ``elem``.
+def _first_bad(bad: np.ndarray, nc: int) -> tuple[int, int] | None:
+    """(first bad y_true index, first bad y_pred index) over the chunks, or None."""
+    if nc == 1:
+        bt, bp = int(bad[0, 0]), int(bad[0, 1])
+    else:
+        bt, bp = first_index(bad[:, 0]), first_index(bad[:, 1])
+    return None if bt < 0 and bp < 0 else (bt, bp)
 
-    Use as ``LossSpec(..., **elementwise_kernels(_huber_elem))``. ``style`` picks how the
-    fused kernels vectorize: "quads" (SLP over four independent lanes; best for cheap,
-    bandwidth-bound float64 arithmetic such as MSE or Huber), "blocks" (a map loop the
-    loop vectorizer handles, then a sum; best when ``elem`` calls
+
+def elementwise_kernels(elem: Callable, style: str = "quads", *,
+                        hessian: bool | None = None,
+                        serial_below: int = CHUNK) -> ElementwiseKernels:
+    """The ``Kernels`` of an element-wise loss, from its scalar function ``elem``.
+
+    Use as ``LossSpec(..., kernels=elementwise_kernels(_huber_elem))``. ``elem(t, p, *hp)``
+    returns ``(l, dl/dp, d2l/dp2)`` (or ``(l, dl/dp)``: no Hessian). ``style`` picks how
+    the fused kernels vectorize: "quads" (SLP over four independent lanes; best for
+    cheap, bandwidth-bound float64 arithmetic such as MSE or Huber), "blocks" (a map
+    loop the loop vectorizer handles, then a sum; best when ``elem`` calls
     ``lossreg.kernels.vmath`` exp/log, or has branches) or "auto" (quads for float64,
-    blocks for float32). All give bit-identical results.
+    blocks for float32). All give bit-identical results. ``serial_below``: inputs with
+    fewer elements run serially.
     """
-    return {"forward": _per_element(elem, False, True),
-            "gradient": _per_element(elem, True, True),
-            "fused": FusedKernels(elem, style)}
+    return ElementwiseKernels(elem, style, hessian=hessian, serial_below=serial_below)

@@ -3,6 +3,9 @@
 Every reduction splits the data into fixed chunks of ``CHUNK`` elements, sums each chunk
 in float64 in index order and leaves the chunk totals to be added in order, so the result
 is bit-identical whatever the thread count.
+
+Each kernel here is a ``Twin``: the same source compiled parallel and serial (each on
+first use), called as ``kernel(parallel, *args)``; the caller's plan decides which.
 """
 
 from __future__ import annotations
@@ -15,6 +18,19 @@ from numba import prange
 from ._jit import njit
 
 CHUNK = 1 << 14
+
+
+class Twin:
+    """One kernel source compiled twice, lazily: ``parallel=True`` and serial."""
+
+    def __init__(self, py_func):
+        self.py_func = py_func
+        self.parallel = njit(parallel=True)(py_func)
+        self.serial = njit(py_func)
+        self.__doc__ = py_func.__doc__
+
+    def __call__(self, parallel: bool, *args):
+        return (self.parallel if parallel else self.serial)(*args)
 
 
 def n_chunks(n: int, chunk: int = CHUNK) -> int:
@@ -36,7 +52,7 @@ def total(partials: np.ndarray) -> float:
         return math.nan
 
 
-@njit(parallel=True)
+@Twin
 def chunk_sums(values, weights, partials):
     """partials[c] = sum over chunk c of values (times weights when given)."""
     n = values.shape[0]
@@ -54,7 +70,7 @@ def chunk_sums(values, weights, partials):
         partials[c] = s
 
 
-@njit(parallel=True)
+@Twin
 def first_outside(x, a, b, allow_nan, bad):
     """bad[c] = first index in chunk c with x outside [a, b] (NaN: unless allowed), or -1.
 
@@ -82,7 +98,7 @@ def first_outside(x, a, b, allow_nan, bad):
                 break
 
 
-@njit(parallel=True)
+@Twin
 def first_not_integer(x, bad):
     """bad[c] = first index in chunk c whose value is not a whole number, or -1."""
     n = x.shape[0]
@@ -97,7 +113,7 @@ def first_not_integer(x, bad):
                 break
 
 
-@njit(parallel=True)
+@Twin
 def row_sum_errors(x, target, tol, bad):
     """bad[r] = 1 where row r of the 2-D ``x`` does not sum to target within tol."""
     for r in prange(x.shape[0]):
@@ -112,3 +128,18 @@ def first_index(bad: np.ndarray) -> int:
     hits = bad[bad >= 0]
     return int(hits.min()) if hits.size else -1
 
+
+
+def weighted_sum(values: np.ndarray, weights: np.ndarray, parallel: bool) -> float:
+    """sum_i values_i (* weights_i), chunked in float64: the same number for any threads."""
+    partials = np.empty(n_chunks(values.shape[0]), dtype=np.float64)
+    chunk_sums(parallel, values, weights, partials)
+    return total(partials)
+
+
+def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
+                        parallel: bool) -> int:
+    """First flat index of the 1-D ``x`` outside [a, b] (NaN unless allowed), or -1."""
+    bad = np.empty(n_chunks(x.shape[0]), dtype=np.int64)
+    first_outside(parallel, x, a, b, allow_nan, bad)
+    return first_index(bad)

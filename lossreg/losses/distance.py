@@ -1,9 +1,11 @@
 """Distance family: MSE, RMSE (L2), MAE (L1), Smooth L1 and Huber.
 
-Each loss is one scalar float64 function ``elem(t, p, *hp) -> (loss, dloss/dp)`` of the
-residual r = y_pred - y_true, written branch-free where it can be so LLVM vectorizes it,
-plus a plain NumPy reference. ``elementwise_kernels`` turns each into the forward,
-gradient and fused kernels. Registered through the ``register_losses`` hook like any
+Each loss is one scalar float64 function ``elem(t, p, *hp) -> (l, dl/dp, d2l/dp2)`` of
+the residual r = y_pred - y_true, written branch-free where it can be so LLVM vectorizes
+it, plus plain NumPy references of the values and second derivatives.
+``elementwise_kernels`` turns each into the loss's kernels. Where the second derivative
+is 0 or undefined (MAE everywhere, Huber outside delta, the kinks) it is exactly 0: no
+floors here (gradient-boosting adapters add their own). Registered through the ``register_losses`` hook like any
 third-party plugin.
 """
 
@@ -26,32 +28,34 @@ TASK = "regression"
 @njit
 def mse_elem(t, p):
     r = np.float64(p) - np.float64(t)
-    return r * r, 2.0 * r
+    return r * r, 2.0 * r, 2.0
 
 
 @njit(error_model="numpy")
 def mae_elem(t, p):
     r = np.float64(p) - np.float64(t)
-    return abs(r), np.float64(r > 0.0) - np.float64(r < 0.0)
+    return abs(r), np.float64(r > 0.0) - np.float64(r < 0.0), 0.0
 
 
 @njit
 def huber_elem(t, p, delta):
     r = np.float64(p) - np.float64(t)
     k = min(max(r, -delta), delta)
-    return k * (r - 0.5 * k), k
+    return k * (r - 0.5 * k), k, np.float64(abs(r) <= delta)
 
 
 @njit(error_model="numpy")
 def smooth_l1_elem(t, p, beta):
     """Branch-free (beta = 0, the L1 limit, is a select): the checked fused kernels stay
-    vectorized; the numpy error model drops the ZeroDivisionError branch of / beta."""
+    vectorized; the numpy error model drops the ZeroDivisionError branch of / beta.
+    Second derivative 1/beta inside |r| < beta, 0 outside and at the kink."""
     r = np.float64(p) - np.float64(t)
     k = min(max(r, -beta), beta)
     zero = beta == 0.0
     value = abs(r) if zero else k * (r - 0.5 * k) / beta
     slope = np.float64(r > 0.0) - np.float64(r < 0.0) if zero else k / beta
-    return value, slope
+    curvature = 0.0 if zero else np.float64(abs(r) < beta) / beta
+    return value, slope, curvature
 
 
 # -- NumPy references (per-element values, float64) ---------------------------------------
@@ -77,8 +81,31 @@ def smooth_l1_reference(y_true, y_pred, beta=1.0):
     return np.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta)
 
 
+def mse_reference_hessian(y_true, y_pred):
+    return np.full(np.shape(y_pred), 2.0)
+
+
+def mae_reference_hessian(y_true, y_pred):
+    return np.zeros(np.shape(y_pred))
+
+
+def huber_reference_hessian(y_true, y_pred, delta=1.0):
+    return np.where(mae_reference(y_true, y_pred) <= delta, 1.0, 0.0)
+
+
+def smooth_l1_reference_hessian(y_true, y_pred, beta=1.0):
+    if beta == 0:
+        return mae_reference_hessian(y_true, y_pred)
+    return np.where(mae_reference(y_true, y_pred) < beta, 1.0 / beta, 0.0)
+
+
 def _sqrt_derivative(m: float) -> float:
     return 0.5 / math.sqrt(m) if m > 0.0 else 0.0
+
+
+def _sqrt_second_derivative(m: float) -> float:
+    """-1/4 m^(-3/2); 0 at a perfect fit, where the gradient is taken as 0 too."""
+    return -0.25 / (m * math.sqrt(m)) if m > 0.0 else 0.0
 
 
 # -- specs ----------------------------------------------------------------------------------
@@ -88,7 +115,8 @@ def specs() -> list[LossSpec]:
     mse_kernels = elementwise_kernels(mse_elem, style="auto")
     return [
         LossSpec(
-            name="mse", family=FAMILY, task=TASK, reference=mse_reference, **mse_kernels,
+            name="mse", family=FAMILY, task=TASK, reference=mse_reference,
+            reference_hessian=mse_reference_hessian, kernels=mse_kernels,
             summary="Mean squared error: the Gaussian maximum-likelihood loss for regression.",
             formula=r"\ell(y, \hat y) = (\hat y - y)^2",
             properties={"convex", "smooth", "nonnegative"},
@@ -97,16 +125,20 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="rmse", aliases=("l2",), family=FAMILY, task=TASK, reference=mse_reference,
-            **mse_kernels, outer=(math.sqrt, _sqrt_derivative), reductions=("mean",),
+            reference_hessian=mse_reference_hessian, kernels=mse_kernels,
+            outer=(math.sqrt, _sqrt_derivative, _sqrt_second_derivative), reductions=("mean",),
             summary="Root mean squared error (L2 loss in the source article): sqrt of the MSE.",
             formula=r"L(y, \hat y) = \sqrt{\frac{\sum_i w_i (\hat y_i - y_i)^2}{\sum_i w_i}}",
             properties={"convex", "nonnegative"},
             notes="Defined on the whole batch, so only reduction='mean' exists. In the units "
-                  "of y. The gradient at a perfect fit (RMSE = 0) is taken as 0.",
+                  "of y. The gradient at a perfect fit (RMSE = 0) is taken as 0, and so is "
+                  "the Hessian there. hessian() gives the diagonal of RMSE's exact Hessian "
+                  "(f''(m) u_i^2 + f'(m) v_i with m the weighted mean of r^2).",
         ),
         LossSpec(
             name="mae", aliases=("l1",), family=FAMILY, task=TASK, reference=mae_reference,
-            **elementwise_kernels(mae_elem, style="blocks"),
+            reference_hessian=mae_reference_hessian,
+            kernels=elementwise_kernels(mae_elem, style="blocks"),
             summary="Mean absolute error: robust to outliers, estimates the median.",
             formula=r"\ell(y, \hat y) = |\hat y - y|",
             properties={"convex", "robust", "nonnegative"},
@@ -115,7 +147,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="smooth_l1", family=FAMILY, task=TASK, reference=smooth_l1_reference,
-            **elementwise_kernels(smooth_l1_elem, style="blocks"),
+            reference_hessian=smooth_l1_reference_hessian,
+            kernels=elementwise_kernels(smooth_l1_elem, style="blocks"),
             hyperparameters={"beta": Hyperparameter(
                 float, 1.0, NONNEGATIVE, "width of the quadratic zone; 0 gives L1")},
             summary="Smooth L1 (Fast R-CNN): quadratic below beta, linear above.",
@@ -127,7 +160,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="huber", family=FAMILY, task=TASK, reference=huber_reference,
-            **elementwise_kernels(huber_elem, style="auto"),
+            reference_hessian=huber_reference_hessian,
+            kernels=elementwise_kernels(huber_elem, style="auto"),
             hyperparameters={"delta": Hyperparameter(
                 float, 1.0, POSITIVE, "residual size where quadratic turns linear")},
             summary="Huber loss: quadratic for |r| <= delta, linear beyond; robust and smooth.",

@@ -23,16 +23,25 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..hookspecs import hookimpl
-from ..kernels import elementwise_kernels, njit, vmath
+from ..kernels import LabelKernels, elementwise_kernels, njit, row_kernels, vmath
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
-                    LabelTargets, LossSpec)
-from .rows import (ce_forward, ce_gradient, ce_value_grad, js_forward, js_gradient,
-                   js_value_grad, kl_forward, kl_gradient, kl_value_grad,
-                   softmax_ce_first_invalid, softmax_ce_forward, softmax_ce_gradient,
-                   softmax_ce_label_forward, softmax_ce_label_gradient,
-                   softmax_ce_label_value_grad, softmax_ce_mean_weights,
-                   softmax_ce_value_grad)
-from .rows import SERIAL_BELOW as ROW_SERIAL_BELOW   # the row kernels' own serial switch
+                    LossSpec)
+from . import rows as _rows
+from .rows import SERIAL_BELOW as ROW_SERIAL_BELOW   # measured serial/parallel crossover
+
+
+def _shim(value_grad, label_first_invalid=None):
+    """TEMPORARY adapter of the wave-1 row kernels to the row-impl signature."""
+    def impl(t, p, w, scale, values, grad, hess, parallel, *hp):
+        if grad.shape[0] == 0:
+            grad = np.empty((0, 0), p.dtype)
+        vals = values if values.shape[0] else np.empty(p.shape[0], p.dtype)
+        if grad.shape[0] == 0:
+            g = np.empty(p.shape, p.dtype)
+        else:
+            g = grad
+        return value_grad(t, p, w, scale, vals, g, *hp)
+    return impl
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -296,12 +305,13 @@ ALPHA_DOC = "weight of the positive term (1 - alpha: negative term); None weighs
 
 def specs() -> list[LossSpec]:
     """The probabilistic-family specs (kernels are compiled on first call)."""
-    rows = dict(layout="rows", serial_below=ROW_SERIAL_BELOW)
+    rows = dict(layout="rows")
     alpha_none = Hyperparameter(float, None, UNIT, ALPHA_DOC)
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
-            forward=kl_forward, gradient=kl_gradient, value_grad=kl_value_grad,
+            kernels=row_kernels(_shim(_rows.kl_value_grad), serial_below=ROW_SERIAL_BELOW,
+                                hessian=False),
             reference=kl_reference,
             sampler=distribution_sampler, **rows,
             hyperparameters={"eps": Hyperparameter(
@@ -325,7 +335,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="js_div", aliases=("js",), family=FAMILY, task="distribution",
-            forward=js_forward, gradient=js_gradient, value_grad=js_value_grad,
+            kernels=row_kernels(_shim(_rows.js_value_grad), serial_below=ROW_SERIAL_BELOW,
+                                hessian=False),
             reference=js_reference,
             sampler=distribution_sampler, **rows,
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
@@ -340,7 +351,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="cross_entropy", aliases=("ce",), family=FAMILY, task="multiclass",
-            forward=ce_forward, gradient=ce_gradient, value_grad=ce_value_grad,
+            kernels=row_kernels(_shim(_rows.ce_value_grad), serial_below=ROW_SERIAL_BELOW,
+                                hessian=False),
             reference=ce_reference,
             sampler=distribution_sampler, **rows,
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
@@ -356,7 +368,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="binary_cross_entropy", aliases=("bce", "log_loss"), family=FAMILY,
             task="binary", reference=bce_reference,
-            **elementwise_kernels(bce_elem, style="blocks"),
+            kernels=elementwise_kernels(bce_elem, style="blocks"),
             kernel_args=_bce_args,
             hyperparameters={"alpha": alpha_none},
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
@@ -374,7 +386,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
             family=FAMILY, task="binary", reference=bce_logits_reference,
-            **elementwise_kernels(bce_logits_elem, style="blocks"),
+            kernels=elementwise_kernels(bce_logits_elem, style="blocks"),
             kernel_args=_bce_logits_args,
             hyperparameters={
                 "alpha": alpha_none,
@@ -392,14 +404,16 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
-            task="multiclass", forward=softmax_ce_forward, gradient=softmax_ce_gradient,
-            value_grad=softmax_ce_value_grad, value_grad_checks=True,
+            task="multiclass",
+            kernels=row_kernels(
+                _shim(_rows.softmax_ce_value_grad), hessian=False, checks_pred=True,
+                serial_below=ROW_SERIAL_BELOW,
+                labels=LabelKernels(_shim(_rows.softmax_ce_label_value_grad),
+                                    lambda l, n, par, *hp: _rows.softmax_ce_first_invalid(l, n, *hp),
+                                    lambda l, n, o, par, *hp: _rows.softmax_ce_mean_weights(l, n, o, *hp))),
             reference=softmax_ce_reference,
             sampler=softmax_sampler, **rows,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
-            label_targets=LabelTargets(softmax_ce_label_forward, softmax_ce_label_gradient,
-                                       softmax_ce_first_invalid, softmax_ce_mean_weights,
-                                       softmax_ce_label_value_grad),
             hyperparameters={
                 "label_smoothing": Hyperparameter(
                     float, 0.0, Interval(0.0, 1.0, closed_high=False),
@@ -427,7 +441,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="focal", family=FAMILY, task="binary", reference=focal_reference,
-            **elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
+            kernels=elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
                 "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
@@ -448,7 +462,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
             reference=sigmoid_focal_reference,
-            **elementwise_kernels(sigmoid_focal_elem, style="blocks"),
+            kernels=elementwise_kernels(sigmoid_focal_elem, style="blocks"),
             kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),

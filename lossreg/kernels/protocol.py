@@ -1,0 +1,227 @@
+"""The kernel protocol: one ``Kernels`` object per loss, one entry point, ``run(job)``.
+
+A ``LossSpec`` carries its metadata and one ``Kernels`` object. The plan of a ``Loss``
+(``lossreg.plan``) converts and checks the inputs, then describes one call as a ``Job``
+(what to compute: the weighted sum of the losses, per-term values, gradient, Hessian
+diagonal, any subset; the weights, the scale and the output buffers; whether to check
+domains; serial or parallel) and hands it to ``kernels.run``. Three implementations:
+
+* ``ElementwiseKernels`` (``lossreg.kernels.elementwise_kernels(elem)``): fused kernels
+  generated from one scalar function ``elem(t, p, *hp) -> (l, dl, d2l)``;
+* ``RowKernels`` (``row_kernels(impl, ...)``): one implementation function per target
+  form of a loss on rows, ``impl(t, p, w, scale, values, grad, hess, parallel, *hp)``;
+* ``PairKernels``: the plain per-element ``forward``/``gradient`` (and optional
+  ``hessian``) kernels of the API.md plugin example, ``(y_true, y_pred, out, *hyper)``,
+  adapted so that nothing else special-cases them.
+
+Kernels never raise on data: they report the first index outside a domain interval
+(``Outcome``) and the plan raises the typed error. Outputs are allocated by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from . import reduce as R
+
+_EMPTY_F64 = np.empty(0, dtype=np.float64)
+
+
+@dataclass
+class Job:
+    """One call's work, on converted inputs (see the module docstring).
+
+    ``t``, ``p``: C-contiguous, 1-D (element-wise) or 2-D (rows) arrays of the working
+    dtype (``t`` is 1-D int64 class labels when ``labels``). ``w``: float64 weights per
+    term or an empty array. ``summed``: return sum_i w_i l_i. ``values``: fill w_i l_i per
+    term. ``grad``/``hess``: fill w_i * scale * dl_i/dp and d2l_i/dp2 (shape of ``p``).
+    ``bounds``: (a_t, b_t, nan_t, a_p, b_p, nan_p), the closed domain intervals.
+    """
+
+    t: np.ndarray
+    p: np.ndarray
+    w: np.ndarray
+    args: tuple
+    bounds: tuple
+    summed: bool = False
+    values: np.ndarray | None = None
+    grad: np.ndarray | None = None
+    hess: np.ndarray | None = None
+    scale: float = 1.0
+    check: bool = True
+    parallel: bool = False
+    labels: bool = False
+
+
+class Outcome(NamedTuple):
+    """``total``: sum_i w_i l_i (None unless summed); ``bad_t``/``bad_p``: first flat index
+    of y_true / y_pred outside its interval, among the arguments the kernels check (-1:
+    none found or not checked here)."""
+
+    total: float | None
+    bad_t: int = -1
+    bad_p: int = -1
+
+
+class Kernels:
+    """Base of the protocol. ``checks``: the arguments whose domain intervals ``run``
+    checks itself (the plan scans the others first). ``serial_below``: below this many
+    elements of y_pred the plan asks for a serial run (a parallel launch costs more)."""
+
+    layout = "elementwise"
+    has_hessian = False
+    checks: tuple[str, ...] = ()
+    serial_below = R.CHUNK
+    labels: "LabelKernels | None" = None
+
+    def run(self, job: Job) -> Outcome:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class LabelKernels:
+    """How a row loss also takes integer class labels as ``y_true`` (shape
+    ``y_pred.shape[:-1]``): ``impl`` has the row-impl signature with 1-D int64 labels as
+    ``t``; ``first_invalid(labels, n_classes, parallel, *hp)`` returns the first label
+    outside [0, C) that the hyperparameters do not ignore, or -1;
+    ``mean_weights(labels, n_classes, out, parallel, *hp)`` (optional) fills each row's
+    weight in the "mean" denominator (PyTorch: the class weight of its label, 0 when
+    ignored) and returns True, or returns False: every row counts 1. Kernels must not
+    read out of bounds for bad labels (with ``validate=False`` they are not checked)."""
+
+    impl: Callable
+    first_invalid: Callable
+    mean_weights: Callable | None = None
+
+
+def _rows_buffer(a: np.ndarray | None, dtype) -> np.ndarray:
+    return a if a is not None else np.empty((0, 0), dtype=dtype)
+
+
+class RowKernels(Kernels):
+    """A loss on rows (n, C) from one implementation function per target form.
+
+    ``impl(t, p, w, scale, values, grad, hess, parallel, *hp) -> int`` fills any subset
+    of: values[i] = l_i (unweighted), grad[i, j] = w_i * scale * dl_i/dp_ij and
+    hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), parallel over
+    blocks of rows when ``parallel``; it returns the number of y_pred values outside
+    y_pred's domain when ``checks_pred`` (else anything). The plan locates the first one.
+    """
+
+    layout = "rows"
+
+    def __init__(self, impl: Callable, *, labels: LabelKernels | None = None,
+                 hessian: bool = True, checks_pred: bool = False, serial_below: int = 1024):
+        self.impl = impl
+        self.labels = labels
+        self.has_hessian = bool(hessian)
+        self.checks = ("y_pred",) if checks_pred else ()
+        self.serial_below = int(serial_below)
+
+    def describe(self) -> str:
+        return f"rows: {_qualname(self.impl)}"
+
+    def run(self, job: Job) -> Outcome:
+        dtype = job.p.dtype
+        impl = self.labels.impl if job.labels else self.impl
+        want_values = job.summed or job.values is not None
+        values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
+        count = impl(job.t, job.p, job.w, float(job.scale), values,
+                     _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
+                     job.parallel, *job.args)
+        bad_p = -1
+        if self.checks and job.check:
+            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.parallel)
+        total = None
+        if job.summed:
+            total = R.weighted_sum(values, job.w, job.parallel)
+        if job.values is not None:
+            if job.w.shape[0]:
+                values *= job.w.astype(dtype, copy=False)
+            job.values[...] = values
+        return Outcome(total, -1, bad_p)
+
+
+def _located(count, flat: np.ndarray, bounds: tuple, parallel: bool) -> int:
+    """The first index of ``flat`` outside ``bounds`` when a kernel counted ``count`` of
+    them; PluginError when the count is missing or wrong."""
+    from ..errors import PluginError
+
+    if count is None:
+        raise PluginError("a row kernel that checks y_pred returned no count of values "
+                          "outside the domain")
+    if not count:
+        return -1
+    i = R.first_outside_index(flat, *bounds, parallel)
+    if i < 0:
+        raise PluginError(f"a row kernel reported {count} y_pred values outside the "
+                          f"domain, but there are none")
+    return i
+
+
+class PairKernels(Kernels):
+    """Adapter for plain per-element (or per-row) kernels ``(y_true, y_pred, out, *hp)``.
+
+    ``forward`` fills per-term values, ``gradient`` per-element derivatives and the
+    optional ``hessian`` per-element second derivatives; the adapter weights, scales and
+    sums them. A parallel plugin kernel gets a serial twin (compiled from the same
+    source) for small inputs, built on first need and kept here, per kernel.
+    """
+
+    def __init__(self, forward: Callable, gradient: Callable, hessian: Callable | None = None,
+                 *, layout: str = "elementwise", serial_below: int = R.CHUNK):
+        self.forward, self.gradient, self.hessian = forward, gradient, hessian
+        self.layout = layout
+        self.has_hessian = hessian is not None
+        self.serial_below = int(serial_below)
+        self._serial: dict[int, Callable] = {}
+
+    def describe(self) -> str:
+        names = [_qualname(k) for k in (self.forward, self.gradient, self.hessian) if k]
+        return "plain kernels: " + ", ".join(names)
+
+    def _kernel(self, kernel: Callable, parallel: bool) -> Callable:
+        if parallel:
+            return kernel
+        twin = self._serial.get(id(kernel))
+        if twin is None:
+            from ._jit import serial_twin
+
+            twin = self._serial.setdefault(id(kernel), serial_twin(kernel))
+        return twin
+
+    def _derivative(self, kernel: Callable, job: Job, out: np.ndarray) -> None:
+        self._kernel(kernel, job.parallel)(job.t, job.p, out, *job.args)
+        if job.w.shape[0]:
+            factor = job.w * job.scale
+            out *= (factor if out.ndim == 1 else factor[:, None]).astype(out.dtype, copy=False)
+        elif job.scale != 1.0:
+            out *= out.dtype.type(job.scale)
+
+    def run(self, job: Job) -> Outcome:
+        total = None
+        if job.summed or job.values is not None:
+            values = np.empty(job.p.shape[0], dtype=job.p.dtype)
+            self._kernel(self.forward, job.parallel)(job.t, job.p, values, *job.args)
+            if job.summed:
+                total = R.weighted_sum(values, job.w, job.parallel)
+            if job.values is not None:
+                if job.w.shape[0]:
+                    values *= job.w.astype(values.dtype, copy=False)
+                job.values[...] = values
+        if job.grad is not None:
+            self._derivative(self.gradient, job, job.grad)
+        if job.hess is not None:
+            self._derivative(self.hessian, job, job.hess)
+        return Outcome(total)
+
+
+def _qualname(obj: Any) -> str:
+    py = getattr(obj, "py_func", obj)
+    return f"{getattr(py, '__module__', '?')}.{getattr(py, '__qualname__', repr(py))}"

@@ -1,0 +1,194 @@
+"""A Loss's plan: kernels, hyperparameter arguments, reduction and bounds, resolved once.
+
+``Loss`` builds one ``Plan`` at construction. Every call (value, gradient, Hessian
+diagonal, any subset) goes through ``Plan.run``: the inputs become a ``Batch`` (a cheap
+check for plain contiguous float arrays without weights; the full conversion in
+``dispatch.prepare`` otherwise), then ``execute`` validates what the kernels do not
+check themselves, describes the work as one ``kernels.protocol.Job`` and hands it to the
+loss's ``Kernels.run``. Reductions, weights, ``outer`` (RMSE's square root), the scale
+of the "mean" and the ``out=`` buffers are handled here and only here; serial or
+parallel is decided by ``Plan.parallel`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .dispatch import (Batch, check_domains, check_out, domain_error, label_weights,
+                       prepare, threads)
+from .errors import PluginError
+from .spec import LossSpec
+
+_F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
+_EMPTY_F64 = np.empty(0, dtype=np.float64)
+
+
+class Plan:
+    """What one configured loss computes; see the module docstring."""
+
+    __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
+                 "serial_below", "plain_inputs", "needs_scan")
+
+    def __init__(self, spec: LossSpec, args: tuple, reduction: str,
+                 n_threads: int | None = None):
+        self.spec, self.kernels, self.args = spec, spec.kernels, args
+        self.reduction, self.n_threads = reduction, n_threads
+        dt, dp = spec.domain("y_true"), spec.domain("y_pred")
+        self.bounds = (*dt.interval.closed_bounds(), bool(dt.allow_nan),
+                       *dp.interval.closed_bounds(), bool(dp.allow_nan))
+        self.serial_below = int(self.kernels.serial_below)
+        self.plain_inputs = self.kernels.layout == "elementwise"
+        checked = set(self.kernels.checks)
+        self.needs_scan = (not {"y_true", "y_pred"} <= checked
+                           or any(d.integer or d.row_sum is not None for d in (dt, dp)))
+
+    def parallel(self, n_elements: int) -> bool:
+        """Serial or parallel for a pass over ``n_elements``: decided here only."""
+        return n_elements >= self.serial_below
+
+    # -- entry point ---------------------------------------------------------------------
+    def run(self, y_true: Any, y_pred: Any, sample_weight: Any, *, value: bool = False,
+            grad: bool = False, hess: bool = False, out: Any = None, hess_out: Any = None,
+            validate: bool = True) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
+        """``(value, gradient, Hessian diagonal)``, each None unless asked for."""
+        batch = None
+        if sample_weight is None and self.plain_inputs:
+            batch = self._plain_batch(y_true, y_pred)
+        if batch is None:
+            batch = prepare(self.spec, y_true, y_pred, sample_weight, self.reduction,
+                            self.parallel)
+        if out is not None:
+            out = check_out(out, batch, "out")
+        if hess_out is not None:
+            hess_out = check_out(hess_out, batch, "hessian out")
+        if batch.n_terms == 0:
+            return self._empty(batch, value, grad, hess, out, hess_out)
+        if self.spec.check_args is not None:
+            self.spec.check_args(self.args, batch.pred_shape)
+        if self.n_threads is None:
+            return self.execute(batch, value, grad, hess, out, hess_out, validate)
+        with threads(self.n_threads):
+            return self.execute(batch, value, grad, hess, out, hess_out, validate)
+
+    def _plain_batch(self, y_true: Any, y_pred: Any) -> Batch | None:
+        """The cheap input check: two C-contiguous native float64 (or float32) arrays of
+        one shape, no weights. Anything else takes ``dispatch.prepare``."""
+        if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
+            return None
+        dtype = y_pred.dtype
+        if (dtype is not _F64 and dtype is not _F32) or y_true.dtype is not dtype:
+            return None
+        shape = y_pred.shape
+        n = y_pred.size
+        if y_true.shape != shape or n == 0 or not (y_pred.flags.c_contiguous
+                                                     and y_true.flags.c_contiguous):
+            return None
+        return Batch(y_true.reshape(-1), y_pred.reshape(-1), _EMPTY_F64, shape, shape, n,
+                     float(n), dtype)
+
+    def _empty(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out):
+        v = None
+        if value:
+            if self.reduction == "mean":
+                raise AssertionError("prepare() refuses an empty mean")  # pragma: no cover
+            v = 0.0 if self.reduction == "sum" else np.zeros(batch.value_shape, batch.dtype)
+        g = (out if out is not None else np.zeros(batch.pred_shape, batch.dtype)) if grad else None
+        h = (hess_out if hess_out is not None else np.zeros(batch.pred_shape, batch.dtype)) \
+            if hess else None
+        return v, g, h
+
+    # -- the work ------------------------------------------------------------------------
+    def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
+                out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
+        from .kernels.protocol import Job
+
+        spec, reduction = self.spec, self.reduction
+        parallel = self.parallel(batch.p.size)
+        if batch.labels:
+            label_weights(spec, self.args, batch, reduction, validate, parallel)
+        if validate and self.needs_scan:
+            check_domains(spec, batch, parallel)
+        g = _buffer(out, batch) if grad else None
+        h = _buffer(hess_out, batch) if hess else None
+        job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, check=validate,
+                  parallel=parallel, labels=batch.labels)
+        result = None
+        if spec.outer is not None:
+            job.summed = True
+            m = self._run(job, batch).total / batch.weight_sum
+            if value:
+                result = float(spec.outer[0](m))
+            if grad or hess:
+                self._outer_derivatives(job, batch, m, g, h)
+        elif reduction == "none":
+            job.values = np.empty(batch.n_terms, dtype=batch.dtype) if value else None
+            job.grad, job.hess = g, h
+            self._run(job, batch)
+            if value:
+                result = job.values.reshape(batch.value_shape)
+        else:
+            scale = 1.0 / batch.weight_sum if reduction == "mean" else 1.0
+            job.summed, job.grad, job.hess, job.scale = value, g, h, scale
+            total = self._run(job, batch).total
+            if value:
+                result = total * scale if reduction == "mean" else total
+        return result, _finish(g, out, batch), _finish(h, hess_out, batch)
+
+    def _outer_derivatives(self, job, batch: Batch, m: float, g, h) -> None:
+        """value = f(m), m = sum_i w_i l_i / W: with u_i = w_i l'_i / W and
+        v_i = w_i l''_i / W, the gradient is f'(m) u and the Hessian diagonal
+        f''(m) u^2 + f'(m) v (exact; 0 where f' is taken as 0)."""
+        outer = self.spec.outer
+        u = g if g is not None else np.empty(batch.p.shape, batch.dtype)
+        job.summed, job.check, job.grad, job.hess = False, False, u, h
+        job.scale = 1.0 / batch.weight_sum
+        self._run(job, batch)
+        d1 = u.dtype.type(outer[1](m))
+        if h is not None:
+            h *= d1
+            h += u.dtype.type(outer[2](m)) * (u * u)
+        u *= d1
+
+    def _run(self, job, batch: Batch):
+        """``kernels.run(job)``; a compile failure becomes a PluginError naming the
+        source, a reported bad index a DomainError naming the argument."""
+        from numba.core.errors import NumbaError
+
+        try:
+            outcome = self.kernels.run(job)
+        except NumbaError as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else type(exc).__name__
+            raise PluginError(f"kernel of loss {self.spec.name!r} (from {self.spec.source}) "
+                              f"failed to compile or run: {first}",
+                              source=self.spec.source) from exc
+        except PluginError as exc:
+            if exc.source is None:
+                exc.source = self.spec.source
+            raise
+        if outcome.bad_t >= 0:
+            raise domain_error("y_true", self.spec.domain("y_true"), batch.t.reshape(-1),
+                               outcome.bad_t)
+        if outcome.bad_p >= 0:
+            raise domain_error("y_pred", self.spec.domain("y_pred"), batch.p.reshape(-1),
+                               outcome.bad_p)
+        return outcome
+
+
+def _buffer(out: np.ndarray | None, batch: Batch) -> np.ndarray:
+    if out is not None and out.flags.c_contiguous:
+        return out.reshape(batch.p.shape)
+    return np.empty(batch.p.shape, dtype=batch.dtype)
+
+
+def _finish(buf: np.ndarray | None, out: np.ndarray | None, batch: Batch):
+    if buf is None:
+        return None
+    if out is None:
+        return buf.reshape(batch.pred_shape)
+    if not out.flags.c_contiguous:
+        out[...] = buf.reshape(batch.pred_shape)
+    return out
