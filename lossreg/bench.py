@@ -144,7 +144,7 @@ def make_inputs(name: str, n: int, dtype: str, seed: int = 0):
         probe_t, probe_p = spec.sample(rng, 2, np.dtype(dtype))
         rows = max(1, n // probe_p.shape[-1])
         t, p = spec.sample(rng, rows, np.dtype(dtype))
-        if spec.label_targets is not None and t.shape == p.shape:
+        if spec.takes_labels and t.shape == p.shape:
             t = np.argmax(t, axis=-1).astype(np.int64)
     else:
         t, p = spec.sample(rng, n, np.dtype(dtype))
@@ -549,7 +549,8 @@ def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
     res = {}
     for name in names:
         spec = lossreg.spec(name)
-        if spec.fused is None or spec.layout != "elementwise":
+        kernels = spec.kernels
+        if not hasattr(kernels, "get") or spec.layout != "elementwise":
             continue
         args = lossreg.get(name)._args
         dt, dp = spec.domain("y_true"), spec.domain("y_pred")
@@ -565,13 +566,13 @@ def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
             w = np.empty(0)
             times = {}
             for serial in (True, False):
-                k = spec.fused.get("value_grad", serial, False, True)
+                k = kernels.get("value_grad", serial, False, p.dtype)
                 times[serial] = best_time(
-                    lambda: k(t, p, w, g, 1.0, parts, bad, *bounds, True, *args), budget)
+                    lambda: k(t, p, w, g, w, 1.0, parts, bad, *bounds, True, *args), budget)
             table[n] = {"serial": times[True], "parallel": times[False]}
             if found is None and times[False] < times[True]:
                 found = n
-        res[name] = {"crossover": found, "serial_below": spec.serial_below, "times": table}
+        res[name] = {"crossover": found, "serial_below": spec.kernels.serial_below, "times": table}
     return res
 
 

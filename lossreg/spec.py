@@ -264,7 +264,7 @@ class LossSpec:
     ``hessian(y_true, y_pred, out, *hp)`` (per-element second derivatives): they are
     adapted into the same protocol (``PairKernels``, with ``layout``). Inputs arrive as
     C-contiguous 1-D arrays (layout "elementwise") or 2-D arrays (layout "rows") of the
-    working dtype. ``hp`` are the hyperparameters in declaration order (or whatever
+    working dtype (``serial_below``: fewer elements run serially). ``hp`` are the hyperparameters in declaration order (or whatever
     ``kernel_args(hyperparameters)`` returns).
 
     ``reference(y_true, y_pred, **hp)`` is a plain NumPy float64 implementation of the
@@ -301,8 +301,9 @@ class LossSpec:
     notes: str = ""
     source: str = "unknown"
     hessian: InitVar[Kernel | None] = None
+    serial_below: InitVar[int | None] = None
 
-    def __post_init__(self, forward, gradient, hessian) -> None:
+    def __post_init__(self, forward, gradient, hessian, serial_below) -> None:
         self.aliases = tuple(self.aliases)
         self.properties = frozenset(self.properties)
         self.reductions = tuple(self.reductions)
@@ -313,6 +314,8 @@ class LossSpec:
             from .kernels.protocol import PairKernels
 
             self.kernels = PairKernels(forward, gradient, hessian, layout=self.layout)
+            if serial_below is not None:
+                self.kernels.serial_below = int(serial_below)
         elif self.kernels is not None and getattr(self.kernels, "layout", None) in LAYOUTS:
             self.layout = self.kernels.layout
 

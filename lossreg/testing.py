@@ -309,7 +309,7 @@ def check_layouts(spec: LossSpec, dtype=np.float64, hyper=None, seed: int = 4) -
     hyper = hyper or {}
     reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
     rng = np.random.default_rng(seed)
-    n = max(spec.serial_below, 1) * 2 + 17
+    n = max(spec.kernels.serial_below, 1) * 2 + 17
     t, p = spec.sample(rng, n, dtype, **hyper)
     loss = make_loss(spec, reduction, **hyper)
     full_value, full_grad = loss.value_and_grad(t, p)
@@ -401,7 +401,7 @@ def check_compile(spec: LossSpec, hyper=None) -> None:
     hyper = hyper or {}
     reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
     for dtype in DTYPES:
-        for n in (3, max(spec.serial_below, 1) + 1):   # serial twin, then the parallel kernel
+        for n in (3, max(spec.kernels.serial_below, 1) + 1):   # serial twin, then the parallel kernel
             t, p = spec.sample(np.random.default_rng(7), n, dtype, **hyper)
             for red in dict.fromkeys((reduction, "none")):
                 if red not in spec.reductions:
@@ -615,13 +615,13 @@ CHECKS: dict[str, Callable[..., None]] = {
 
 
 def label_variant(spec: LossSpec) -> LossSpec | None:
-    """A copy of a loss taking integer labels (``spec.label_targets``) whose sampler draws
+    """A copy of a loss taking integer labels (``spec.takes_labels``) whose sampler draws
     one class label per row of its sampled y_pred, so the value, gradient, weight,
     reduction and layout checks also cover the label path (the reference must accept
     labels too). None for losses without label targets."""
     import dataclasses
 
-    if spec.label_targets is None:
+    if not spec.takes_labels:
         return None
 
     def sampler(rng, n, **hyper):

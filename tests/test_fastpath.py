@@ -1,6 +1,8 @@
-"""The small-input fast path (lossreg/fastpath.py) and the fused kernels' determinism.
+"""The cheap input check of a Loss's plan (lossreg/plan.py) and the fused kernels'
+determinism.
 
-The fast path must change speed only: same bits as the general path, same errors.
+Plain contiguous float inputs skip ``dispatch.prepare`` but run the same plan: same bits
+as the general path, same errors.
 """
 
 import functools
@@ -14,17 +16,20 @@ import pytest
 
 import lossreg
 from lossreg.errors import DomainError, DTypeError, ShapeError
-from lossreg.fastpath import MISS
+from lossreg.dispatch import prepare
 from lossreg.kernels.reduce import CHUNK
 
 from .conftest import ALL_NAMES
 
-FAST = [n for n in ALL_NAMES if lossreg.get(n, reduction=lossreg.spec(n).reductions[0])._fast
-        is not None]
+FAST = [n for n in ALL_NAMES
+        if lossreg.get(n, reduction=lossreg.spec(n).reductions[0])._plan.plain_inputs]
 
 
-def _general(loss, t, p, want_value, want_grad, validate=None, out=None):
-    return loss._run(t, p, None, validate, want_value, want_grad, out)
+def _general(loss, t, p, want_value, want_grad, out=None, want_hess=False):
+    """The same plan, with the inputs converted by dispatch.prepare (the general path)."""
+    plan = loss._plan
+    batch = prepare(loss.spec, t, p, None, loss.reduction, plan.parallel)
+    return plan.execute(batch, want_value, want_grad, want_hess, out, None, True)
 
 
 def _same(a, b):
@@ -47,17 +52,17 @@ def test_distance_losses_have_a_fast_path():
 def test_fast_path_is_bit_identical_to_the_general_path(name, dtype):
     spec = lossreg.spec(name)
     rng = np.random.default_rng(11)
-    for n in (1, 7, 64, min(spec.serial_below, CHUNK) - 1):
+    for n in (1, 7, 64, min(spec.kernels.serial_below, CHUNK) - 1, CHUNK + 5):
         t, p = spec.sample(rng, n, dtype)
         for shape in ((n,), (1, n)):
             ts, ps = t.reshape(shape), p.reshape(shape)
             for reduction in spec.reductions:
                 loss = lossreg.get(name, reduction=reduction)
-                assert loss._fast.run(ts, ps, True, True, True) is not MISS, (n, shape)
+                assert loss._plan._plain_batch(ts, ps) is not None, (n, shape)
                 _same(loss(ts, ps), _general(loss, ts, ps, True, False)[0])
                 _same(loss.grad(ts, ps), _general(loss, ts, ps, False, True)[1])
                 v, g = loss.value_and_grad(ts, ps)
-                v2, g2 = _general(loss, ts, ps, True, True)
+                v2, g2, _ = _general(loss, ts, ps, True, True)
                 _same(v, v2)
                 _same(g, g2)
                 out = np.empty_like(ps)
@@ -65,14 +70,19 @@ def test_fast_path_is_bit_identical_to_the_general_path(name, dtype):
                 assert g3 is out
                 _same(v3, v2)
                 _same(g3, g2)
+                if spec.has_hessian:
+                    g4, h4 = loss.grad_hess(ts, ps)
+                    _, g5, h5 = _general(loss, ts, ps, False, True, want_hess=True)
+                    _same(g4, g5)
+                    _same(h4, h5)
 
 
 def test_fast_path_declines_what_it_does_not_handle():
     loss = lossreg.get("mse")
-    fast = loss._fast
+    plan = loss._plan
     t = np.linspace(0, 1, 10)
     p = np.linspace(1, 0, 10)
-    assert fast.run(t, p, True, True, False) is not MISS
+    assert plan._plain_batch(t, p) is not None
     declined = [
         (list(t), p),                                   # not an ndarray
         (t, p.astype(np.float32)),                      # mixed dtypes
@@ -81,13 +91,10 @@ def test_fast_path_declines_what_it_does_not_handle():
         (t[::2], p[::2]),                               # non-contiguous
         (t[:0], p[:0]),                                 # empty
         (t[:3], p),                                     # shape mismatch
-        (np.zeros(lossreg.spec("mse").serial_below), np.zeros(lossreg.spec("mse").serial_below)),
         (t.astype(">f8"), p.astype(">f8")),             # non-native byte order
     ]
     for a, b in declined:
-        assert fast.run(a, b, True, True, False) is MISS
-    assert fast.run(t, p, True, True, True, out=np.empty(10, np.float32)) is MISS
-    assert fast.run(t, p, True, True, True, out=np.empty(20)[::2]) is MISS
+        assert plan._plain_batch(a, b) is None
     # and the general path still answers those calls
     assert loss(list(t), p) == pytest.approx(float(np.mean((p - t) ** 2)))
     assert loss(t[::2], p[::2]) == pytest.approx(float(np.mean((p[::2] - t[::2]) ** 2)))
@@ -96,7 +103,7 @@ def test_fast_path_declines_what_it_does_not_handle():
 def test_rows_losses_and_weighted_sums_take_the_general_path():
     for name in ALL_NAMES:
         if lossreg.spec(name).layout == "rows":
-            assert lossreg.get(name, reduction=lossreg.spec(name).reductions[0])._fast is None
+            assert not lossreg.get(name, reduction=lossreg.spec(name).reductions[0])._plan.plain_inputs
     combo = lossreg.from_config({"terms": [{"name": "mse", "weight": 1.0},
                                            {"name": "mae", "weight": 0.5}]})
     t, p = np.zeros(5), np.arange(5.0)

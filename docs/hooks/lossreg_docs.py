@@ -700,7 +700,7 @@ def gen_serial_threshold(page_uri: str) -> str:
 
     groups: dict[int, list[str]] = {}
     for spec in lossreg.default_registry().specs():
-        groups.setdefault(int(spec.serial_below), []).append(spec.name)
+        groups.setdefault(int(spec.kernels.serial_below), []).append(spec.name)
     rows = [[f"{n:,}", ", ".join(f"`{x}`" for x in names)]
             for n, names in sorted(groups.items())]
     return table(["serial below (elements)", "losses"], rows) + "\n"
