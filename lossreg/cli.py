@@ -161,6 +161,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     rows = [("family", spec.family), ("task", spec.task),
             ("aliases", ", ".join(spec.aliases) or "—"), ("layout", spec.layout),
             ("reductions", ", ".join(spec.reductions)),
+            ("hessian", "yes (loss.hessian, loss.grad_hess)" if spec.has_hessian else
+             "no (this loss's kernels give no second derivatives)"),
             ("properties", ", ".join(sorted(spec.properties)) or "—"),
             ("source", spec.source), ("formula", spec.formula or "—")]
     for key, value in rows:

@@ -262,7 +262,7 @@ def _later_chunk(name: str, entries: tuple, reductions: tuple | None):
     spec = lossreg.spec(name)
     rows = 2 * CHUNK + 123 if spec.layout == "elementwise" else (2 * CHUNK) // 3 + 7
     _, t, p = sample(name, n=rows, seed=7)
-    assert p.size > max(spec.serial_below, CHUNK)
+    assert p.size > max(spec.kernels.serial_below, CHUNK)
     for argument, arr in (("y_true", t), ("y_pred", p)):
         index = arr.size - 5 if arr.ndim == 1 else arr.size - arr.shape[-1] - 1
         bt = _inject(t, index, math.nan) if argument == "y_true" else t

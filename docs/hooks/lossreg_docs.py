@@ -178,6 +178,8 @@ def catalogue_example(spec) -> str:
             f"y_pred = {_literal(y_pred)}\n"
             "value, grad = loss.value_and_grad(y_true, y_pred)   # loss(...) and loss.grad(...)\n"
             "value\ngrad\n")
+    if spec.has_hessian:
+        code += "loss.hessian(y_true, y_pred)   # diagonal of the Hessian of the mean\n"
     if "none" in spec.reductions:
         code += (f'lossreg.get("{spec.name}", reduction="none")(y_true, y_pred)'
                  "   # per element or per row\n")
@@ -206,6 +208,8 @@ def catalogue_page(spec) -> str:
         table(["attribute", "value"], [
             ["family", f"`{spec.family}`"], ["task", f"`{spec.task}`"], ["layout", layout],
             ["aliases", aliases], ["reductions", ", ".join(f'`{r}`' for r in spec.reductions)],
+            ["Hessian", "yes: `loss.hessian`, `loss.grad_hess` (exact diagonal)"
+             if spec.has_hessian else "no (the kernels give no second derivatives)"],
             ["properties", props], ["source", spec.source]]),
         "\n## Formula\n",
         (f"$$\n{spec.formula}\n$$\n" if spec.formula else "*(no formula given)*\n"),
@@ -756,6 +760,7 @@ def gen_api(page_uri: str) -> str:
     blocks = [
         ("Lookup", "lossreg", ["get", "names", "spec", "plugin_errors", "plugins"]),
         ("Loss", "lossreg.loss.Loss", None),
+        ("Shared base of Loss and WeightedSum", "lossreg.loss.BaseLoss", None),
         ("Configs", "lossreg.config", None),
         ("Metadata", "lossreg.spec", ["LossSpec", "Hyperparameter", "Interval", "Domain"]),
         ("Registry", "lossreg.registry", ["Registry", "PluginRecord", "default_registry",
@@ -764,14 +769,17 @@ def gen_api(page_uri: str) -> str:
         ("Conformance kit", "lossreg.testing", None),
         ("Plotting", "lossreg.plotting", ["plot_losses", "loss_curves", "Curve",
                                           "MissingDependencyError"]),
-        ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels"]),
+        ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels", "row_kernels"]),
+        ("Kernel protocol", "lossreg.kernels.protocol", ["Kernels", "Job", "Outcome",
+                                                         "RowKernels", "LabelKernels",
+                                                         "PairKernels"]),
         ("Experiments", "lossreg.experiments", ["load_experiment", "run_experiment",
                                                 "format_table", "Experiment", "Result"]),
         ("Plugin scaffold", "lossreg.scaffold", ["new_plugin"]),
     ]
     out = []
     for title, target, members in blocks:
-        module = target.rsplit(".", 1)[0] if target.endswith(".Loss") else target
+        module = target.rsplit(".", 1)[0] if target.endswith("Loss") else target
         if importlib.util.find_spec(module) is None:
             continue   # e.g. lossreg.config before it exists
         out.append(f"## {title}\n\n::: {target}")

@@ -28,12 +28,17 @@ LOG2 = math.log(2.0)
 
 @njit
 def log_cosh_elem(t, p, delta):
-    """(loss, d loss / d y_pred) for one element, in float64, overflow-free."""
+    """(loss, d/dy_pred, d2/dy_pred2) for one element, in float64, overflow-free.
+
+    The second derivative sech^2(x) = 4 e / (1 + e)^2 with e = exp(-2|x|): no
+    cancellation of 1 - tanh^2 for large |x|, and exactly 0 only once e underflows.
+    """
     r = np.float64(p) - np.float64(t)
     x = r / delta
     a = abs(x)
-    value = delta * (delta * (a + math.log1p(math.exp(-2.0 * a)) - LOG2))  # no inf*0 for huge delta
-    return value, delta * math.tanh(x)
+    e = math.exp(-2.0 * a)
+    value = delta * (delta * (a + math.log1p(e) - LOG2))  # no inf*0 for huge delta
+    return value, delta * math.tanh(x), 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
 def log_cosh_reference(y_true, y_pred, delta=1.0):
@@ -42,10 +47,18 @@ def log_cosh_reference(y_true, y_pred, delta=1.0):
     return delta * (delta * (np.logaddexp(x, -x) - LOG2))
 
 
+def log_cosh_reference_hessian(y_true, y_pred, delta=1.0):
+    """sech^2(r / delta), as 1 / cosh^2 in NumPy (overflow to inf gives 0)."""
+    x = (np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64)) / delta
+    with np.errstate(over="ignore"):
+        return 1.0 / np.cosh(x) ** 2
+
+
 def specs() -> list[lossreg.LossSpec]:
     return [lossreg.LossSpec(
         name="log_cosh", family="robust", task="regression",
-        reference=log_cosh_reference, **elementwise_kernels(log_cosh_elem),
+        reference=log_cosh_reference, reference_hessian=log_cosh_reference_hessian,
+        kernels=elementwise_kernels(log_cosh_elem),
         hyperparameters={"delta": lossreg.Hyperparameter(
             float, 1.0, lossreg.Interval(0.0, math.inf, closed_low=False),
             "scale where the loss turns from quadratic to linear")},

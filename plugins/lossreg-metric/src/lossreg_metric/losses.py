@@ -34,17 +34,28 @@ TASK = "embedding"
 
 @njit
 def contrastive_elem(t, p, margin):
-    """(loss, d loss / d distance) for one pair, in float64."""
+    """(loss, d loss / d distance, d2 loss / d distance2) for one pair, in float64.
+
+    The second derivative is y + (1 - y) [d < margin]: at d = margin, where the hinge
+    term's curvature jumps, the outer side's 0 is taken.
+    """
     y = np.float64(t)
     d = np.float64(p)
     gap = max(margin - d, 0.0)
-    return 0.5 * (y * d * d + (1.0 - y) * gap * gap), y * d - (1.0 - y) * gap
+    return (0.5 * (y * d * d + (1.0 - y) * gap * gap), y * d - (1.0 - y) * gap,
+            y + (1.0 - y) * np.float64(gap > 0.0))
 
 
 def contrastive_reference(y_true, y_pred, margin=1.0):
     y = np.asarray(y_true, np.float64)
     d = np.asarray(y_pred, np.float64)
     return 0.5 * y * d ** 2 + 0.5 * (1.0 - y) * np.maximum(margin - d, 0.0) ** 2
+
+
+def contrastive_reference_hessian(y_true, y_pred, margin=1.0):
+    y = np.asarray(y_true, np.float64)
+    d = np.asarray(y_pred, np.float64)
+    return y + (1.0 - y) * (d < margin)
 
 
 def contrastive_sampler(rng, n, margin=1.0):
@@ -71,6 +82,18 @@ def center_gradient(y_true, y_pred, out):
     for i in prange(y_pred.shape[0]):
         for j in range(y_pred.shape[1]):
             out[i, j] = np.float64(y_pred[i, j]) - np.float64(y_true[i, j])
+
+
+@njit(parallel=True)
+def center_hessian(y_true, y_pred, out):
+    """out[i, j] = 1: d2/dx_ij2 of 0.5 ||x_i - c_i||^2."""
+    for i in prange(y_pred.shape[0]):
+        for j in range(y_pred.shape[1]):
+            out[i, j] = 1.0
+
+
+def center_reference_hessian(y_true, y_pred):
+    return np.ones(np.shape(y_pred))
 
 
 def center_reference(y_true, y_pred):
@@ -160,7 +183,8 @@ def specs() -> list[lossreg.LossSpec]:
         lossreg.LossSpec(
             name="contrastive", aliases=("contrastive_loss",), family=FAMILY, task=TASK,
             reference=contrastive_reference, sampler=contrastive_sampler,
-            **elementwise_kernels(contrastive_elem),
+            reference_hessian=contrastive_reference_hessian,
+            kernels=elementwise_kernels(contrastive_elem),
             hyperparameters={"margin": lossreg.Hyperparameter(
                 float, 1.0, lossreg.Interval(0.0, math.inf, closed_low=False),
                 "distance beyond which dissimilar pairs cost nothing")},
@@ -182,6 +206,7 @@ def specs() -> list[lossreg.LossSpec]:
         lossreg.LossSpec(
             name="center", aliases=("center_loss",), family=FAMILY, task=TASK,
             layout="rows", forward=center_forward, gradient=center_gradient,
+            hessian=center_hessian, reference_hessian=center_reference_hessian,
             reference=center_reference, sampler=center_sampler, serial_below=2048,
             summary="Center loss: half the squared distance of each feature row to its "
                     "class center.",

@@ -26,15 +26,17 @@ __version__ = "0.1.0"
 
 @njit
 def pinball_elem(t, p, q):
-    """(loss, d loss / d y_pred) for one element, in float64, branch-free.
+    """(loss, d loss / d y_pred, d2 loss / d y_pred2) for one element, float64, branch-free.
 
     The derivative is -q below the target, 1 - q above it and 0 exactly at it (the
-    subgradient lossreg uses for kinks, as for MAE).
+    subgradient lossreg uses for kinks, as for MAE). The second derivative is exactly 0
+    (piecewise linear; undefined at the kink, taken as 0): gradient-boosting adapters
+    put their own floor on it.
     """
     u = np.float64(t) - np.float64(p)
     over = np.float64(u < 0.0)
     under = np.float64(u > 0.0)
-    return u * (q - over), over * (1.0 - q) - under * q
+    return u * (q - over), over * (1.0 - q) - under * q, 0.0
 
 
 def pinball_reference(y_true, y_pred, q=0.5):
@@ -43,18 +45,25 @@ def pinball_reference(y_true, y_pred, q=0.5):
     return np.maximum(q * u, (q - 1.0) * u)
 
 
+def pinball_reference_hessian(y_true, y_pred, q=0.5):
+    """Per-element second derivative: 0 everywhere (piecewise linear)."""
+    return np.zeros(np.shape(y_pred))
+
+
 def specs() -> list[lossreg.LossSpec]:
     """The specs this plugin registers (kernels compile lazily on first call)."""
     return [lossreg.LossSpec(
         name="pinball", aliases=("quantile", "quantile_loss"), family="quantile",
-        task="regression", reference=pinball_reference, **elementwise_kernels(pinball_elem),
+        task="regression", reference=pinball_reference,
+        reference_hessian=pinball_reference_hessian, kernels=elementwise_kernels(pinball_elem),
         hyperparameters={"q": lossreg.Hyperparameter(
             float, 0.5, lossreg.Interval(0.0, 1.0, closed_low=False, closed_high=False),
             "quantile level: the fraction of targets the prediction should exceed")},
         summary="Pinball (quantile) loss: its minimiser is the q-quantile of the target.",
         formula=r"\ell_q(y, \hat y) = \max\bigl(q (y - \hat y),\ (q - 1)(y - \hat y)\bigr)",
         properties={"convex", "robust", "nonnegative", "asymmetric"},
-        notes="Not differentiable at y_pred = y_true, where the gradient is taken as 0. "
+        notes="Not differentiable at y_pred = y_true, where the gradient is taken as 0; "
+              "the Hessian is 0 everywhere (exact, no floor). "
               "q = 0.5 is half the absolute error. Train one model per quantile (or one "
               "output per q) to get prediction intervals, e.g. q = 0.05 and 0.95.",
     )]
