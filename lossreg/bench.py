@@ -4,9 +4,10 @@ For every selected loss, size N (elements of ``y_pred``) and dtype, times the va
 the gradient and the fused value-and-gradient (best of several runs, gradient buffers
 preallocated with ``out=``) and compares, in the same run, with
 
-* a NumPy implementation (``spec.reference`` for values, closed-form gradients here),
+* a NumPy implementation (``spec.reference`` for values, closed-form gradients),
 * PyTorch CPU forward (+ backward) and scikit-learn's private ``_loss`` module where
-  they have the loss (skipped when not installed),
+  they have the loss (skipped when not installed); these counterparts are the table
+  ``lossreg.peers.PEERS``, which the tests check against lossreg,
 * a memory-bandwidth ceiling: the bytes the call must move (read ``y_true`` and
   ``y_pred``; write the gradient) divided by the bandwidth of a parallel
   ``out[i] = a[i] + b[i]`` measured at the same N and dtype.
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from . import peers
 
 SIZES = (10, 1_000, 100_000, 10_000_000)
 QUICK_SIZES = (10, 100_000)
@@ -151,94 +154,39 @@ def make_inputs(name: str, n: int, dtype: str, seed: int = 0):
     return np.ascontiguousarray(t), np.ascontiguousarray(p)
 
 
-# -- NumPy implementations -------------------------------------------------------------------
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _np_grad(name: str, t, p, hp: dict):
-    """Closed-form NumPy gradient of the mean loss, or None when not written here."""
-    n = p.shape[0]
-    if name in ("mse", "rmse", "mae", "huber", "smooth_l1"):
-        r = p - t
-        if name == "mse":
-            return 2.0 * r / n
-        if name == "rmse":
-            m = math.sqrt(float(np.mean(r * r)))
-            return r / (n * m) if m > 0 else np.zeros_like(r)
-        if name == "mae":
-            return np.sign(r) / n
-        if name == "huber":
-            return np.clip(r, -hp["delta"], hp["delta"]) / n
-        beta = hp["beta"]
-        return (np.sign(r) if beta == 0 else np.clip(r, -beta, beta) / beta) / n
-    if name == "binary_cross_entropy_with_logits" and hp.get("alpha") is None \
-            and hp.get("pos_weight") is None:
-        return (1.0 / (1.0 + np.exp(-p)) - t) / n
-    if name == "softmax_cross_entropy" and t.ndim == 1 and not hp.get("label_smoothing") \
-            and hp.get("class_weight") is None and hp.get("ignore_index") is None:
-        g = _softmax(p)
-        g[np.arange(p.shape[0]), t] -= 1.0
-        return g / p.shape[0]
-    return None
-
+# -- NumPy, PyTorch and scikit-learn (the counterparts are lossreg.peers.PEERS) ---------------
 
 def numpy_impl(name: str, t, p, hp: dict) -> dict[str, Callable]:
     import lossreg
 
     spec = lossreg.spec(name)
-    if name == "softmax_cross_entropy" and t.ndim == 1:
-        def value():
-            z = p - p.max(axis=-1, keepdims=True)
-            lse = np.log(np.exp(z).sum(axis=-1))
-            return float(np.mean(lse - z[np.arange(p.shape[0]), t]))
-    else:
-        def value():
-            v = np.mean(spec.reference(t, p, **hp))
-            return float(math.sqrt(v)) if spec.outer is not None else float(v)
+    grad_fn = peers.peer(name).numpy_grad
+
+    def value():
+        return peers.numpy_value(spec, t, p, hp)
+
     impl = {"value": value}
-    if _np_grad(name, t, p, hp) is not None:
-        impl["grad"] = lambda: _np_grad(name, t, p, hp)
-        impl["value_and_grad"] = lambda: (value(), _np_grad(name, t, p, hp))
+    if grad_fn is not None and grad_fn(t, p, **hp) is not None:
+        impl["grad"] = lambda: grad_fn(t, p, **hp)
+        impl["value_and_grad"] = lambda: (value(), grad_fn(t, p, **hp))
     return impl
 
 
-# -- PyTorch and scikit-learn ------------------------------------------------------------------
-
 def torch_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable] | None:
+    """PyTorch forward (+ backward) where PyTorch ships the loss (``Peer.torch_native``)."""
+    entry = peers.peer(name)
+    if entry.torch is None or not entry.torch_native(**hp):
+        return None
     try:
         import torch
-        import torch.nn.functional as F
     except ImportError:
         return None
     torch.set_num_threads(n_threads)
     tt = torch.from_numpy(t)
     pp = torch.from_numpy(p.copy()).requires_grad_(True)
-    if name == "mse":
-        f = lambda: F.mse_loss(pp, tt)  # noqa: E731
-    elif name == "rmse":
-        f = lambda: torch.sqrt(F.mse_loss(pp, tt))  # noqa: E731
-    elif name == "mae":
-        f = lambda: F.l1_loss(pp, tt)  # noqa: E731
-    elif name == "huber":
-        f = lambda: F.huber_loss(pp, tt, delta=hp["delta"])  # noqa: E731
-    elif name == "smooth_l1":
-        f = lambda: F.smooth_l1_loss(pp, tt, beta=hp["beta"])  # noqa: E731
-    elif name == "binary_cross_entropy" and hp.get("alpha") is None:
-        f = lambda: F.binary_cross_entropy(pp, tt)  # noqa: E731
-    elif name == "binary_cross_entropy_with_logits" and hp.get("alpha") is None:
-        f = lambda: F.binary_cross_entropy_with_logits(pp, tt)  # noqa: E731
-    elif name == "softmax_cross_entropy" and t.ndim == 1 and not hp.get("label_smoothing"):
-        f = lambda: F.cross_entropy(pp, tt)  # noqa: E731
-    elif name == "kl_div" and not hp.get("eps"):
-        # per row sum p log(p/q), mean over rows; torch wants log q as input
-        f = lambda: F.kl_div(torch.log(pp), tt, reduction="batchmean")  # noqa: E731
-    elif name == "cross_entropy":
-        f = lambda: -(tt * torch.log(pp)).sum(-1).mean()  # noqa: E731
-    else:
-        return None
+
+    def f():
+        return entry.torch(tt, pp, "mean", **hp)
 
     def value():
         with torch.no_grad():
@@ -253,22 +201,14 @@ def torch_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable]
 
 
 def sklearn_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable] | None:
+    factory = peers.peer(name).sklearn
+    if factory is None:
+        return None
     try:
-        from sklearn._loss import loss as skl
+        obj = factory(t, p, **hp)
     except ImportError:
         return None
-    if name == "mse":
-        obj = skl.HalfSquaredError()
-    elif name == "mae":
-        obj = skl.AbsoluteError()
-    elif name == "huber":
-        obj = skl.HuberLoss(delta=float(hp["delta"]))
-    elif name == "binary_cross_entropy_with_logits" and hp.get("alpha") is None \
-            and hp.get("pos_weight") is None:
-        obj = skl.HalfBinomialLoss()
-    elif name == "softmax_cross_entropy" and t.ndim == 1 and not hp.get("label_smoothing"):
-        obj = skl.HalfMultinomialLoss(n_classes=p.shape[1])
-    else:
+    if obj is None:
         return None
     yt = t.astype(p.dtype) if t.dtype.kind != "f" else t
     loss_out = np.empty(p.shape[0], dtype=p.dtype)

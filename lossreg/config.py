@@ -244,8 +244,8 @@ def _unwrap(config: Mapping) -> Mapping:
 
 
 def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str | None = None):
-    from . import default_registry
     from .loss import Loss as _Loss
+    from .registry import default_registry
 
     cfg = {_key(k, where): v for k, v in cfg.items()}
     for key, value in cfg.items():

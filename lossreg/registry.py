@@ -8,6 +8,7 @@ clashes by name is recorded (``Registry.errors``) and the others still load.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from dataclasses import dataclass
@@ -69,6 +70,8 @@ class Registry:
     distributions) never to load (as does ``LOSSREG_BLOCK_PLUGINS=a,b``; blocked ones are
     recorded with status "blocked", not as errors), and ``plugins`` are extra plugin
     objects or module names to register (recorded like entry points, never raising).
+    Blocking uses pluggy's own (``pm.set_blocked``), so a blocked name never registers on
+    ``pm``; the built-in modules are loaded first and cannot be blocked.
     """
 
     def __init__(self, *, builtins: bool = True, entry_points: bool | None = None,
@@ -87,6 +90,9 @@ class Registry:
             for module in BUILTIN_MODULES:
                 self._load(lambda m=module: importlib.import_module(m), module, BUILTIN_SOURCE,
                            strict=True)
+        for name in self.blocked:
+            if not self.pm.has_plugin(name):    # set_blocked would unregister a built-in
+                self.pm.set_blocked(name)
         if entry_points is None:
             entry_points = not plugins_disabled()
         if entry_points:
@@ -110,12 +116,17 @@ class Registry:
                 continue
             self._loaded_eps.add(key)
             source = f"{dist_name} {version} (entry point {ep.name} = {ep.value})"
-            if ep.name in self.blocked or _dist_key(dist_name) in blocked:
-                self._records.append(PluginRecord(ep.name, source, status="blocked"))
-                continue
             # Entry-point names need only be unique within a distribution; qualify a
             # repeated one so that a second distribution's "losses" is loaded, not skipped.
-            name = ep.name if not self.pm.has_plugin(ep.name) else f"{dist_name}:{ep.name}"
+            qualified = f"{dist_name}:{ep.name}"
+            name = ep.name if not self.pm.has_plugin(ep.name) else qualified
+            if _dist_key(dist_name) in blocked:
+                # Blocked by distribution: block this entry point's qualified name only, so
+                # another distribution's entry point of the same name still loads.
+                self.pm.set_blocked(qualified)
+            if self.pm.is_blocked(ep.name) or self.pm.is_blocked(qualified):
+                self._records.append(PluginRecord(ep.name, source, status="blocked"))
+                continue
             self._load(ep.load, name, source, strict=False)
 
     def register_plugin(self, plugin: Any, name: str | None = None,
@@ -130,14 +141,18 @@ class Registry:
             plugin = loader()
             if self.pm.is_registered(plugin) or self.pm.has_plugin(name):
                 raise PluginError(f"plugin {name!r} is already registered", source=source)
-            self.pm.register(plugin, name=name)
-            impls = [i for i in self.pm.hook.register_losses.get_hookimpls() if i.plugin is plugin]
-            if not impls:
+            if self.pm.register(plugin, name=name) is None:     # pluggy-blocked name
+                record = PluginRecord(name, source, status="blocked")
+                self._records.append(record)
+                return record
+            if not any(i.plugin is plugin for i in self.pm.hook.register_losses.get_hookimpls()):
                 raise PluginError(f"plugin {name!r} implements no lossreg hook "
                                   f"(mark register_losses with @lossreg.hookimpl)", source=source)
+            # Through pluggy's hook caller (wrappers, tracing), restricted to this plugin.
+            others = [p for p in self.pm.get_plugins() if p is not plugin]
             errors: list[str] = []
-            for impl in impls:
-                impl.function(register=self._registrar(source, added, errors, strict))
+            self.pm.subset_hook_caller("register_losses", remove_plugins=others)(
+                register=self._registrar(source, added, errors, strict))
             record = PluginRecord(name, source, tuple(added), "; ".join(errors) or None)
         except Exception as exc:  # noqa: BLE001 - a plugin must never break the registry
             if strict:
@@ -169,7 +184,7 @@ class Registry:
         if not isinstance(spec, LossSpec):
             raise PluginError(f"register() expects a lossreg.LossSpec, got {type(spec).__name__}",
                               source=source)
-        spec.source = source
+        spec = dataclasses.replace(spec, source=source)     # never mutate the plugin's spec
         spec.validate()
         keys = [normalize(spec.name), *(normalize(a) for a in spec.aliases)]
         for key, label in zip(keys, [spec.name, *spec.aliases]):

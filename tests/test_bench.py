@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lossreg
-from lossreg import bench
+from lossreg import bench, peers
 
 
 def test_lossreg_bench_quick_runs(tmp_path, capsys):
@@ -86,10 +86,6 @@ def test_torch_comparison_computes_the_same_loss(name):
     np.testing.assert_allclose(g.numpy(), loss.grad(t, p), rtol=1e-7, atol=1e-10)
 
 
-# sklearn's "half" losses are scaled: HalfSquaredError = 0.5 * r**2
-SKLEARN_SCALE = {"mse": 0.5}
-
-
 @pytest.mark.parametrize("name", bench.builtin_names())
 def test_sklearn_comparison_computes_the_same_loss(name):
     pytest.importorskip("sklearn")
@@ -98,11 +94,24 @@ def test_sklearn_comparison_computes_the_same_loss(name):
     impl = bench.sklearn_impl(name, t, p, loss.hyperparameters, 1)
     if impl is None:
         pytest.skip(f"no scikit-learn counterpart for {name}")
-    scale = SKLEARN_SCALE.get(name, 1.0)
+    scale = peers.peer(name).sklearn_scale   # HalfSquaredError = 0.5 * r**2
     assert impl["value"]() == pytest.approx(scale * loss(t, p), rel=1e-7)
     v, g = impl["value_and_grad"]()
     # sklearn gives per-sample gradients of the sum; lossreg those of the mean
     np.testing.assert_allclose(g, scale * loss.grad(t, p) * len(g), rtol=1e-7, atol=1e-10)
+
+
+def test_peer_table_names_builtin_losses_and_imports_no_peer_library():
+    import subprocess
+    import sys
+
+    assert set(peers.PEERS) <= set(bench.builtin_names())
+    code = ("import sys, lossreg.peers; "
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 def test_progress_bar_writes_to_stderr(capsys):

@@ -355,3 +355,22 @@ def test_examples_compare_the_losses_the_issue_names():
              for p in ex.example_paths()}
     assert {"mse", "huber", "smooth_l1", "mae"} <= names["robust_regression.toml"]
     assert {"binary_cross_entropy", "focal"} <= names["imbalanced_classification.toml"]
+
+
+def test_config_module_does_not_import_the_package_root():
+    """config.py takes default_registry from .registry, never ``from . import`` lossreg."""
+    import ast
+
+    tree = ast.parse((ROOT / "lossreg" / "config.py").read_text())
+    root_imports = [node.lineno for node in ast.walk(tree)
+                    if (isinstance(node, ast.ImportFrom)
+                        and (node.level == 1 and node.module is None or node.module == "lossreg"))
+                    or (isinstance(node, ast.Import)
+                        and any(a.name == "lossreg" for a in node.names))]
+    assert root_imports == [], f"config.py imports the lossreg package root at {root_imports}"
+    code = ("import lossreg.config as c; "
+            "print(c.from_config({'name': 'huber', 'delta': 0.5}).config()['name'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "huber"

@@ -180,3 +180,34 @@ def test_names_filter_and_spec_to_dict_is_json():
     data = json.loads(json.dumps(lossreg.spec("huber").to_dict()))
     assert data["hyperparameters"]["delta"]["interval"]["text"] == "(0, inf)"
     assert data["domains"]["y_pred"]["interval"]["text"] == "(-inf, inf)"
+
+
+def test_hook_runs_through_pluggy_for_the_new_plugin_only(registry):
+    calls = []
+    registry.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: calls.append((name, [i.plugin_name for i in impls])),
+        lambda outcome, name, impls, kwargs: None)
+    registry.register_plugin(CubePlugin(), name="cube-plugin")
+    assert calls == [("register_losses", ["cube-plugin"])]
+
+
+def test_registering_does_not_mutate_the_plugins_spec(registry):
+    spec = cube_spec()
+
+    class Plugin:
+        @lossreg.hookimpl
+        def register_losses(self, register):
+            register(spec)
+
+    registry.register_plugin(Plugin(), name="cube-plugin")
+    assert spec.source == "unknown"
+    assert registry.spec("cube").source == "plugin cube-plugin"
+
+
+def test_blocked_plugin_names_use_pluggys_blocking():
+    plugin = types.ModuleType("cube-plugin")
+    plugin.register_losses = CubePlugin().register_losses
+    reg = lossreg.Registry(entry_points=False, block=["cube-plugin"], plugins=[plugin])
+    assert reg.pm.is_blocked("cube-plugin") and not reg.pm.has_plugin("cube-plugin")
+    (record,) = [r for r in reg.records if r.name == "cube-plugin"]
+    assert record.status == "blocked" and "cube" not in reg and reg.errors() == []

@@ -6,10 +6,11 @@ extremes: logits of +-1e4, probabilities exactly 0 and 1, one-hot targets, C = 1
 C = 1000. Relative error of an array is max|ours - torch| / max|torch| (inf-norm); of a
 reduced value |ours - torch| / |torch|. Non-finite entries must match exactly.
 
-Where PyTorch has no built-in (focal losses, alpha-weighted BCE, JS), the reference is
-written with PyTorch primitives (binary_cross_entropy, binary_cross_entropy_with_logits,
-logsigmoid, xlogy) and differentiated by autograd. The worst errors per loss are printed
-by the last test (run with ``-s``).
+The torch references are ``lossreg.peers.PEERS[name].torch`` (the same functions
+``lossreg bench`` times). Where PyTorch has no built-in (focal losses, alpha-weighted BCE,
+JS), the reference is written with PyTorch primitives (binary_cross_entropy,
+binary_cross_entropy_with_logits, logsigmoid, xlogy) and differentiated by autograd. The
+worst errors per loss are printed by the last test (run with ``-s``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 import lossreg
+from lossreg.peers import PEERS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -41,92 +43,10 @@ def rel_err(ours, ref) -> float:
     return err / scale if scale > 0 else err
 
 
-def _reduce(terms, reduction):
-    if reduction == "none":
-        return terms
-    return terms.sum() if reduction == "sum" else terms.mean()
-
-
-# -- torch references: f(t, p, reduction, **hyper) -> tensor (reduced or per term) --------------
-
-def t_kl(t, q, reduction, eps=0.0):
-    if t.ndim == 1:   # one row for us; torch's batchmean would divide a 1-D input by C
-        return t_kl(t[None], q[None], reduction, eps)[0 if reduction == "none" else ...]
-    qc = q.clamp(min=eps) if eps > 0 else q
-    if reduction == "mean":
-        return F.kl_div(qc.log(), t, reduction="batchmean")   # batchmean: our "mean"
-    return _reduce(F.kl_div(qc.log(), t, reduction="none").sum(-1), reduction)
-
-
-def t_js(t, q, reduction):
-    m = 0.5 * (t + q)
-    x = torch.special.xlogy
-    terms = 0.5 * (x(t, t) - x(t, m) + x(q, q) - x(q, m)).sum(-1)
-    return _reduce(terms, reduction)
-
-
-def t_ce(t, q, reduction):
-    return _reduce(-torch.special.xlogy(t, q).sum(-1), reduction)
-
-
-def _ab(alpha, pos_weight=None):
-    a = 1.0 if alpha is None else alpha
-    b = 1.0 if alpha is None else 1.0 - alpha
-    return a * (1.0 if pos_weight is None else pos_weight), b
-
-
-def t_bce(y, p, reduction, alpha=None):
-    if alpha is None:
-        return F.binary_cross_entropy(p, y, reduction=reduction)
-    a, b = _ab(alpha)
-    terms = (a * y * F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")
-             + b * (1 - y) * F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none"))
-    return _reduce(terms, reduction)
-
-
-def t_bce_logits(y, z, reduction, alpha=None, pos_weight=None):
-    pw = None if pos_weight is None else torch.tensor(pos_weight, dtype=z.dtype)
-    if alpha is None:
-        return F.binary_cross_entropy_with_logits(z, y, pos_weight=pw, reduction=reduction)
-    a, b = _ab(alpha)
-    ones, zeros = torch.ones_like(z), torch.zeros_like(z)
-    terms = (a * y * F.binary_cross_entropy_with_logits(z, ones, pos_weight=pw, reduction="none")
-             + b * (1 - y) * F.binary_cross_entropy_with_logits(z, zeros, reduction="none"))
-    return _reduce(terms, reduction)
-
-
-def t_focal(y, p, reduction, alpha=0.25, gamma=2.0):
-    a, b = _ab(alpha)
-    pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
-    neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
-    terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
-    return _reduce(terms, reduction)
-
-
-def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0):
-    a, b = _ab(alpha)
-    nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
-    terms = (a * y * torch.exp(-gamma * nlq) * nlp
-             + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
-    return _reduce(terms, reduction)
-
-
-def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_index=None):
-    w = None if class_weight is None else torch.tensor(class_weight, dtype=z.dtype)
-    ii = -100 if ignore_index is None else ignore_index
-    return F.cross_entropy(z, t, weight=w, ignore_index=ii, label_smoothing=label_smoothing,
-                           reduction=reduction)
-
-
-TORCH = {"kl_div": t_kl, "js_div": t_js, "cross_entropy": t_ce, "binary_cross_entropy": t_bce,
-         "binary_cross_entropy_with_logits": t_bce_logits, "focal": t_focal,
-         "sigmoid_focal": t_sigmoid_focal, "softmax_cross_entropy": t_softmax}
-
-
 def torch_value_grad(name, t, p, reduction, hyper):
     pt = torch.tensor(p, requires_grad=True)
     tt = torch.from_numpy(np.array(t))
-    value = TORCH[name](tt, pt, reduction, **hyper)
+    value = PEERS[name].torch(tt, pt, reduction, **hyper)
     (value.sum() if reduction == "none" else value).backward()
     return value.detach().numpy(), pt.grad.numpy()
 

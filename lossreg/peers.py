@@ -1,0 +1,302 @@
+"""Counterparts of the built-in losses in NumPy, PyTorch and scikit-learn: one table.
+
+``PEERS[name]`` is a :class:`Peer`. The tests check lossreg against these counterparts
+(``tests/test_torch_agreement.py``, ``tests/test_bench.py``) and ``lossreg bench`` times
+them, so what is compared and what is benchmarked is the same code.
+
+* ``torch(t, p, reduction, **hyper) -> tensor``: the loss in PyTorch, reduced ("mean",
+  "sum") or per term ("none"), differentiable by autograd. ``t`` and ``p`` are tensors
+  (``t`` int64 for class labels). Every hyperparameter of the loss is supported.
+* ``torch_native(**hyper) -> bool``: whether PyTorch ships this loss for these
+  hyperparameters (a ``torch.nn.functional`` loss or a one-line composition of one).
+  Where it does not (focal losses, JS, alpha-weighted BCE), ``torch`` is an autograd
+  reference written from primitives: a correctness check, not a benchmark peer.
+* ``numpy(t, p, **hyper) -> float``: the "mean" value in plain NumPy, where it is worth
+  more than the mean of ``spec.reference`` (see :func:`numpy_value`).
+* ``numpy_grad(t, p, **hyper) -> ndarray | None``: closed-form gradient of the "mean"
+  value, None for hyperparameters it does not cover.
+* ``sklearn(t, p, **hyper) -> object | None``: a ``sklearn._loss.loss`` object computing
+  ``sklearn_scale`` times our per-element loss (its gradients are those of the sum), or
+  None where scikit-learn has no such loss for these inputs.
+
+torch and sklearn are imported inside the functions only: importing this module (and
+``import lossreg``) never imports either.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+def _always(**_hyper: Any) -> bool:
+    return True
+
+
+def _never(**_hyper: Any) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The counterparts of one loss (None: that library has none)."""
+
+    torch: Callable[..., Any] | None = None
+    torch_native: Callable[..., bool] = _always
+    numpy: Callable[..., float] | None = None
+    numpy_grad: Callable[..., Any] | None = None
+    sklearn: Callable[..., Any] | None = None
+    sklearn_scale: float = 1.0
+
+
+def _F():
+    import torch.nn.functional as F
+
+    return F
+
+
+def _reduce(terms, reduction):
+    if reduction == "none":
+        return terms
+    return terms.sum() if reduction == "sum" else terms.mean()
+
+
+def _ab(alpha):
+    """Weights of the positive and negative terms of an alpha-weighted binary loss."""
+    return (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+
+
+# -- PyTorch -------------------------------------------------------------------------------
+
+def t_mse(t, p, reduction):
+    return _F().mse_loss(p, t, reduction=reduction)
+
+
+def t_rmse(t, p, reduction):
+    import torch
+
+    assert reduction == "mean", "rmse has only the 'mean' reduction"
+    return torch.sqrt(_F().mse_loss(p, t))
+
+
+def t_mae(t, p, reduction):
+    return _F().l1_loss(p, t, reduction=reduction)
+
+
+def t_huber(t, p, reduction, delta=1.0):
+    return _F().huber_loss(p, t, reduction=reduction, delta=delta)
+
+
+def t_smooth_l1(t, p, reduction, beta=1.0):
+    return _F().smooth_l1_loss(p, t, reduction=reduction, beta=beta)
+
+
+def t_kl(t, q, reduction, eps=0.0):
+    if t.ndim == 1:   # one row for us; torch's batchmean would divide a 1-D input by C
+        return t_kl(t[None], q[None], reduction, eps)[0 if reduction == "none" else ...]
+    F = _F()
+    qc = q.clamp(min=eps) if eps > 0 else q
+    if reduction == "mean":
+        return F.kl_div(qc.log(), t, reduction="batchmean")   # batchmean: our "mean"
+    return _reduce(F.kl_div(qc.log(), t, reduction="none").sum(-1), reduction)
+
+
+def t_js(t, q, reduction):
+    import torch
+
+    m = 0.5 * (t + q)
+    x = torch.special.xlogy
+    terms = 0.5 * (x(t, t) - x(t, m) + x(q, q) - x(q, m)).sum(-1)
+    return _reduce(terms, reduction)
+
+
+def t_ce(t, q, reduction):
+    import torch
+
+    return _reduce(-torch.special.xlogy(t, q).sum(-1), reduction)
+
+
+def t_bce(y, p, reduction, alpha=None):
+    import torch
+
+    F = _F()
+    if alpha is None:
+        return F.binary_cross_entropy(p, y, reduction=reduction)
+    a, b = _ab(alpha)
+    terms = (a * y * F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")
+             + b * (1 - y) * F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none"))
+    return _reduce(terms, reduction)
+
+
+def t_bce_logits(y, z, reduction, alpha=None, pos_weight=None):
+    import torch
+
+    F = _F()
+    pw = None if pos_weight is None else torch.tensor(pos_weight, dtype=z.dtype)
+    if alpha is None:
+        return F.binary_cross_entropy_with_logits(z, y, pos_weight=pw, reduction=reduction)
+    a, b = _ab(alpha)
+    ones, zeros = torch.ones_like(z), torch.zeros_like(z)
+    terms = (a * y * F.binary_cross_entropy_with_logits(z, ones, pos_weight=pw, reduction="none")
+             + b * (1 - y) * F.binary_cross_entropy_with_logits(z, zeros, reduction="none"))
+    return _reduce(terms, reduction)
+
+
+def t_focal(y, p, reduction, alpha=0.25, gamma=2.0):
+    import torch
+
+    F = _F()
+    a, b = _ab(alpha)
+    pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
+    neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
+    terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
+    return _reduce(terms, reduction)
+
+
+def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0):
+    import torch
+
+    F = _F()
+    a, b = _ab(alpha)
+    nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
+    terms = (a * y * torch.exp(-gamma * nlq) * nlp
+             + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
+    return _reduce(terms, reduction)
+
+
+def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_index=None):
+    import torch
+
+    w = None if class_weight is None else torch.tensor(class_weight, dtype=z.dtype)
+    ii = -100 if ignore_index is None else ignore_index
+    return _F().cross_entropy(z, t, weight=w, ignore_index=ii,
+                              label_smoothing=label_smoothing, reduction=reduction)
+
+
+# -- NumPy ---------------------------------------------------------------------------------
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _plain_labels(t, hyper) -> bool:
+    """Integer labels and no smoothing, class weights or ignored label."""
+    return (t.ndim == 1 and not hyper.get("label_smoothing")
+            and hyper.get("class_weight") is None and hyper.get("ignore_index") is None)
+
+
+def np_rmse(t, p):
+    return math.sqrt(float(np.mean((p - t) ** 2)))
+
+
+def np_softmax(t, z, **hyper):
+    if not _plain_labels(t, hyper):
+        return None
+    zs = z - z.max(axis=-1, keepdims=True)
+    lse = np.log(np.exp(zs).sum(axis=-1))
+    return float(np.mean(lse - zs[np.arange(z.shape[0]), t]))
+
+
+def g_mse(t, p):
+    return 2.0 * (p - t) / p.shape[0]
+
+
+def g_rmse(t, p):
+    r = p - t
+    m = math.sqrt(float(np.mean(r * r)))
+    return r / (p.shape[0] * m) if m > 0 else np.zeros_like(r)
+
+
+def g_mae(t, p):
+    return np.sign(p - t) / p.shape[0]
+
+
+def g_huber(t, p, delta=1.0):
+    return np.clip(p - t, -delta, delta) / p.shape[0]
+
+
+def g_smooth_l1(t, p, beta=1.0):
+    r = p - t
+    return (np.sign(r) if beta == 0 else np.clip(r, -beta, beta) / beta) / p.shape[0]
+
+
+def g_bce_logits(t, z, alpha=None, pos_weight=None):
+    if alpha is not None or pos_weight is not None:
+        return None
+    return (1.0 / (1.0 + np.exp(-z)) - t) / z.shape[0]
+
+
+def g_softmax(t, z, **hyper):
+    if not _plain_labels(t, hyper):
+        return None
+    g = _softmax(z)
+    g[np.arange(z.shape[0]), t] -= 1.0
+    return g / z.shape[0]
+
+
+# -- scikit-learn (its private sklearn._loss module) ----------------------------------------
+
+def _skl():
+    from sklearn._loss import loss
+
+    return loss
+
+
+def s_mse(t, p):
+    return _skl().HalfSquaredError()
+
+
+def s_mae(t, p):
+    return _skl().AbsoluteError()
+
+
+def s_huber(t, p, delta=1.0):
+    return _skl().HuberLoss(delta=float(delta))
+
+
+def s_bce_logits(t, p, alpha=None, pos_weight=None):
+    return _skl().HalfBinomialLoss() if alpha is None and pos_weight is None else None
+
+
+def s_softmax(t, p, **hyper):
+    return _skl().HalfMultinomialLoss(n_classes=p.shape[1]) if _plain_labels(t, hyper) else None
+
+
+# -- the table -------------------------------------------------------------------------------
+
+PEERS: dict[str, Peer] = {
+    "mse": Peer(torch=t_mse, numpy_grad=g_mse, sklearn=s_mse, sklearn_scale=0.5),
+    "rmse": Peer(torch=t_rmse, numpy=np_rmse, numpy_grad=g_rmse),
+    "mae": Peer(torch=t_mae, numpy_grad=g_mae, sklearn=s_mae),
+    "huber": Peer(torch=t_huber, numpy_grad=g_huber, sklearn=s_huber),
+    "smooth_l1": Peer(torch=t_smooth_l1, numpy_grad=g_smooth_l1),
+    "kl_div": Peer(torch=t_kl, torch_native=lambda eps=0.0: not eps),
+    "js_div": Peer(torch=t_js, torch_native=_never),
+    "cross_entropy": Peer(torch=t_ce),
+    "binary_cross_entropy": Peer(torch=t_bce, torch_native=lambda alpha=None: alpha is None),
+    "binary_cross_entropy_with_logits": Peer(
+        torch=t_bce_logits, torch_native=lambda alpha=None, pos_weight=None: alpha is None,
+        numpy_grad=g_bce_logits, sklearn=s_bce_logits),
+    "focal": Peer(torch=t_focal, torch_native=_never),
+    "sigmoid_focal": Peer(torch=t_sigmoid_focal, torch_native=_never),
+    "softmax_cross_entropy": Peer(torch=t_softmax, numpy=np_softmax, numpy_grad=g_softmax,
+                                  sklearn=s_softmax),
+}
+
+NONE = Peer()
+
+
+def peer(name: str) -> Peer:
+    """The counterparts of a loss (an empty Peer for a loss not in the table)."""
+    return PEERS.get(name, NONE)
+
+
+def numpy_value(spec, t, p, hyper) -> float:
+    """The "mean" value in NumPy: the table's ``numpy`` or the mean of ``spec.reference``."""
+    fn = peer(spec.name).numpy
+    value = fn(t, p, **hyper) if fn is not None else None
+    return float(np.mean(spec.reference(t, p, **hyper))) if value is None else value
