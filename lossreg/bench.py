@@ -360,8 +360,10 @@ def overhead(budget: float) -> dict:
         res[f"{name}.value"] = best_time(lambda: loss(a, b), budget)
         res[f"{name}.grad"] = best_time(lambda: loss.grad(a, b), budget)
         res[f"{name}.value_and_grad"] = best_time(lambda: loss.value_and_grad(a, b), budget)
-        res[f"{name}.value_and_grad(general path)"] = best_time(
-            lambda: loss._run(a, b, None, None, True, True), budget)
+        res[f"{name}.grad_hess"] = best_time(lambda: loss.grad_hess(a, b), budget)
+        ones = np.ones_like(a)
+        res[f"{name}.value_and_grad(general path)"] = best_time(   # weights: dispatch.prepare
+            lambda: loss.value_and_grad(a, b, sample_weight=ones), budget)
     return res
 
 

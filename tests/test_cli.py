@@ -173,8 +173,8 @@ def test_check_passes_and_reports_json(capsys):
 
 def test_check_fails_a_wrong_loss(capsys):
     mse, mae = lossreg.spec("mse"), lossreg.spec("mae")
-    wrong = dataclasses.replace(mse, name="wrong_mse", aliases=(), gradient=mae.gradient,
-                                fused=None, sampler=None)
+    wrong = dataclasses.replace(mse, name="wrong_mse", aliases=(), kernels=mae.kernels,
+                                sampler=None)
     reg = lossreg.Registry(entry_points=False)
     reg.add(wrong, source="test")
     old = lossreg.set_default_registry(reg)

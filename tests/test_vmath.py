@@ -98,7 +98,8 @@ def test_loops_calling_vmath_are_vectorized():
 def _softplus_elem(t, p, a):
     z = np.float64(p)
     e = vmath.log1p(vmath.exp(-abs(z)))
-    return a * (max(z, 0.0) + e - np.float64(t) * z), a * (1.0 / (1.0 + vmath.exp(-z)) - t)
+    s = 1.0 / (1.0 + vmath.exp(-z))
+    return a * (max(z, 0.0) + e - np.float64(t) * z), a * (s - t), a * s * (1.0 - s)
 
 
 _STYLES = {}
@@ -107,13 +108,13 @@ _STYLES = {}
 def _fused(style):
     """One FusedKernels per style for the whole module: each variant compiles once."""
     if style not in _STYLES:
-        _STYLES[style] = elementwise_kernels(_softplus_elem, style=style)["fused"]
+        _STYLES[style] = elementwise_kernels(_softplus_elem, style=style)
     return _STYLES[style]
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("check", [False, True])
-@pytest.mark.parametrize("kind", ["sum", "none", "grad", "value_grad"])
+@pytest.mark.parametrize("kind", ["sum", "none", "value_grad", "value_grad_hess"])
 def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
     quads, blocks = _fused("quads"), _fused("blocks")
     rng = np.random.default_rng(3)
@@ -125,15 +126,17 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
     results = []
     for fused in (quads, blocks):
         out = np.empty(0 if kind == "sum" else n)
+        hout = np.empty(n if kind == "value_grad_hess" else 0)
         partials = np.empty(n_chunks(n))
         bad = np.empty((n_chunks(n), 2), dtype=np.int64)
-        fused.get(kind, True, weighted, check)(      # serial twin: same source, quick compile
-            t, p, w, out, 0.25, partials, bad, 0.0, 1.0, False, -np.inf, np.inf, False,
+        fused.get(kind, True, weighted)(      # serial twin: same source, quick compile
+            t, p, w, out, hout, 0.25, partials, bad, 0.0, 1.0, False, -np.inf, np.inf, False,
             check, 1.5)
-        results.append((out, partials, bad if check else None))
-    (o1, s1, b1), (o2, s2, b2) = results
+        results.append((out, hout, partials, bad if check else None))
+    (o1, h1, s1, b1), (o2, h2, s2, b2) = results
     assert np.array_equal(o1, o2, equal_nan=True)
-    if kind in ("sum", "value_grad"):
+    assert np.array_equal(h1, h2, equal_nan=True)
+    if kind != "none":
         assert np.array_equal(s1, s2, equal_nan=True)
     if check:
         assert np.array_equal(b1, b2)
@@ -147,7 +150,7 @@ def test_unknown_style_is_refused():
 
 def test_auto_style_picks_by_dtype_and_float32_results_match():
     """"auto" = quads for float64, blocks for float32; both styles agree on float32 too."""
-    auto = elementwise_kernels(_softplus_elem, style="auto")["fused"]
+    auto = elementwise_kernels(_softplus_elem, style="auto")
     assert auto.style_for(np.float64) == "quads" and auto.style_for(np.float32) == "blocks"
     rng = np.random.default_rng(5)
     n = 16384 + 1001
@@ -159,8 +162,8 @@ def test_auto_style_picks_by_dtype_and_float32_results_match():
         out = np.empty(n, np.float32)
         partials = np.empty(n_chunks(n))
         bad = np.empty((n_chunks(n), 2), dtype=np.int64)
-        fused.get("value_grad", True, True, True, np.float32)(
-            t, p, w, out, 0.5, partials, bad, 0.0, 1.0, False, -np.inf, np.inf, False,
-            True, 1.5)
+        fused.get("value_grad", True, True, np.float32)(
+            t, p, w, out, np.empty(0), 0.5, partials, bad, 0.0, 1.0, False, -np.inf, np.inf,
+            False, True, 1.5)
         outs.append((out, partials))
     assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
