@@ -189,7 +189,8 @@ from lossreg.kernels import elementwise_kernels, njit, vmath
 
 @njit(error_model="numpy")
 def __LOSS___elem(t, p, c):
-    """(loss, d loss / d y_pred) of one element, in float64 whatever the input dtype.
+    """(loss, d loss / d y_pred, d2 loss / d y_pred2) of one element, in float64 whatever
+    the input dtype (return only the first two and the loss simply has no Hessian).
 
     Hyperparameters are positional arguments (never globals), so one compiled kernel
     serves every setting. No fastmath, no exceptions: lossreg checks the domains.
@@ -199,13 +200,19 @@ def __LOSS___elem(t, p, c):
     r = np.float64(p) - np.float64(t)
     z = r / c
     q = 1.0 + z * z
-    return 0.5 * c * c * vmath.log1p(z * z), r / q
+    return 0.5 * c * c * vmath.log1p(z * z), r / q, (1.0 - z * z) / (q * q)
 
 
 def __LOSS___reference(y_true, y_pred, c=1.0):
     """Plain NumPy per-element values (float64): the ground truth of the conformance kit."""
     r = np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64)
     return 0.5 * c * c * np.log1p((r / c) ** 2)
+
+
+def __LOSS___reference_hessian(y_true, y_pred, c=1.0):
+    """Plain NumPy per-element second derivatives: the kit checks the Hessian kernel."""
+    z2 = ((np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64)) / c) ** 2
+    return (1.0 - z2) / (1.0 + z2) ** 2
 
 
 def specs() -> list[lossreg.LossSpec]:
@@ -215,7 +222,8 @@ def specs() -> list[lossreg.LossSpec]:
         family="robust",
         task="regression",
         reference=__LOSS___reference,
-        **elementwise_kernels(__LOSS___elem, style="blocks"),   # blocks: for vmath losses
+        reference_hessian=__LOSS___reference_hessian,
+        kernels=elementwise_kernels(__LOSS___elem, style="blocks"),   # blocks: vmath losses
         hyperparameters={"c": lossreg.Hyperparameter(
             float, 1.0, lossreg.Interval(0.0, math.inf, closed_low=False),
             "scale: residuals well above c count logarithmically")},
