@@ -12,6 +12,8 @@ import pytest
 import lossreg
 from lossreg import bench, peers
 
+from .conftest import run_python
+
 
 def test_lossreg_bench_quick_runs(tmp_path, capsys):
     from lossreg.cli import main
@@ -102,16 +104,10 @@ def test_sklearn_comparison_computes_the_same_loss(name):
 
 
 def test_peer_table_names_builtin_losses_and_imports_no_peer_library():
-    import subprocess
-    import sys
-
     assert set(peers.PEERS) <= set(bench.builtin_names())
     code = ("import sys, lossreg.peers; "
             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"
+    assert run_python(code).strip() == "[]"
 
 
 def test_progress_bar_writes_to_stderr(capsys):

@@ -14,7 +14,7 @@ import lossreg
 from lossreg import ConfigError, HyperparameterError, UnknownLossError
 from lossreg.config import WeightedSum, from_config, load_file
 
-from .conftest import ALL_NAMES
+from .conftest import ALL_NAMES, run_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -370,7 +370,4 @@ def test_config_module_does_not_import_the_package_root():
     assert root_imports == [], f"config.py imports the lossreg package root at {root_imports}"
     code = ("import lossreg.config as c; "
             "print(c.from_config({'name': 'huber', 'delta': 0.5}).config()['name'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "huber"
+    assert run_python(code).strip() == "huber"
