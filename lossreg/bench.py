@@ -484,33 +484,25 @@ def determinism() -> dict:
 
 
 def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
-    """Smallest N where the parallel fused value_and_grad kernel beats its serial twin."""
+    """Smallest N where a parallel value_and_grad (chunks on the worker threads) beats
+    the serial run of the same plan, per element-wise loss."""
     import lossreg
-    from .kernels import reduce as R
 
     res = {}
     for name in names:
         spec = lossreg.spec(name)
-        kernels = spec.kernels
-        if not hasattr(kernels, "get") or spec.layout != "elementwise":
+        if spec.layout != "elementwise":
             continue
-        args = lossreg.get(name)._args
-        dt, dp = spec.domain("y_true"), spec.domain("y_pred")
-        bounds = (*dt.interval.closed_bounds(), dt.allow_nan,
-                  *dp.interval.closed_bounds(), dp.allow_nan)
         found, table = None, {}
-        for e in range(8, 17):
+        for e in range(12, 20):
             n = 1 << e
             t, p = spec.sample(np.random.default_rng(0), n)
             g = np.empty_like(p)
-            parts = np.empty(R.n_chunks(n))
-            bad = np.empty((parts.shape[0], 2), np.int64)
-            w = np.empty(0)
             times = {}
             for serial in (True, False):
-                k = kernels.get("value_grad", serial, False, p.dtype)
-                times[serial] = best_time(
-                    lambda: k(t, p, w, g, w, 1.0, parts, bad, *bounds, True, *args), budget)
+                loss = lossreg.get(name)
+                loss._plan.serial_below = n + 1 if serial else 0
+                times[serial] = best_time(lambda: loss.value_and_grad(t, p, out=g), budget)
             table[n] = {"serial": times[True], "parallel": times[False]}
             if found is None and times[False] < times[True]:
                 found = n

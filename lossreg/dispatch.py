@@ -66,9 +66,9 @@ def _shape_error(y_true: np.ndarray, y_pred: np.ndarray, expected: str) -> Shape
 
 
 def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
-            reduction: str, parallel: Callable[[int], bool]) -> Batch:
-    """Convert inputs, check shapes and weights; no domain checks yet. ``parallel(n)``:
-    the plan's choice of a parallel pass over n elements."""
+            reduction: str, workers_for: Callable[[int], int]) -> Batch:
+    """Convert inputs, check shapes and weights; no domain checks yet. ``workers_for(n)``:
+    the plan's choice of threads for a pass over n elements (1: serial)."""
     y_true = as_real_array(y_true, "y_true")
     y_pred = as_real_array(y_pred, "y_pred")
     dtype = working_dtype(y_pred)
@@ -93,7 +93,7 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
              np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1]))
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
-    w, weight_sum = _weights(sample_weight, value_shape, n_terms, parallel)
+    w, weight_sum = _weights(sample_weight, value_shape, n_terms, workers_for)
     if reduction == "mean" and not 2.0 ** -64 <= weight_sum <= 2.0 ** 64 and weight_sum > 0:
         w, weight_sum = _rescaled(w)
     if n_terms == 0 and reduction == "mean":
@@ -122,7 +122,7 @@ def _as_labels(y_true: np.ndarray) -> np.ndarray:
 
 
 def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
-                  validate: bool, parallel: bool) -> None:
+                  validate: bool, workers: int) -> None:
     """Label targets: range-check the labels, then set the "mean" denominator.
 
     The denominator is sum(sample_weight * mean_weights) when the spec gives
@@ -131,7 +131,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.kernels.labels
     n_classes = batch.p.shape[1]
     if validate:
-        i = int(lt.first_invalid(batch.t, n_classes, parallel, *args))
+        i = int(lt.first_invalid(batch.t, n_classes, workers > 1, *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -140,9 +140,9 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    if lt.mean_weights(batch.t, n_classes, d, parallel, *args) is False:
+    if lt.mean_weights(batch.t, n_classes, d, workers > 1, *args) is False:
         return                                   # every row counts 1: weight_sum stands
-    batch.weight_sum = R.weighted_sum(d, batch.w, parallel)
+    batch.weight_sum = R.weighted_sum(d, batch.w, workers)
     if not batch.weight_sum > 0.0:
         raise DomainError("the rows' weights in the mean (class weights of the labels, "
                           "times sample_weight; ignored rows count 0) sum to 0: the "
@@ -151,7 +151,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
 
 
 def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,
-             parallel: Callable[[int], bool]) -> tuple[np.ndarray, float]:
+             workers_for: Callable[[int], int]) -> tuple[np.ndarray, float]:
     if sample_weight is None:
         return _EMPTY_F64, float(n_terms)
     w = as_real_array(sample_weight, "sample_weight")
@@ -160,12 +160,12 @@ def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,
                          f"{n_terms} terms of shape {tuple(value_shape)}; they must be equal")
     w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
     # finite and >= 0: one pass, parallel unless small
-    i = R.first_outside_index(w, 0.0, _MAX_F64, False, parallel(w.size))
+    i = R.first_outside_index(w, 0.0, _MAX_F64, False, workers_for(w.size))
     if i >= 0:
         raise DomainError(f"sample_weight must be finite and >= 0; first violation at index "
                           f"{i} ({w[i]!r})", argument="sample_weight",
                           constraint="finite and >= 0", index=i)
-    return w, R.weighted_sum(w, _EMPTY_F64, parallel(w.size))
+    return w, R.weighted_sum(w, _EMPTY_F64, workers_for(w.size))
 
 
 def _rescaled(w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -177,7 +177,7 @@ def _rescaled(w: np.ndarray) -> tuple[np.ndarray, float]:
     caller's array.
     """
     w = np.ldexp(w, -math.frexp(float(w.max()))[1])  # any exponent, subnormals included
-    return w, R.weighted_sum(w, _EMPTY_F64, True)
+    return w, R.weighted_sum(w, _EMPTY_F64, 1)
 
 
 def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) -> DomainError:
@@ -194,7 +194,7 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
                        argument=argument, constraint=constraint, index=index)
 
 
-def check_domains(spec: LossSpec, batch: Batch, parallel: bool) -> None:
+def check_domains(spec: LossSpec, batch: Batch, workers: int) -> None:
     """Domain scans for what the loss's kernels do not check themselves: the intervals
     of the arguments outside ``spec.kernels.checks``, whole-number and row-sum rules."""
     fused = spec.kernels.checks
@@ -205,12 +205,12 @@ def check_domains(spec: LossSpec, batch: Batch, parallel: bool) -> None:
         flat = arr.reshape(-1)
         if argument not in fused:
             a, b = domain.interval.closed_bounds()
-            i = R.first_outside_index(flat, a, b, domain.allow_nan, parallel)
+            i = R.first_outside_index(flat, a, b, domain.allow_nan, workers)
             if i >= 0:
                 raise domain_error(argument, domain, flat, i)
         if domain.integer:
             bad = np.empty(R.n_chunks(flat.shape[0]), dtype=np.int64)
-            R.first_not_integer(parallel, flat, bad)
+            R.first_not_integer(workers, bad.shape[0], flat, bad)
             i = R.first_index(bad)
             if i >= 0:
                 raise DomainError(f"{argument} must hold whole numbers (class labels); first "
@@ -218,8 +218,8 @@ def check_domains(spec: LossSpec, batch: Batch, parallel: bool) -> None:
                                   constraint="integer", index=i)
         if domain.row_sum is not None and arr.ndim == 2 and arr.shape[0] > 0:
             rows = np.empty(arr.shape[0], dtype=np.int64)
-            R.row_sum_errors(parallel, arr, float(domain.row_sum), float(domain.row_sum_tol),
-                             rows)
+            R.row_sum_errors(workers, arr.shape[0], arr, float(domain.row_sum),
+                             float(domain.row_sum_tol), rows)
             hits = np.flatnonzero(rows)
             if hits.size:
                 raise _row_sum_error(argument, domain, arr, int(hits[0]))

@@ -19,6 +19,7 @@ import numpy as np
 from .dispatch import (Batch, check_domains, check_out, domain_error, label_weights,
                        prepare, threads)
 from .errors import PluginError
+from .kernels.workers import default_workers
 from .spec import LossSpec
 
 _F64 = np.dtype(np.float64)
@@ -30,7 +31,7 @@ class Plan:
     """What one configured loss computes; see the module docstring."""
 
     __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
-                 "serial_below", "plain_inputs", "needs_scan")
+                 "serial_below", "plain_inputs", "needs_scan", "workers")
 
     def __init__(self, spec: LossSpec, args: tuple, reduction: str,
                  n_threads: int | None = None):
@@ -40,6 +41,7 @@ class Plan:
         self.bounds = (*dt.interval.closed_bounds(), bool(dt.allow_nan),
                        *dp.interval.closed_bounds(), bool(dp.allow_nan))
         self.serial_below = int(self.kernels.serial_below)
+        self.workers = n_threads if n_threads is not None else default_workers()
         self.plain_inputs = self.kernels.layout == "elementwise"
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
@@ -48,6 +50,10 @@ class Plan:
     def parallel(self, n_elements: int) -> bool:
         """Serial or parallel for a pass over ``n_elements``: decided here only."""
         return n_elements >= self.serial_below
+
+    def workers_for(self, n_elements: int) -> int:
+        """Threads for a pass over ``n_elements``: 1 (serial) or the plan's workers."""
+        return self.workers if n_elements >= self.serial_below else 1
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, y_true: Any, y_pred: Any, sample_weight: Any, *, value: bool = False,
@@ -59,7 +65,7 @@ class Plan:
             batch = self._plain_batch(y_true, y_pred)
         if batch is None:
             batch = prepare(self.spec, y_true, y_pred, sample_weight, self.reduction,
-                            self.parallel)
+                            self.workers_for)
         if out is not None:
             out = check_out(out, batch, "out")
         if hess_out is not None:
@@ -106,15 +112,15 @@ class Plan:
         from .kernels.protocol import Job
 
         spec, reduction = self.spec, self.reduction
-        parallel = self.parallel(batch.p.size)
+        workers = self.workers_for(batch.p.size)
         if batch.labels:
-            label_weights(spec, self.args, batch, reduction, validate, parallel)
+            label_weights(spec, self.args, batch, reduction, validate, workers)
         if validate and self.needs_scan:
-            check_domains(spec, batch, parallel)
+            check_domains(spec, batch, workers)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, check=validate,
-                  parallel=parallel, labels=batch.labels)
+                  parallel=workers > 1, workers=workers, labels=batch.labels)
         result = None
         if spec.outer is not None:
             job.summed = True

@@ -5,7 +5,8 @@ float64 and decorates it with ``lossreg.kernels.njit``. ``elementwise_kernels(el
 then builds, once per loss (not per call), an ``ElementwiseKernels`` object: the loss's
 one entry point of the kernel protocol (``lossreg.kernels.protocol``). Its generated
 kernels fuse value, gradient, Hessian diagonal, weights, reduction and the domain checks
-into one pass over the data, with a serial twin of each for small inputs. An element
+into one pass over the data. Each is compiled once, serial and ``nogil``, over a range of
+chunks; large inputs run chunk ranges on worker threads (``workers.py``). An element
 function returning only ``(l, dl/dp)`` (the wave-1 form) still works: the loss then has
 no Hessian.
 
@@ -25,8 +26,9 @@ it and rescans a chunk that contains a violation for its first bad index. Varian
 built lazily the first time they are asked for: a call compiles only the loop it runs.
 Kinds: "sum" (value), "none" (per-element values), "value_grad" (sum and gradient; also
 serves a gradient alone) and "value_grad_hess" (sum, gradient and Hessian diagonal; also
-serves the Hessian alone). Per loss and dtype that is at most 4 kinds x 2 (serial,
-parallel) x 2 (weighted, quads only) = 16 compiled kernels, built on demand.
+serves the Hessian alone). Per loss and dtype that is at most 4 kinds x 2 (weighted,
+quads only) = 8 compiled kernels, built on demand (wave 1: 4 kinds x serial/parallel x
+weighted x checked = 32, plus the per-element forward/gradient pair).
 
 Reductions are deterministic: chunks of ``CHUNK`` elements, four float64 accumulators
 per chunk in a fixed interleave, chunk totals summed exactly by the dispatcher.
@@ -40,7 +42,6 @@ from typing import Any, Callable
 
 import numpy as np
 import numba
-from numba import prange
 
 from numba.core import config as numba_config
 from numba.core.compiler_lock import global_compiler_lock
@@ -49,6 +50,7 @@ from numba.core.registry import CPUDispatcher
 from ._jit import CACHE
 from .protocol import Job, Kernels, Outcome, _qualname
 from .reduce import CHUNK, first_index, n_chunks, total
+from .workers import run_chunks
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
@@ -63,9 +65,10 @@ KINDS = ("sum", "none", "value_grad", "value_grad_hess")
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). ``w`` is
 # part of the signature for every variant; a variant built unweighted ignores it.
 _CHUNKED = """
-def {name}(t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp):
+def {name}(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+           check, *hp):
     n = t.shape[0]
-    for c in prange(partials.shape[0]):
+    for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
 {loop}
@@ -167,6 +170,11 @@ def _locate(target_t: str, target_p: str, indent: str) -> str:
     return "\n".join(indent + line for line in lines)
 
 
+# Serial below this many elements (measured crossover of the worker threads, 2 cores:
+# focal ~2^15; mse ~2^18, where a thread's wake-up costs more than half the work).
+SERIAL_BELOW = 1 << 15
+CHEAP_SERIAL_BELOW = 1 << 18
+
 BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
 
 
@@ -227,39 +235,28 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int) -> str:
 STYLES = ("quads", "blocks", "auto")
 
 
-# The "blocks" style puts one chunk's work in its own (serial) function and the kernel is
-# a prange over calls to it: Numba's parfor passes then see a tiny loop body instead of
-# the inlined element function and its vmath polynomials, and the serial and parallel
-# kernels share the chunk function's compile (measured: focal 5.7 s -> 2 s cold).
-_CHUNK_FUNCTION = """
-def KERNEL(c, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
-           check, hp):
+# The "blocks" style's kernel: the same chunk loop, the chunk's work in blocks.
+_BLOCKED = """
+def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p,
+           nan_p, check, *hp):
     n = t.shape[0]
-    lo = c * CHUNK
-    hi = min(lo + CHUNK, n)
+    for c in range(c0, c1):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
 {loop}
-    partials[c] = (s0 + s1) + (s2 + s3)
-    bad[c, 0] = -1
-    bad[c, 1] = -1
+        partials[c] = (s0 + s1) + (s2 + s3)
+        bad[c, 0] = -1
+        bad[c, 1] = -1
 {locate}
-"""
-
-_CHUNK_CALLS = """
-def KERNEL(t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
-           check, *hp):
-    for c in prange(partials.shape[0]):
-        chunk(c, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p,
-              nan_p, check, hp)
 """
 
 
 def _source(kind: str, weighted: bool, arity: int, style: str = "quads",
             n_hp: int = 0) -> str:
-    """The kernel's source ("quads"), or the chunk function's ("blocks")."""
+    """The source of a kernel over chunks [c0, c1) (``workers.run_chunks``)."""
     if style == "blocks":
-        return _CHUNK_FUNCTION.format(
-            loop=_blocked_loop(kind, " " * 4, n_hp, arity),
-            locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 4))
+        return _BLOCKED.format(loop=_blocked_loop(kind, " " * 8, n_hp, arity),
+                               locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
     return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, arity, " " * 8),
                            locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
 
@@ -310,22 +307,20 @@ def _n_hyperparameters(elem: Callable) -> int:
     return len(list(params)) - 2
 
 
-def _compile(elem: Callable, text: str, label: str, parallel: bool,
-             chunk: Callable | None = None) -> Callable:
-    """exec the generated source with ``elem`` (and ``chunk``) as globals; jit it
-    (compiled lazily)."""
+def _compile(elem: Callable, text: str, label: str) -> Callable:
+    """exec the generated source with ``elem`` as a global; jit it, serial and nogil
+    (``workers.run_chunks`` runs chunk ranges on threads), compiled lazily."""
     py = getattr(elem, "py_func", elem)
     digest = hashlib.sha1(text.encode()).hexdigest()[:10]
     name = f"{py.__name__}__{label}__{digest}"
     filename = inspect.getsourcefile(py) or "<lossreg-generated>"
-    namespace: dict[str, Any] = {"np": np, "prange": prange, "CHUNK": CHUNK, "BLOCK": BLOCK,
-                                 "elem": elem, "chunk": chunk}
+    namespace: dict[str, Any] = {"np": np, "CHUNK": CHUNK, "BLOCK": BLOCK, "elem": elem}
     exec(compile(text.replace("KERNEL", name, 1), filename, "exec"), namespace)
     func = namespace[name]
     func.__qualname__ = name
     func.__module__ = py.__module__
     dispatcher = _SLPDispatcher(py_func=func, locals={},
-                                targetoptions={"nopython": True, "parallel": parallel,
+                                targetoptions={"nopython": True, "nogil": True,
                                                "error_model": "numpy"})
     if CACHE:
         dispatcher.enable_caching()
@@ -355,17 +350,18 @@ class ElementwiseKernels(Kernels):
     """The protocol object of an element-wise loss: generated fused kernels, built and
     compiled lazily.
 
-    ``get(kind, serial, weighted, dtype)`` returns the chunked kernel (shared signature
-    above) for that case: specialised for weighting in the "quads" style, one kernel for
-    both in the "blocks" style. Each variant is generated on first request and compiled
-    by Numba on its first call (per dtype signature). ``run(job)`` picks and calls them.
+    ``get(kind, weighted, dtype)`` returns the chunked kernel (shared signature above)
+    for that case: specialised for weighting in the "quads" style, one kernel for both in
+    the "blocks" style. Each variant is generated on first request and compiled by Numba
+    on its first call (per dtype signature). ``run(job)`` picks them and runs them over
+    the chunks, on the worker threads when the plan asks for a parallel run.
     """
 
     layout = "elementwise"
     checks = ("y_true", "y_pred")
 
     def __init__(self, elem: Callable, style: str = "quads", *, hessian: bool | None = None,
-                 serial_below: int = CHUNK):
+                 serial_below: int = SERIAL_BELOW):
         if style not in STYLES:
             raise ValueError(f"unknown fused kernel style {style!r}; one of {STYLES}")
         self.elem = elem
@@ -399,53 +395,42 @@ class ElementwiseKernels(Kernels):
             return self.style
         return "quads" if np.dtype(dtype) == np.float64 else "blocks"
 
-    def get(self, kind: str, serial: bool, weighted: bool = True,
-            dtype=np.float64) -> Callable:
+    def get(self, kind: str, weighted: bool = True, dtype=np.float64) -> Callable:
+        """The kernel ``(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t,
+        nan_t, a_p, b_p, nan_p, check, *hp)`` of a kind, over chunks [c0, c1)."""
         style = self.style_for(dtype)
         if style == "blocks":               # a runtime flag there: one variant serves both
             weighted = True
-        key = (kind, bool(serial), bool(weighted), style)
+        key = (kind, bool(weighted), style)
         kernel = self._kernels.get(key)
         if kernel is None:
             if kind not in KINDS:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
             if kind == "value_grad_hess" and not self.has_hessian:
                 raise ValueError("this element function gives no second derivative")
-            label = f"{kind}{'_serial' if serial else ''}{'_w' if weighted else ''}_{style}"
+            label = f"{kind}{'_w' if weighted else ''}_{style}"
             if style == "blocks":
-                kernel = _compile(self.elem, _CHUNK_CALLS, label, not serial,
-                                  chunk=self._chunk(kind))
+                if self._inline_elem is None:
+                    self._inline_elem = _inlined(self.elem)
+                text = _source(kind, True, self.arity, "blocks", _n_hyperparameters(self.elem))
+                kernel = _compile(self._inline_elem, text, label)
             else:
-                kernel = _compile(self.elem, _source(kind, weighted, self.arity), label,
-                                  not serial)
+                kernel = _compile(self.elem, _source(kind, weighted, self.arity), label)
             kernel = self._kernels.setdefault(key, kernel)
         return kernel
 
-    def _chunk(self, kind: str) -> Callable:
-        """The "blocks" chunk function of a kind, shared by its serial and parallel
-        kernels (compiled once per dtype)."""
-        key = ("chunk", kind)
-        chunk = self._kernels.get(key)
-        if chunk is None:
-            if self._inline_elem is None:
-                self._inline_elem = _inlined(self.elem)
-            text = _source(kind, True, self.arity, "blocks", _n_hyperparameters(self.elem))
-            chunk = self._kernels.setdefault(key, _compile(self._inline_elem, text,
-                                                           f"{kind}_chunk", False))
-        return chunk
-
     def run(self, job: Job) -> Outcome:
         t, p, w = job.t, job.p, job.w
-        serial, weighted, dtype = not job.parallel, w.shape[0] > 0, p.dtype
+        weighted, dtype = w.shape[0] > 0, p.dtype
         nc = n_chunks(p.shape[0])
+        workers = job.threads
         partials = np.empty(nc, dtype=np.float64)
         bad = np.empty((nc, 2), dtype=np.int64)
         check = job.check
-        head = (t, p, w)
         tail = (partials, bad, *job.bounds)
         if job.values is not None:
-            self.get("none", serial, weighted, dtype)(*head, job.values, _EMPTY_F64, 1.0,
-                                                      *tail, check, *job.args)
+            run_chunks(self.get("none", weighted, dtype), nc, workers, t, p, w, job.values,
+                       _EMPTY_F64, 1.0, *tail, check, *job.args)
             if check:
                 found = _first_bad(bad, nc)
                 if found is not None:
@@ -457,11 +442,11 @@ class ElementwiseKernels(Kernels):
                 kind, hess = "value_grad_hess", job.hess
             else:
                 kind, hess = "value_grad", _EMPTY_F64
-            self.get(kind, serial, weighted, dtype)(*head, grad, hess, float(job.scale),
-                                                    *tail, check, *job.args)
+            run_chunks(self.get(kind, weighted, dtype), nc, workers, t, p, w, grad, hess,
+                       float(job.scale), *tail, check, *job.args)
         elif job.summed:
-            self.get("sum", serial, weighted, dtype)(*head, _EMPTY_F64, _EMPTY_F64, 1.0,
-                                                     *tail, check, *job.args)
+            run_chunks(self.get("sum", weighted, dtype), nc, workers, t, p, w, _EMPTY_F64,
+                       _EMPTY_F64, 1.0, *tail, check, *job.args)
         else:
             return Outcome(None)
         if check:
@@ -485,7 +470,7 @@ def _first_bad(bad: np.ndarray, nc: int) -> tuple[int, int] | None:
 
 def elementwise_kernels(elem: Callable, style: str = "quads", *,
                         hessian: bool | None = None,
-                        serial_below: int = CHUNK) -> ElementwiseKernels:
+                        serial_below: int = SERIAL_BELOW) -> ElementwiseKernels:
     """The ``Kernels`` of an element-wise loss, from its scalar function ``elem``.
 
     Use as ``LossSpec(..., kernels=elementwise_kernels(_huber_elem))``. ``elem(t, p, *hp)``
@@ -495,6 +480,8 @@ def elementwise_kernels(elem: Callable, style: str = "quads", *,
     loop the loop vectorizer handles, then a sum; best when ``elem`` calls
     ``lossreg.kernels.vmath`` exp/log, or has branches) or "auto" (quads for float64,
     blocks for float32). All give bit-identical results. ``serial_below``: inputs with
-    fewer elements run serially.
+    fewer elements run serially (``SERIAL_BELOW`` suits a loss of a few exps and logs
+    per element; bandwidth-bound arithmetic such as MSE pays off only from
+    ``CHEAP_SERIAL_BELOW``: handing chunks to a worker thread costs 30-60 us here).
     """
     return ElementwiseKernels(elem, style, hessian=hessian, serial_below=serial_below)

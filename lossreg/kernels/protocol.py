@@ -39,6 +39,7 @@ class Job:
     term or an empty array. ``summed``: return sum_i w_i l_i. ``values``: fill w_i l_i per
     term. ``grad``/``hess``: fill w_i * scale * dl_i/dp and d2l_i/dp2 (shape of ``p``).
     ``bounds``: (a_t, b_t, nan_t, a_p, b_p, nan_p), the closed domain intervals.
+    ``parallel``: the plan's choice; ``workers``: how many threads a parallel run may use.
     """
 
     t: np.ndarray
@@ -53,7 +54,13 @@ class Job:
     scale: float = 1.0
     check: bool = True
     parallel: bool = False
+    workers: int = 1
     labels: bool = False
+
+    @property
+    def threads(self) -> int:
+        """Worker threads for this job's chunked passes (1 when serial)."""
+        return self.workers if self.parallel else 1
 
 
 class Outcome(NamedTuple):
@@ -137,10 +144,10 @@ class RowKernels(Kernels):
                      job.parallel, *job.args)
         bad_p = -1
         if self.checks and job.check:
-            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.parallel)
+            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.threads)
         total = None
         if job.summed:
-            total = R.weighted_sum(values, job.w, job.parallel)
+            total = R.weighted_sum(values, job.w, job.threads)
         if job.values is not None:
             if job.w.shape[0]:
                 values *= job.w.astype(dtype, copy=False)
@@ -148,7 +155,7 @@ class RowKernels(Kernels):
         return Outcome(total, -1, bad_p)
 
 
-def _located(count, flat: np.ndarray, bounds: tuple, parallel: bool) -> int:
+def _located(count, flat: np.ndarray, bounds: tuple, workers: int) -> int:
     """The first index of ``flat`` outside ``bounds`` when a kernel counted ``count`` of
     them; PluginError when the count is missing or wrong."""
     from ..errors import PluginError
@@ -158,7 +165,7 @@ def _located(count, flat: np.ndarray, bounds: tuple, parallel: bool) -> int:
                           "outside the domain")
     if not count:
         return -1
-    i = R.first_outside_index(flat, *bounds, parallel)
+    i = R.first_outside_index(flat, *bounds, workers)
     if i < 0:
         raise PluginError(f"a row kernel reported {count} y_pred values outside the "
                           f"domain, but there are none")
@@ -210,7 +217,7 @@ class PairKernels(Kernels):
             values = np.empty(job.p.shape[0], dtype=job.p.dtype)
             self._kernel(self.forward, job.parallel)(job.t, job.p, values, *job.args)
             if job.summed:
-                total = R.weighted_sum(values, job.w, job.parallel)
+                total = R.weighted_sum(values, job.w, job.threads)
             if job.values is not None:
                 if job.w.shape[0]:
                     values *= job.w.astype(values.dtype, copy=False)

@@ -4,8 +4,9 @@ Every reduction splits the data into fixed chunks of ``CHUNK`` elements, sums ea
 in float64 in index order and leaves the chunk totals to be added in order, so the result
 is bit-identical whatever the thread count.
 
-Each kernel here is a ``Twin``: the same source compiled parallel and serial (each on
-first use), called as ``kernel(parallel, *args)``; the caller's plan decides which.
+Each kernel here is ``Chunked``: compiled once, serial and ``nogil``, over a range of
+units (chunks, or rows) and called as ``kernel(workers, n_units, *args)``: the caller's
+plan decides how many worker threads may share the range (``workers.run_chunks``).
 """
 
 from __future__ import annotations
@@ -13,24 +14,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from ._jit import njit
+from .workers import run_chunks
 
 CHUNK = 1 << 14
 
 
-class Twin:
-    """One kernel source compiled twice, lazily: ``parallel=True`` and serial."""
+class Chunked:
+    """A kernel ``f(u0, u1, *args)`` over units [u0, u1), compiled once (serial, nogil)
+    on first use; ``chunked(workers, n_units, *args)`` runs it on up to ``workers``
+    threads."""
 
     def __init__(self, py_func):
-        self.py_func = py_func
-        self.parallel = njit(parallel=True)(py_func)
-        self.serial = njit(py_func)
+        self.kernel = njit(nogil=True)(py_func)
         self.__doc__ = py_func.__doc__
 
-    def __call__(self, parallel: bool, *args):
-        return (self.parallel if parallel else self.serial)(*args)
+    def __call__(self, workers: int, n_units: int, *args) -> None:
+        run_chunks(self.kernel, n_units, workers, *args)
 
 
 def n_chunks(n: int, chunk: int = CHUNK) -> int:
@@ -52,12 +53,12 @@ def total(partials: np.ndarray) -> float:
         return math.nan
 
 
-@Twin
-def chunk_sums(values, weights, partials):
+@Chunked
+def chunk_sums(c0, c1, values, weights, partials):
     """partials[c] = sum over chunk c of values (times weights when given)."""
     n = values.shape[0]
     weighted = weights.shape[0] > 0
-    for c in prange(partials.shape[0]):
+    for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         s = 0.0
@@ -70,15 +71,15 @@ def chunk_sums(values, weights, partials):
         partials[c] = s
 
 
-@Twin
-def first_outside(x, a, b, allow_nan, bad):
+@Chunked
+def first_outside(c0, c1, x, a, b, allow_nan, bad):
     """bad[c] = first index in chunk c with x outside [a, b] (NaN: unless allowed), or -1.
 
     Each chunk is first counted branch-free (a loop LLVM vectorizes: 3-4x faster than
     stopping at the first hit), and only a chunk with violations is scanned again.
     """
     n = x.shape[0]
-    for c in prange(bad.shape[0]):
+    for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         xc = x[lo:hi]
@@ -98,11 +99,11 @@ def first_outside(x, a, b, allow_nan, bad):
                 break
 
 
-@Twin
-def first_not_integer(x, bad):
+@Chunked
+def first_not_integer(c0, c1, x, bad):
     """bad[c] = first index in chunk c whose value is not a whole number, or -1."""
     n = x.shape[0]
-    for c in prange(bad.shape[0]):
+    for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         bad[c] = -1
@@ -113,10 +114,10 @@ def first_not_integer(x, bad):
                 break
 
 
-@Twin
-def row_sum_errors(x, target, tol, bad):
+@Chunked
+def row_sum_errors(r0, r1, x, target, tol, bad):
     """bad[r] = 1 where row r of the 2-D ``x`` does not sum to target within tol."""
-    for r in prange(x.shape[0]):
+    for r in range(r0, r1):
         s = 0.0
         for j in range(x.shape[1]):
             s += np.float64(x[r, j])
@@ -130,16 +131,16 @@ def first_index(bad: np.ndarray) -> int:
 
 
 
-def weighted_sum(values: np.ndarray, weights: np.ndarray, parallel: bool) -> float:
+def weighted_sum(values: np.ndarray, weights: np.ndarray, workers: int) -> float:
     """sum_i values_i (* weights_i), chunked in float64: the same number for any threads."""
     partials = np.empty(n_chunks(values.shape[0]), dtype=np.float64)
-    chunk_sums(parallel, values, weights, partials)
+    chunk_sums(workers, partials.shape[0], values, weights, partials)
     return total(partials)
 
 
 def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
-                        parallel: bool) -> int:
+                        workers: int) -> int:
     """First flat index of the 1-D ``x`` outside [a, b] (NaN unless allowed), or -1."""
     bad = np.empty(n_chunks(x.shape[0]), dtype=np.int64)
-    first_outside(parallel, x, a, b, allow_nan, bad)
+    first_outside(workers, bad.shape[0], x, a, b, allow_nan, bad)
     return first_index(bad)

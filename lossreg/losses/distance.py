@@ -17,6 +17,7 @@ import numpy as np
 
 from ..hookspecs import hookimpl
 from ..kernels import elementwise_kernels, njit
+from ..kernels.elementwise import CHEAP_SERIAL_BELOW
 from ..spec import NONNEGATIVE, POSITIVE, Hyperparameter, LossSpec
 
 FAMILY = "distance"
@@ -112,7 +113,8 @@ def _sqrt_second_derivative(m: float) -> float:
 
 def specs() -> list[LossSpec]:
     """The distance-family specs (kernels are created here, compiled on first call)."""
-    mse_kernels = elementwise_kernels(mse_elem, style="auto")
+    cheap = dict(serial_below=CHEAP_SERIAL_BELOW)   # bandwidth-bound: threads pay late
+    mse_kernels = elementwise_kernels(mse_elem, style="auto", **cheap)
     return [
         LossSpec(
             name="mse", family=FAMILY, task=TASK, reference=mse_reference,
@@ -138,7 +140,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="mae", aliases=("l1",), family=FAMILY, task=TASK, reference=mae_reference,
             reference_hessian=mae_reference_hessian,
-            kernels=elementwise_kernels(mae_elem, style="blocks"),
+            kernels=elementwise_kernels(mae_elem, style="blocks", **cheap),
             summary="Mean absolute error: robust to outliers, estimates the median.",
             formula=r"\ell(y, \hat y) = |\hat y - y|",
             properties={"convex", "robust", "nonnegative"},
@@ -148,7 +150,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="smooth_l1", family=FAMILY, task=TASK, reference=smooth_l1_reference,
             reference_hessian=smooth_l1_reference_hessian,
-            kernels=elementwise_kernels(smooth_l1_elem, style="blocks"),
+            kernels=elementwise_kernels(smooth_l1_elem, style="blocks", **cheap),
             hyperparameters={"beta": Hyperparameter(
                 float, 1.0, NONNEGATIVE, "width of the quadratic zone; 0 gives L1")},
             summary="Smooth L1 (Fast R-CNN): quadratic below beta, linear above.",
@@ -161,7 +163,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="huber", family=FAMILY, task=TASK, reference=huber_reference,
             reference_hessian=huber_reference_hessian,
-            kernels=elementwise_kernels(huber_elem, style="auto"),
+            kernels=elementwise_kernels(huber_elem, style="auto", **cheap),
             hyperparameters={"delta": Hyperparameter(
                 float, 1.0, POSITIVE, "residual size where quadratic turns linear")},
             summary="Huber loss: quadratic for |r| <= delta, linear beyond; robust and smooth.",
