@@ -23,7 +23,7 @@ _EMPTY_F64 = np.empty(0, dtype=np.float64)
 _MAX_F64 = float(np.finfo(np.float64).max)
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     """Inputs converted for the kernels plus what is needed to shape the results."""
 

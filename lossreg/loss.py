@@ -137,8 +137,8 @@ class Loss(BaseLoss):
             raise LossError(f"loss {self.name!r} (from {self.spec.source}) has no Hessian: "
                             f"its kernels give no second derivatives "
                             f"(spec.has_hessian is False)")
-        return self._plan.run(y_true, y_pred, sample_weight, value=value, grad=grad,
-                              hess=hess, out=out, hess_out=hess_out, validate=validate)
+        return self._plan.run(y_true, y_pred, sample_weight, value, grad, hess, out, hess_out,
+                              validate)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Loss):

@@ -18,7 +18,10 @@ import numpy as np
 
 from .dispatch import (Batch, check_domains, check_out, domain_error, label_weights,
                        prepare, threads)
+from numba.core.errors import NumbaError
+
 from .errors import PluginError
+from .kernels.protocol import Job
 from .kernels.workers import default_workers
 from .spec import LossSpec
 
@@ -56,7 +59,7 @@ class Plan:
         return self.workers if n_elements >= self.serial_below else 1
 
     # -- entry point ---------------------------------------------------------------------
-    def run(self, y_true: Any, y_pred: Any, sample_weight: Any, *, value: bool = False,
+    def run(self, y_true: Any, y_pred: Any, sample_weight: Any, value: bool = False,
             grad: bool = False, hess: bool = False, out: Any = None, hess_out: Any = None,
             validate: bool = True) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
         """``(value, gradient, Hessian diagonal)``, each None unless asked for."""
@@ -109,8 +112,6 @@ class Plan:
     # -- the work ------------------------------------------------------------------------
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
-        from .kernels.protocol import Job
-
         spec, reduction = self.spec, self.reduction
         workers = self.workers_for(batch.p.size)
         if batch.labels:
@@ -119,26 +120,27 @@ class Plan:
             check_domains(spec, batch, workers)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
-        job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, check=validate,
-                  parallel=workers > 1, workers=workers, labels=batch.labels)
+        parallel = workers > 1
         result = None
         if spec.outer is not None:
-            job.summed = True
+            job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, True, None, None,
+                      None, 1.0, validate, parallel, workers, batch.labels)
             m = self._run(job, batch).total / batch.weight_sum
             if value:
                 result = float(spec.outer[0](m))
             if grad or hess:
                 self._outer_derivatives(job, batch, m, g, h)
         elif reduction == "none":
-            job.values = np.empty(batch.n_terms, dtype=batch.dtype) if value else None
-            job.grad, job.hess = g, h
-            self._run(job, batch)
+            values = np.empty(batch.n_terms, dtype=batch.dtype) if value else None
+            self._run(Job(batch.t, batch.p, batch.w, self.args, self.bounds, False, values, g,
+                          h, 1.0, validate, parallel, workers, batch.labels), batch)
             if value:
-                result = job.values.reshape(batch.value_shape)
+                result = values.reshape(batch.value_shape)
         else:
             scale = 1.0 / batch.weight_sum if reduction == "mean" else 1.0
-            job.summed, job.grad, job.hess, job.scale = value, g, h, scale
-            total = self._run(job, batch).total
+            total = self._run(Job(batch.t, batch.p, batch.w, self.args, self.bounds, value,
+                                  None, g, h, scale, validate, parallel, workers,
+                                  batch.labels), batch).total
             if value:
                 result = total * scale if reduction == "mean" else total
         return result, _finish(g, out, batch), _finish(h, hess_out, batch)
@@ -161,8 +163,6 @@ class Plan:
     def _run(self, job, batch: Batch):
         """``kernels.run(job)``; a compile failure becomes a PluginError naming the
         source, a reported bad index a DomainError naming the argument."""
-        from numba.core.errors import NumbaError
-
         try:
             outcome = self.kernels.run(job)
         except NumbaError as exc:

@@ -14,7 +14,10 @@ Inside a plugin's own pytest suite::
 What is checked: kernels compile; values vs the NumPy reference (float64 and float32);
 gradients vs 4th-order finite differences of the reference; float32 in gives float32 out
 (and float64 stays float64); reductions ("none"/"sum"/"mean" agree with each other);
-sample weights; ``value_and_grad`` with ``out=``; non-contiguous inputs and the serial and
+sample weights; ``value_and_grad`` with ``out=``; Hessian diagonals (``check_hessian``:
+vs 4th-order finite differences of the kernel gradient away from kinks, vs
+``spec.reference_hessian``, ``grad_hess`` and its ``out=`` pair, dtypes, weights; a loss
+without Hessian must raise LossError); non-contiguous inputs and the serial and
 parallel paths; domain enforcement (NaN and out-of-interval values raise DomainError at
 the right index) and domain coverage (the reference is defined, and the kernels finite,
 everywhere the declared domains allow, edges and huge values included); metadata
@@ -38,6 +41,7 @@ DTYPES = (np.float64, np.float32)
 RTOL = {np.float64: 1e-10, np.float32: 2e-5}
 FD_STEP = 1e-4
 FD_RTOL = 1e-6
+HESS_FD_STEP = 1e-3       # step (times max(1, |x|)) of the differences of the gradient
 
 
 class ConformanceError(AssertionError):
@@ -302,6 +306,254 @@ def check_sample_weight(spec: LossSpec, dtype=np.float64, reduction: str = "mean
                          FD_RTOL if dtype == np.float64 else RTOL[np.float32])
         if not ok:
             raise _fail(f"sample_weight gradient[{reduction}]", spec, why)
+
+
+# -- second derivatives ----------------------------------------------------------------------
+
+def _f64(a):
+    """float64 copy of a float array; integer class labels stay as they are."""
+    a = np.asarray(a)
+    return a.astype(np.float64) if a.dtype.kind == "f" else a
+
+
+def _term_weights(spec: LossSpec, terms: np.ndarray, sample_weight) -> tuple[np.ndarray, np.ndarray]:
+    """(weight per term, the same broadcast to y_pred's shape: per row for rows)."""
+    w = np.ones(terms.shape) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    return w, (w if spec.layout == "elementwise" else w[..., None])
+
+
+def reference_hessian_value(spec: LossSpec, y_true, y_pred, hyper: dict,
+                            reduction: str = "mean", sample_weight=None) -> np.ndarray:
+    """The Hessian diagonal of the reduced value from ``spec.reference_hessian`` (float64).
+
+    Per element (per row element for rows) l''_i: "none" and "sum" give w_i l''_i, "mean"
+    w_i l''_i / W (W the weight sum). With ``outer = (f, df, d2f)`` (value f(m), m the
+    weighted mean of the terms) it is f''(m) u_i^2 + f'(m) v_i with u_i = w_i l'_i / W
+    and v_i = w_i l''_i / W; l'_i comes from the kernel gradient of the loss without
+    ``outer`` (checked on its own against the reference by ``check_gradient``).
+    """
+    import dataclasses
+
+    t, p = _f64(y_true), np.asarray(y_pred, np.float64)
+    d2 = np.asarray(spec.reference_hessian(t, p, **hyper), np.float64)
+    if d2.shape != p.shape:
+        d2 = np.broadcast_to(d2, p.shape).astype(np.float64)
+    terms = reference_terms(spec, t, p, hyper)
+    w, wb = _term_weights(spec, terms, sample_weight)
+    total_w = float(np.sum(w))
+    if spec.outer is not None:
+        m = float(np.sum(w * terms) / total_w)
+        inner = dataclasses.replace(spec, outer=None, reductions=REDUCTIONS)
+        u = Loss(inner, "none", **hyper).grad(t, p, sample_weight=sample_weight) / total_w
+        return spec.outer[2](m) * (u * u) + spec.outer[1](m) * (wb * d2 / total_w)
+    return wb * d2 / total_w if reduction == "mean" else wb * d2
+
+
+def _fd_groups(spec: LossSpec, shape: tuple) -> list[np.ndarray]:
+    """Flat indices of y_pred perturbed together: all elements of an element-wise loss
+    (element i's gradient depends on y_pred[i] alone), one column of a loss on rows (a
+    row's gradient depends on that row alone), one element at a time with ``outer``."""
+    size = int(np.prod(shape))
+    if spec.outer is not None:
+        return [np.array([i]) for i in range(size)]
+    if spec.layout == "rows" and len(shape) >= 2:
+        cols = np.arange(size) % shape[-1]
+        return [np.flatnonzero(cols == j) for j in range(shape[-1])]
+    return [np.arange(size)]
+
+
+def fd_hessian(loss: Loss, y_true, y_pred, sample_weight=None, step: float = HESS_FD_STEP,
+               groups: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian diagonal by 4th-order central differences of the kernel gradient (float64).
+
+    Returns ``(estimate, smooth)``: the estimate with step h_i / 2, where h_i =
+    ``step * max(1, |x_i|)`` shrunk so that the stencil x_i +- 2 h_i stays inside y_pred's
+    domain interval, and a mask of the elements where the estimate is trusted.
+
+    An element is trusted when the differences at h, h/2 and h/4 agree (within FD_RTOL):
+    a smooth gradient gives the same second derivative at every small step (truncation
+    error O(h^4), round-off O(eps |g| / h), both far below FD_RTOL), whereas a stencil that
+    straddles a kink (a jump of the gradient, as MAE at r = 0, or of the Hessian, as Huber
+    at |r| = delta) weighs the jump differently at each step. Two step ratios are used
+    because one pair of steps can coincide for a single kink position. Elements too
+    close to a domain bound for a stencil of at least 1e-6 are not trusted either.
+    Evaluations use ``validate=False``: perturbed rows no longer sum to 1.
+    """
+    t = _f64(y_true)
+    p = np.array(y_pred, dtype=np.float64)
+    flat = p.reshape(-1)
+    interval = loss.spec.domain("y_pred").interval
+    a, b = interval.closed_bounds()
+    h = step * np.maximum(1.0, np.abs(flat))
+    room = np.minimum(flat - a, b - flat) / 2.5
+    h = np.minimum(h, room)
+    usable = h >= 1e-6 * np.maximum(1.0, np.abs(flat))
+    h = np.where(usable, h, step)
+    groups = groups if groups is not None else _fd_groups(loss.spec, p.shape)
+    estimates = []
+    for scale in (1.0, 0.5, 0.25):
+        hs = h * scale
+        est = np.empty(flat.size)
+        for g in groups:
+            vals = []
+            for k in (2, 1, -1, -2):
+                x = flat.copy()
+                x[g] = x[g] + k * hs[g]
+                grad = loss.grad(t, x.reshape(p.shape), sample_weight=sample_weight,
+                                 validate=False)
+                vals.append(np.asarray(grad, np.float64).reshape(-1)[g])
+            est[g] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * hs[g])
+        estimates.append(est)
+    d1, d2, d4 = estimates
+    fin = np.isfinite(d1) & np.isfinite(d2) & np.isfinite(d4)
+    scale = max(float(np.max(np.abs(d2[fin]), initial=0.0)), 1e-300)
+    tol = FD_RTOL * np.maximum(np.abs(d2), 1e-3 * scale)
+    with np.errstate(invalid="ignore"):
+        smooth = fin & usable & (np.abs(d1 - d2) <= tol) & (np.abs(d2 - d4) <= tol)
+    return d2.reshape(p.shape), smooth.reshape(p.shape)
+
+
+def check_hessian(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hyper=None,
+                  n: int = 9, seed: int = 11) -> None:
+    """Hessian diagonals: ``hessian`` and ``grad_hess`` (with and without sample weights)
+    vs 4th-order finite differences of the kernel gradient (float64, elements whose
+    stencil straddles a kink left out, see ``fd_hessian``), vs ``spec.reference_hessian``
+    when given (float64 and float32, the kit's tolerances), and float32 vs float64;
+    ``grad_hess`` equals ``grad`` and ``hessian`` (bit for bit for element-wise losses in
+    float64), fills and returns its ``out=`` pair (non-contiguous buffers too), keeps
+    y_pred's dtype; weights scale each element's curvature (w_i, over W for "mean").
+    A loss with ``has_hessian`` False must raise LossError naming the loss instead."""
+    hyper = hyper or {}
+    if reduction not in spec.reductions:
+        return
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    t, p = spec.sample(rng, n, dtype, **hyper)
+    loss = make_loss(spec, reduction, **hyper)
+    label = f"hessian[{dt.name}, {reduction}]"
+    if not spec.has_hessian:
+        for what, call in (("hessian()", loss.hessian), ("grad_hess()", loss.grad_hess)):
+            try:
+                call(t, p)
+            except LossError as exc:
+                if spec.name not in str(exc):
+                    raise _fail(label, spec, f"{what} of a loss without Hessian raised "
+                                f"LossError not naming the loss: {exc}") from None
+            else:
+                raise _fail(label, spec, f"spec.has_hessian is False but {what} returned "
+                            f"instead of raising LossError")
+        return
+    full = loss.hyperparameters
+    terms = reference_terms(spec, t, p, full)
+    w = rng.random(terms.shape) * 2.0
+    w.reshape(-1)[0] = 0.0
+    exact = 1e-12 if dt == np.float64 else 1e-6
+    unweighted = None
+    for sw in (None, w):
+        tag = "" if sw is None else ", sample_weight"
+        try:
+            got = loss.hessian(t, p, sample_weight=sw)
+            g2, h2 = loss.grad_hess(t, p, sample_weight=sw)
+        except LossError as exc:
+            raise _fail(label, spec, f"has_hessian is True but hessian()/grad_hess() raised "
+                        f"{type(exc).__name__}: {exc}") from None
+        for what, arr in (("hessian()", got), ("grad_hess() gradient", g2),
+                          ("grad_hess() Hessian", h2)):
+            if not isinstance(arr, np.ndarray) or arr.shape != p.shape:
+                raise _fail(f"hessian shape", spec, f"{what} is {type(arr).__name__} "
+                            f"{getattr(arr, 'shape', '')}, expected an array of shape {p.shape}")
+            if arr.dtype != dt:
+                raise _fail("dtype", spec, f"{dt} input returned as {arr.dtype} by {what}: "
+                            f"Hessians follow y_pred's dtype")
+        # grad_hess is grad and hessian in one pass
+        g1 = loss.grad(t, p, sample_weight=sw)
+        if spec.layout == "elementwise" and dt == np.float64:
+            for what, a, b in (("gradient", g2, g1), ("Hessian", h2, got)):
+                if not np.array_equal(a, b, equal_nan=True):
+                    ok, why = _close(a, b, 0.0)
+                    raise _fail(f"grad_hess[{dt.name}, {reduction}{tag}]", spec,
+                                f"grad_hess() {what} is not bit-identical to "
+                                f"{'grad' if what == 'gradient' else 'hessian'}(): {why}")
+        else:
+            for what, a, b in (("gradient", g2, g1), ("Hessian", h2, got)):
+                ok, why = _close(a, b, exact)
+                if not ok:
+                    raise _fail(f"grad_hess[{dt.name}, {reduction}{tag}]", spec,
+                                f"grad_hess() {what} differs from the separate call: {why}")
+        # finite differences of the float64 kernel gradient
+        if dt == np.float64:
+            fd, smooth = fd_hessian(loss, t, p, sw)
+            if np.count_nonzero(smooth) * 2 < smooth.size:
+                raise _fail(f"{label}{tag}", spec, (
+                    f"finite differences of the gradient are unusable at "
+                    f"{smooth.size - np.count_nonzero(smooth)} of {smooth.size} sampled "
+                    f"points (the gradient is not smooth or not finite there); the Hessian "
+                    f"cannot be checked"))
+            ok, why = _close(got[smooth], fd[smooth], FD_RTOL)
+            if not ok:
+                why += diagnose(got[smooth], fd[smooth], None, dt)
+                raise _fail(f"{label}{tag}", spec, f"hessian() vs finite differences of the "
+                            f"kernel gradient: {why}")
+        else:
+            want = make_loss(spec, reduction, **hyper).hessian(_f64(t), _f64(p), sample_weight=sw)
+            ok, why = _close(got, want, RTOL[np.float32])
+            if not ok:
+                raise _fail(f"{label}{tag}", spec, f"float32 hessian() vs float64 on the same "
+                            f"inputs: {why}" + diagnose(got, want, None, dt))
+        # the reference's second derivatives
+        if spec.reference_hessian is not None:
+            try:
+                want = reference_hessian_value(spec, t, p, full, reduction, sw)
+            except Exception as exc:  # noqa: BLE001 - a reference that raises is the defect
+                raise _fail(f"{label}{tag}", spec, f"spec.reference_hessian raises "
+                            f"{type(exc).__name__}: {exc}") from None
+            ok, why = _close(got, want, RTOL[dt.type])
+            if not ok:
+                why += diagnose(got, want, None, dt)
+                raise _fail(f"{label}{tag}", spec, f"hessian() vs spec.reference_hessian: "
+                            f"{why}")
+        # weights scale each element's curvature (outer: covered by the checks above)
+        if sw is None:
+            unweighted = np.asarray(got, np.float64)
+        elif spec.outer is None:
+            _, wb = _term_weights(spec, terms, sw)
+            per_term = unweighted * (terms.size if reduction == "mean" else 1.0)
+            want = wb * per_term / (float(np.sum(sw)) if reduction == "mean" else 1.0)
+            ok, why = _close(got, want, RTOL[dt.type])
+            if not ok:
+                raise _fail(f"hessian sample_weight[{dt.name}, {reduction}]", spec,
+                            f"the weighted Hessian is not w_i times the unweighted one"
+                            f"{' over sum(w)' if reduction == 'mean' else ''}: {why}"
+                            + diagnose(got, want, None, dt))
+    _check_hessian_out(spec, loss, t, p, label)
+
+
+def _check_hessian_out(spec: LossSpec, loss: Loss, t, p, label: str) -> None:
+    """``out=`` of grad_hess (pairs, one side None, non-contiguous) and of hessian."""
+    g_want, h_want = loss.grad_hess(t, p)
+    strided_shape = p.shape[:-1] + (2 * p.shape[-1],)
+
+    def fresh(contiguous=True):
+        if contiguous:
+            return np.full(p.shape, np.nan, dtype=p.dtype)
+        return np.full(strided_shape, np.nan, dtype=p.dtype)[..., ::2]
+
+    cases = [("(g, h)", fresh(), fresh()), ("(None, h)", None, fresh()),
+             ("(g, None)", fresh(), None), ("non-contiguous (g, h)", fresh(False), fresh(False))]
+    for what, gb, hb in cases:
+        g, h = loss.grad_hess(t, p, out=(gb, hb))
+        for side, buf, arr, want in (("gradient", gb, g, g_want), ("Hessian", hb, h, h_want)):
+            if buf is not None and arr is not buf:
+                raise _fail("hessian out=", spec, f"grad_hess(out={what}) did not return the "
+                            f"{side} buffer it was given")
+            if not np.array_equal(arr, want, equal_nan=True):
+                ok, why = _close(arr, want, 0.0)
+                raise _fail("hessian out=", spec, f"grad_hess(out={what}) {side} differs from "
+                            f"grad_hess() without out: {why}")
+    hb = fresh(False)
+    h = loss.hessian(t, p, out=hb)
+    if h is not hb or not np.array_equal(h, h_want, equal_nan=True):
+        raise _fail("hessian out=", spec, "hessian(out=buf) did not fill and return buf")
 
 
 def check_layouts(spec: LossSpec, dtype=np.float64, hyper=None, seed: int = 4) -> None:
@@ -606,6 +858,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "gradient": check_gradient,
     "value_and_grad": check_value_and_grad,
     "sample_weight": check_sample_weight,
+    "hessian": check_hessian,
     "reductions": check_reductions,
     "layouts": check_layouts,
     "domains": check_domains,
@@ -617,7 +870,7 @@ CHECKS: dict[str, Callable[..., None]] = {
 def label_variant(spec: LossSpec) -> LossSpec | None:
     """A copy of a loss taking integer labels (``spec.takes_labels``) whose sampler draws
     one class label per row of its sampled y_pred, so the value, gradient, weight,
-    reduction and layout checks also cover the label path (the reference must accept
+    Hessian, reduction and layout checks also cover the label path (the reference must accept
     labels too). None for losses without label targets."""
     import dataclasses
 
@@ -673,7 +926,7 @@ def iter_checks(spec: LossSpec, registry: Registry | None = None
                 if reduction not in spec.reductions:
                     continue
                 for check in (check_forward, check_gradient, check_value_and_grad,
-                              check_sample_weight):
+                              check_sample_weight, check_hessian):
                     label = f"{check.__name__[6:]}[{dn},{reduction},{tag}]"
                     yield label, (lambda c=check, d=dtype, r=reduction, h=hyper: c(spec, d, r, h))
             yield f"reductions[{dn},{tag}]", (lambda d=dtype, h=hyper: check_reductions(spec, d, h))
@@ -689,7 +942,7 @@ def iter_checks(spec: LossSpec, registry: Registry | None = None
                 dn = np.dtype(dtype).name
                 for reduction in spec.reductions:
                     for check in (check_forward, check_gradient, check_value_and_grad,
-                                  check_sample_weight):
+                                  check_sample_weight, check_hessian):
                         label = f"labels:{check.__name__[6:]}[{dn},{reduction},{tag}]"
                         yield label, (lambda c=check, d=dtype, r=reduction, h=hyper:
                                       c(labelled, d, r, h))

@@ -373,7 +373,8 @@ class ElementwiseKernels(Kernels):
                              "(l, dl, d2l)")
         self.serial_below = int(serial_below)
         self._inline_elem: Callable | None = None
-        self._kernels: dict[tuple, Callable] = {}
+        self._kernels: dict[tuple, Callable] = {}     # (kind, weighted, style) -> kernel
+        self._by_call: dict[tuple, Callable] = {}     # (kind, weighted, dtype) -> kernel
 
     def describe(self) -> str:
         return f"element-wise ({self.style}): {_qualname(self.elem)}"
@@ -398,6 +399,14 @@ class ElementwiseKernels(Kernels):
     def get(self, kind: str, weighted: bool = True, dtype=np.float64) -> Callable:
         """The kernel ``(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t,
         nan_t, a_p, b_p, nan_p, check, *hp)`` of a kind, over chunks [c0, c1)."""
+        fast = self._by_call.get((kind, weighted, dtype))
+        if fast is not None:
+            return fast
+        kernel = self._generate(kind, weighted, dtype)
+        self._by_call[(kind, weighted, dtype)] = kernel
+        return kernel
+
+    def _generate(self, kind: str, weighted: bool, dtype) -> Callable:
         style = self.style_for(dtype)
         if style == "blocks":               # a runtime flag there: one variant serves both
             weighted = True
@@ -423,14 +432,15 @@ class ElementwiseKernels(Kernels):
         t, p, w = job.t, job.p, job.w
         weighted, dtype = w.shape[0] > 0, p.dtype
         nc = n_chunks(p.shape[0])
-        workers = job.threads
+        workers = job.threads if nc > 1 else 1
         partials = np.empty(nc, dtype=np.float64)
         bad = np.empty((nc, 2), dtype=np.int64)
         check = job.check
-        tail = (partials, bad, *job.bounds)
+        a_t, b_t, nan_t, a_p, b_p, nan_p = job.bounds
         if job.values is not None:
             run_chunks(self.get("none", weighted, dtype), nc, workers, t, p, w, job.values,
-                       _EMPTY_F64, 1.0, *tail, check, *job.args)
+                       _EMPTY_F64, 1.0, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+                       check, *job.args)
             if check:
                 found = _first_bad(bad, nc)
                 if found is not None:
@@ -442,18 +452,25 @@ class ElementwiseKernels(Kernels):
                 kind, hess = "value_grad_hess", job.hess
             else:
                 kind, hess = "value_grad", _EMPTY_F64
-            run_chunks(self.get(kind, weighted, dtype), nc, workers, t, p, w, grad, hess,
-                       float(job.scale), *tail, check, *job.args)
+            scale = float(job.scale)
         elif job.summed:
-            run_chunks(self.get("sum", weighted, dtype), nc, workers, t, p, w, _EMPTY_F64,
-                       _EMPTY_F64, 1.0, *tail, check, *job.args)
+            kind, grad, hess, scale = "sum", _EMPTY_F64, _EMPTY_F64, 1.0
         else:
             return Outcome(None)
+        kernel = self.get(kind, weighted, dtype)
+        if workers == 1:
+            kernel(0, nc, t, p, w, grad, hess, scale, partials, bad, a_t, b_t, nan_t, a_p,
+                   b_p, nan_p, check, *job.args)
+        else:
+            run_chunks(kernel, nc, workers, t, p, w, grad, hess, scale, partials, bad, a_t,
+                       b_t, nan_t, a_p, b_p, nan_p, check, *job.args)
         if check:
             found = _first_bad(bad, nc)
             if found is not None:
                 return Outcome(None, *found)
-        return Outcome(total(partials) if job.summed else None)
+        if not job.summed:
+            return Outcome(None)
+        return Outcome(float(partials[0]) if nc == 1 else total(partials))
 
 
 FusedKernels = ElementwiseKernels   # the wave-1 name

@@ -30,7 +30,7 @@ from . import reduce as R
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One call's work, on converted inputs (see the module docstring).
 
