@@ -363,19 +363,24 @@ def _fd_groups(spec: LossSpec, shape: tuple) -> list[np.ndarray]:
 
 
 def fd_hessian(loss: Loss, y_true, y_pred, sample_weight=None, step: float = HESS_FD_STEP,
-               groups: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               groups: list[np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hessian diagonal by 4th-order central differences of the kernel gradient (float64).
 
-    Returns ``(estimate, smooth)``: the estimate with step h_i / 2, where h_i =
+    Returns ``(estimate, smooth, noise)``: the estimate with step h_i / 2, where h_i =
     ``step * max(1, |x_i|)`` shrunk so that the stencil x_i +- 2 h_i stays inside y_pred's
-    domain interval, and a mask of the elements where the estimate is trusted.
+    domain interval; a mask of the elements where the estimate is trusted; and a bound
+    on its round-off, ``4e3 eps max|g| / h_i`` (the gradient's rounding, amplified 1/h).
 
-    An element is trusted when the differences at h, h/2 and h/4 agree (within FD_RTOL):
-    a smooth gradient gives the same second derivative at every small step (truncation
-    error O(h^4), round-off O(eps |g| / h), both far below FD_RTOL), whereas a stencil that
+    An element is trusted when the differences at h, h/2 and h/4 agree (within FD_RTOL
+    plus the round-off bound): a smooth gradient gives the same second derivative at every
+    small step (truncation error O(h^4), round-off O(eps |g| / h)), whereas a stencil that
     straddles a kink (a jump of the gradient, as MAE at r = 0, or of the Hessian, as Huber
     at |r| = delta) weighs the jump differently at each step. Two step ratios are used
-    because one pair of steps can coincide for a single kink position. Elements too
+    because one pair of steps can coincide for a single kink position; a kink exactly at
+    x_i, which every symmetric stencil averages alike, is caught by comparing the one-sided
+    slopes (g(x+h/4) - g(x)) and (g(x) - g(x-h/4)) (equal up to O(h g''') when smooth:
+    within 1e-2 relative, FD_RTOL * 1e4). Elements too
     close to a domain bound for a stencil of at least 1e-6 are not trusted either.
     Evaluations use ``validate=False``: perturbed rows no longer sum to 1.
     """
@@ -394,6 +399,7 @@ def fd_hessian(loss: Loss, y_true, y_pred, sample_weight=None, step: float = HES
     for scale in (1.0, 0.5, 0.25):
         hs = h * scale
         est = np.empty(flat.size)
+        vals_right, vals_left = [], []
         for g in groups:
             vals = []
             for k in (2, 1, -1, -2):
@@ -403,14 +409,34 @@ def fd_hessian(loss: Loss, y_true, y_pred, sample_weight=None, step: float = HES
                                  validate=False)
                 vals.append(np.asarray(grad, np.float64).reshape(-1)[g])
             est[g] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * hs[g])
+            vals_right.append(vals[1])
+            vals_left.append(vals[2])
         estimates.append(est)
+        if scale == 0.25:
+            g_right, g_left = np.empty(flat.size), np.empty(flat.size)
+            g_right[np.concatenate(groups)] = np.concatenate(vals_right)
+            g_left[np.concatenate(groups)] = np.concatenate(vals_left)
     d1, d2, d4 = estimates
-    fin = np.isfinite(d1) & np.isfinite(d2) & np.isfinite(d4)
-    scale = max(float(np.max(np.abs(d2[fin]), initial=0.0)), 1e-300)
-    tol = FD_RTOL * np.maximum(np.abs(d2), 1e-3 * scale)
+    g0 = np.asarray(loss.grad(t, p, sample_weight=sample_weight, validate=False),
+                    np.float64).reshape(-1)
+    g_max = float(np.max(np.abs(g0[np.isfinite(g0)]), initial=0.0))
+    noise = 4e3 * np.finfo(np.float64).eps * g_max / h
+    fin = np.isfinite(d1) & np.isfinite(d2) & np.isfinite(d4) & np.isfinite(g0)
+    tol = _fd_tolerance(d2, fin) + noise
+    # one-sided slopes at h/4: a Hessian that jumps exactly at x (a kink the symmetric
+    # stencils average into (H- + H+)/2 at every step) shows as right != left slope;
+    # a smooth gradient differs by O(h |g'''|) only
+    jump = np.abs((g_right - g0) - (g0 - g_left)) / (0.25 * h)
     with np.errstate(invalid="ignore"):
-        smooth = fin & usable & (np.abs(d1 - d2) <= tol) & (np.abs(d2 - d4) <= tol)
-    return d2.reshape(p.shape), smooth.reshape(p.shape)
+        smooth = (fin & usable & (np.abs(d1 - d2) <= tol) & (np.abs(d2 - d4) <= tol)
+                  & (jump <= 1e4 * (tol - noise) + noise))
+    return d2.reshape(p.shape), smooth.reshape(p.shape), noise.reshape(p.shape)
+
+
+def _fd_tolerance(expected: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """FD_RTOL relative, floored at 1e-3 of the largest |expected| (as ``_close``)."""
+    scale = max(float(np.max(np.abs(expected[mask]), initial=0.0)), 1e-300)
+    return FD_RTOL * np.maximum(np.abs(expected), 1e-3 * scale)
 
 
 def check_hessian(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hyper=None,
@@ -482,16 +508,22 @@ def check_hessian(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hyp
                                 f"grad_hess() {what} differs from the separate call: {why}")
         # finite differences of the float64 kernel gradient
         if dt == np.float64:
-            fd, smooth = fd_hessian(loss, t, p, sw)
+            fd, smooth, noise = fd_hessian(loss, t, p, sw)
             if np.count_nonzero(smooth) * 2 < smooth.size:
                 raise _fail(f"{label}{tag}", spec, (
                     f"finite differences of the gradient are unusable at "
                     f"{smooth.size - np.count_nonzero(smooth)} of {smooth.size} sampled "
                     f"points (the gradient is not smooth or not finite there); the Hessian "
                     f"cannot be checked"))
-            ok, why = _close(got[smooth], fd[smooth], FD_RTOL)
-            if not ok:
-                why += diagnose(got[smooth], fd[smooth], None, dt)
+            a, e = np.asarray(got, np.float64)[smooth], fd[smooth]
+            err = np.abs(a - e)
+            tol = _fd_tolerance(e, np.ones(e.shape, bool)) + noise[smooth]
+            if not np.all(err <= tol):     # NaN in ours fails too
+                i = int(np.argmax(np.where(np.isnan(err), np.inf, err - tol)))
+                flat_i = int(np.flatnonzero(smooth.ravel())[i])
+                why = (f"max error {float(err[i]):.3g} at index {flat_i} (got {float(a[i])!r}, "
+                       f"finite differences {float(e[i])!r}, rtol {FD_RTOL:g})")
+                why += diagnose(a, e, None, dt)
                 raise _fail(f"{label}{tag}", spec, f"hessian() vs finite differences of the "
                             f"kernel gradient: {why}")
         else:

@@ -260,7 +260,8 @@ def test_allowed_non_finite_values_never_give_nan(name):
 
 def _later_chunk(name: str, entries: tuple, reductions: tuple | None):
     spec = lossreg.spec(name)
-    rows = 2 * CHUNK + 123 if spec.layout == "elementwise" else (2 * CHUNK) // 3 + 7
+    least = max(spec.kernels.serial_below, 2 * CHUNK) + 123          # parallel, 3+ chunks
+    rows = least if spec.layout == "elementwise" else least // 3 + 7
     _, t, p = sample(name, n=rows, seed=7)
     assert p.size > max(spec.kernels.serial_below, CHUNK)
     for argument, arr in (("y_true", t), ("y_pred", p)):

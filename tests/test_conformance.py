@@ -52,6 +52,18 @@ def test_sample_weight(spec, hyper, reduction):
 
 @pytest.mark.parametrize("spec,hyper", list(cases()))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_hessian_matches_finite_differences_and_reference(spec, hyper, dtype, reduction):
+    """Losses with ``has_hessian``: hessian/grad_hess vs finite differences of the
+    gradient and ``reference_hessian``; the others must raise LossError."""
+    T.check_hessian(spec, dtype, reduction, hyper)
+    labelled = T.label_variant(spec)
+    if labelled is not None:
+        T.check_hessian(labelled, dtype, reduction, hyper)
+
+
+@pytest.mark.parametrize("spec,hyper", list(cases()))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_layouts_noncontiguous_and_serial_path(spec, hyper, dtype):
     T.check_layouts(spec, dtype, hyper)
 

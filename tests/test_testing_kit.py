@@ -139,21 +139,23 @@ def test_missing_domain_check():
 
 
 def test_float32_returned_as_float64(monkeypatch):
-    # The dispatcher allocates outputs in y_pred's dtype, so a plugin cannot produce this
-    # through plain kernels; simulate a wrapper or dispatcher path that upcasts.
-    import lossreg.dispatch as D
+    # The plan allocates outputs in y_pred's dtype, so a plugin cannot produce this
+    # through plain kernels; simulate a wrapper or plan path that upcasts.
+    from lossreg.plan import Plan
 
-    real = D.evaluate
+    real = Plan.run
 
-    def upcasting(*args, **kwargs):
-        value, grad = real(*args, **kwargs)
+    def upcasting(self, *args, **kwargs):
+        value, grad, hess = real(self, *args, **kwargs)
         if isinstance(value, np.ndarray):
             value = value.astype(np.float64)
         if grad is not None and kwargs.get("out") is None:
             grad = grad.astype(np.float64)
-        return value, grad
+        if hess is not None and kwargs.get("hess_out") is None:
+            hess = hess.astype(np.float64)
+        return value, grad, hess
 
-    monkeypatch.setattr(D, "evaluate", upcasting)
+    monkeypatch.setattr(Plan, "run", upcasting)
     msg = failure(spec())
     assert "float32 input returned as float64" in msg
     assert "float64 input returned" not in msg
@@ -274,3 +276,125 @@ def test_parametrize_checks_skips_what_cannot_run(monkeypatch):
     (param,) = [p for p in T.parametrize_checks("mse") if p.id == "mse-config[defaults]"]
     with pytest.raises(pytest.skip.Exception, match="from_config is unavailable"):
         param.values[0]()
+
+
+# -- Hessians ----------------------------------------------------------------------------------
+
+@njit
+def _sq_hessian(y_true, y_pred, out):
+    for i in range(y_pred.shape[0]):
+        out[i] = 2.0
+
+
+@njit
+def _sq_hessian_double(y_true, y_pred, out):         # d2(r^2) taken as 4
+    for i in range(y_pred.shape[0]):
+        out[i] = 4.0
+
+
+def _sq_reference_hessian(y_true, y_pred):
+    return np.full(np.shape(y_pred), 2.0)
+
+
+def test_plain_hessian_kernel_passes_and_is_reported():
+    report = T.check_loss(spec(hessian=_sq_hessian, reference_hessian=_sq_reference_hessian))
+    assert report.ok
+    assert {"hessian[float64,mean,defaults]", "hessian[float32,none,defaults]"} <= set(report.passed)
+
+
+def test_loss_without_hessian_must_raise():
+    report = T.check_loss(spec(), raise_on_failure=False)      # plain pair, no hessian=
+    assert report.ok and "hessian[float64,sum,defaults]" in report.passed
+    assert "hessian" in T.CHECKS
+
+
+def test_plain_hessian_off_by_a_factor_two():
+    msg = failure(spec(hessian=_sq_hessian_double))
+    assert "FAIL hessian[float64,mean,defaults]" in msg
+    assert "finite differences of the kernel gradient" in msg
+    assert "off by a constant factor 2" in msg
+    assert "FAIL gradient" not in msg and "FAIL forward" not in msg
+
+
+@njit
+def _huber_elem_double_curvature(t, p, delta):
+    r = np.float64(p) - np.float64(t)
+    k = min(max(r, -delta), delta)
+    return k * (r - 0.5 * k), k, 2.0 * np.float64(abs(r) <= delta)
+
+
+@njit
+def _huber_elem_wrong_sign(t, p, delta):
+    r = np.float64(p) - np.float64(t)
+    k = min(max(r, -delta), delta)
+    return k * (r - 0.5 * k), k, -np.float64(abs(r) <= delta)
+
+
+def _huber_with(elem):
+    import dataclasses
+
+    from lossreg.kernels import elementwise_kernels
+
+    return dataclasses.replace(lossreg.spec("huber"), kernels=elementwise_kernels(elem))
+
+
+def _hessian_failure(spec_, reduction):
+    with pytest.raises(T.ConformanceError) as info:
+        T.check_hessian(spec_, np.float64, reduction)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_huber_hessian_off_by_a_factor_two(reduction):
+    msg = _hessian_failure(_huber_with(_huber_elem_double_curvature), reduction)
+    assert f"huber: hessian[float64, {reduction}]" in msg
+    assert "hessian() vs finite differences of the kernel gradient" in msg
+    assert "off by a constant factor 2" in msg
+
+
+@pytest.mark.parametrize("reduction", ["sum"])
+def test_huber_hessian_with_the_wrong_sign(reduction):
+    msg = _hessian_failure(_huber_with(_huber_elem_wrong_sign), reduction)
+    assert "hessian" in msg and "sign flipped" in msg
+
+
+def test_wrong_reference_hessian_is_named():
+    import dataclasses
+
+    def doubled(y_true, y_pred, delta=1.0):
+        r = np.abs(np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64))
+        return np.where(r <= delta, 2.0, 0.0)
+
+    bad = dataclasses.replace(lossreg.spec("huber"), reference_hessian=doubled)
+    msg = _hessian_failure(bad, "mean")
+    assert "hessian() vs spec.reference_hessian" in msg and "factor 0.5" in msg
+    # float32 compares to the reference too
+    with pytest.raises(T.ConformanceError, match=r"hessian\[float32, none\].*reference_hessian"):
+        T.check_hessian(bad, np.float32, "none")
+
+
+def test_fd_hessian_leaves_out_kinks_only():
+    """The stencil of an element next to a kink is not trusted; smooth elements are."""
+    loss = lossreg.get("huber", reduction="none")
+    t = np.zeros(6)
+    p = np.array([0.3, 1.0 + 5e-4, 1.0 - 1e-3, -2.0, 1.0, 0.999])   # kinks at |r| = 1
+    fd, smooth, _ = T.fd_hessian(loss, t, p)
+    assert smooth.tolist() == [True, False, False, True, False, False]
+    np.testing.assert_allclose(fd[smooth], [1.0, 0.0], atol=1e-9)
+    loss = lossreg.get("mae", reduction="none")
+    fd, smooth, _ = T.fd_hessian(loss, t, np.array([0.0, 1e-4, 3.0, -2.0, 0.5, -1e-3]))
+    assert smooth.tolist() == [False, False, True, True, True, False]
+
+
+def test_rmse_reference_hessian_uses_outer():
+    spec_ = lossreg.spec("rmse")
+    rng = np.random.default_rng(0)
+    t, p = spec_.sample(rng, 7)
+    w = rng.random(7)
+    for sw in (None, w):
+        want = T.reference_hessian_value(spec_, t, p, {}, "mean", sw)
+        ww = np.ones(7) if sw is None else w
+        r, W = p - t, ww.sum()
+        m = np.sum(ww * r * r) / W
+        exact = (1 - ww * r * r / (W * m)) * ww / (W * np.sqrt(m))   # d2/dp_i2 sqrt(m)
+        np.testing.assert_allclose(want, exact, rtol=1e-12)

@@ -129,7 +129,7 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
         hout = np.empty(n if kind == "value_grad_hess" else 0)
         partials = np.empty(n_chunks(n))
         bad = np.empty((n_chunks(n), 2), dtype=np.int64)
-        fused.get(kind, True, weighted)(      # serial twin: same source, quick compile
+        fused.get(kind, weighted)(0, n_chunks(n),
             t, p, w, out, hout, 0.25, partials, bad, 0.0, 1.0, False, -np.inf, np.inf, False,
             check, 1.5)
         results.append((out, hout, partials, bad if check else None))
@@ -162,7 +162,7 @@ def test_auto_style_picks_by_dtype_and_float32_results_match():
         out = np.empty(n, np.float32)
         partials = np.empty(n_chunks(n))
         bad = np.empty((n_chunks(n), 2), dtype=np.int64)
-        fused.get("value_grad", True, True, np.float32)(
+        fused.get("value_grad", True, np.float32)(0, n_chunks(n),
             t, p, w, out, np.empty(0), 0.5, partials, bad, 0.0, 1.0, False, -np.inf, np.inf,
             False, True, 1.5)
         outs.append((out, partials))
