@@ -2,7 +2,7 @@
 cross-entropy and focal losses.
 
 Element-wise losses (BCE, BCE with logits, focal, sigmoid focal) are one scalar float64
-function ``elem(t, p, *hp) -> (loss, dloss/dp)`` turned into fused kernels by
+function ``elem(t, p, *hp) -> (loss, dloss/dp, d^2loss/dp^2)`` turned into fused kernels by
 ``elementwise_kernels`` (the "blocks" style: their logs and exps come from
 ``lossreg.kernels.vmath`` and vectorize). Row losses (KL, JS, cross-entropy, softmax
 cross-entropy) have module-level kernels in ``rows.py``: forward, gradient and a fused
@@ -47,6 +47,7 @@ FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
 GRAD_EPS = 9.999999960041972e-13   # PyTorch's bound of p (1 - p) in the BCE gradient:
 #                                    its EPSILON 1e-12 is a float32 constant
+TORCH_HESS_EPS = 1e-12   # PyTorch's eps in binary_cross_entropy's double backward (float64)
 ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 sum);
 #                          loose enough for float32 rows of 1000 classes
 
@@ -56,28 +57,53 @@ PROBABILITIES = Domain(UNIT, doc="probabilities")
 LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
 
 
-# -- scalar helpers ---------------------------------------------------------------------------
-
 # -- element-wise losses (scalar float64 functions) ------------------------------------------
+
+@njit(inline="always", error_model="numpy")
+def _torch_pq_elem(q, r):
+    """(p + 1e-12)(1 - p + 1e-12): PyTorch's regularised p (1 - p) in binary_cross_entropy's
+    double backward (float64 eps 1e-12 there), never 0; its square is the denominator of
+    d^2 BCE / dp^2, itself the denominator of d BCE / dp in the grad_output branch."""
+    return (q + TORCH_HESS_EPS) * (r + TORCH_HESS_EPS)
+
 
 @njit(error_model="numpy")
 def bce_elem(t, p, a, b):
-    """-a y log p - b (1 - y) log(1 - p), logs clamped at -100; d/dp with PyTorch's bound."""
+    """-a y log p - b (1 - y) log(1 - p), logs clamped at -100; d/dp with PyTorch's bound.
+
+    Returns (loss, d/dp, d^2/dp^2). d/dp = [b (1-y) p - a y (1-p)] / max(p (1-p), 1e-12)
+    (PyTorch's binary_cross_entropy backward). d^2/dp^2 is PyTorch's double backward of
+    binary_cross_entropy: [a y (1-p)^2 + b (1-y) p^2] / ((p + 1e-12)^2 (1-p + 1e-12)^2),
+    i.e. the curvature of the UNclamped logs with a regularised denominator: it ignores
+    the -100 clamp of the logs (true curvature 0 for p < e^-100) and the 1e-12 bound of
+    the gradient (whose own slope is 1e12 there); finite everywhere (about 1e24 at p in
+    {0, 1} against the target). The numerator is written as the sum of two non-negative
+    terms: PyTorch's p^2 - 2 p y + y cancels near p = y in {0, 1} (relative error up to
+    1 there, e.g. 0 instead of 1 at p = 1 - 1e-9, y = 1); this is the exact value.
+    """
     y = np.float64(t)
     q = np.float64(p)
+    r = 1.0 - q
     l1 = max(vmath.log(q), LOG_CLAMP)
     l0 = max(vmath.log1p(-q), LOG_CLAMP)
     loss = -(a * y * l1 + b * (1.0 - y) * l0)
     if a == b:
         num = a * (q - y)
     else:
-        num = b * (1.0 - y) * q - a * y * (1.0 - q)
-    return loss, num / max(q * (1.0 - q), GRAD_EPS)
+        num = b * (1.0 - y) * q - a * y * r
+    d = _torch_pq_elem(q, r)
+    hess = (a * y * (r * r) + b * (1.0 - y) * (q * q)) / (d * d)
+    return loss, num / max(q * r, GRAD_EPS), hess
 
 
 @njit(error_model="numpy")
 def bce_logits_elem(t, z, a, b):
-    """a y softplus(-z) + b (1 - y) softplus(z); d/dz = -a y sigmoid(-z) + b (1 - y) sigmoid(z)."""
+    """a y softplus(-z) + b (1 - y) softplus(z); d/dz = -a y sigmoid(-z) + b (1 - y) sigmoid(z).
+
+    Returns (loss, d/dz, d^2/dz^2) with d^2/dz^2 = (a y + b (1 - y)) sigmoid(z) sigmoid(-z)
+    (both sigmoids from exp(-|z|), so it is accurate, not 1 - 1, for large |z|: it
+    underflows to 0 only beyond |z| ~ 745). No clamps or kinks: smooth everywhere.
+    """
     y = np.float64(t)
     x = np.float64(z)
     u = vmath.exp(-abs(x))        # one exp serves the log terms and both sigmoids
@@ -93,7 +119,7 @@ def bce_logits_elem(t, z, a, b):
         grad = a * (sig - y)
     else:
         grad = b * (1.0 - y) * sig - a * y * sig_neg
-    return loss, grad
+    return loss, grad, (a * y + b * (1.0 - y)) * (big * small)
 
 
 @njit(error_model="numpy")
@@ -105,25 +131,61 @@ def focal_elem(t, p, a, b, gamma):
     a y (1-p)^g BCE(p, 1) + b (1-y) p^g BCE(p, 0) with PyTorch's BCE. Finite at p in
     {0, 1}; gamma = 0 gives binary_cross_entropy. log p / (1-p) and log(1-p) / p take
     their limit -1 where 1-p or p is 0.
+
+    Returns (loss, d/dp, d^2/dp^2). The second derivative is PyTorch's double backward of
+    that same expression (product rule; BCE's double backward as in ``bce_elem``):
+    with r = 1-p, w1 = a y r^g, w0 = b (1-y) p^g, M = max(p r, 1e-12) and
+    E = (p + 1e-12)(r + 1e-12),
+      -g (g-1) [a y r^(g-1) log(p)/r + b (1-y) p^(g-1) log(1-p)/p]
+      + g (w1 + w0) (1/M + 1/E) + (w1 r^2 + w0 p^2) / E^2.
+    The cross term f' BCE' appears twice, once with each of PyTorch's two BCE derivative
+    forms (the backward's bound M, the double backward's grad_output branch E; E/(p r)
+    - 1 is about 1e-12/min(p, 1-p), so this matters to 1e-10 only near 0 and 1). The
+    logs are clamped at -100 (their value, as PyTorch multiplies the clamped forward) and
+    log(p)/r, log(1-p)/p at their limit -1 where r or p is 0. A term whose factor
+    g (g-1) or weight is 0 is exactly 0 (no 0 * inf). Finite for every p in [0, 1] when
+    gamma = 0 or gamma >= 1 (where PyTorch gives NaN for 1 < gamma < 2 at p in {0, 1}:
+    0 * inf in pow's double backward; here the limit 0). For 0 < gamma < 1 the true
+    curvature diverges at p = 1 (y > 0) and p = 0 (y < 1): -inf is returned there.
     """
     y = np.float64(t)
     q = np.float64(p)
     r = 1.0 - q
     l1 = max(vmath.log(q), LOG_CLAMP)
     l0 = max(vmath.log1p(-q), LOG_CLAMP)
-    w1 = a * y * vmath.power(r, gamma)
-    w0 = b * (1.0 - y) * vmath.power(q, gamma)
+    ay = a * y
+    by = b * (1.0 - y)
+    w1 = ay * vmath.power(r, gamma)
+    w0 = by * vmath.power(q, gamma)
     loss = -(w1 * l1 + w0 * l0)
     ratio1 = l1 / r if r > 0.0 else -1.0
     ratio0 = l0 / q if q > 0.0 else -1.0
-    grad = gamma * (w1 * ratio1 - w0 * ratio0) + (w0 * q - w1 * r) / max(q * r, GRAD_EPS)
-    return loss, grad
+    bound = max(q * r, GRAD_EPS)
+    grad = gamma * (w1 * ratio1 - w0 * ratio0) + (w0 * q - w1 * r) / bound
+    # the modulating factors' second derivative: g (g-1) r^(g-2) and g (g-1) p^(g-2),
+    # times the (clamped) BCE values -l1 = -ratio1 r, -l0 = -ratio0 p
+    c = gamma * (gamma - 1.0)
+    s1 = ay * vmath.power(r, gamma - 1.0) * ratio1
+    s0 = by * vmath.power(q, gamma - 1.0) * ratio0
+    s1 = 0.0 if (ay == 0.0) | (c == 0.0) else s1
+    s0 = 0.0 if (by == 0.0) | (c == 0.0) else s0
+    d = _torch_pq_elem(q, r)
+    hess = (gamma * (w1 + w0) * (1.0 / bound + 1.0 / d) - c * (s1 + s0)
+            + (w1 * (r * r) + w0 * (q * q)) / (d * d))
+    return loss, grad, hess
 
 
 @njit(error_model="numpy")
 def sigmoid_focal_elem(t, z, a, b, gamma):
     """Focal loss on logits via log-sigmoid identities: with p = sigmoid(z),
-    -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z))."""
+    -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z)).
+
+    Returns (loss, d/dz, d^2/dz^2); with r = 1 - p, w1 = a y r^g, w0 = b (1-y) p^g:
+      d^2/dz^2 = w1 [g p softplus(-z) (g p - r) + (2g + 1) p r]
+               + w0 [g r softplus(z) (g r - p) + (2g + 1) p r].
+    Smooth (no clamps or kinks); finite for every finite logit (p and r come from
+    exp(-|z|), so p r is not 1 - 1 for large |z|, and p softplus(-z) is 0 * finite).
+    """
     y = np.float64(t)
     x = np.float64(z)
     u = vmath.exp(-abs(x))
@@ -140,7 +202,10 @@ def sigmoid_focal_elem(t, z, a, b, gamma):
     w0 = b * (1.0 - y) * m0
     loss = w1 * sp_neg + w0 * sp_pos
     grad = w0 * (gamma * r * sp_pos + p) - w1 * (gamma * p * sp_neg + r)
-    return loss, grad
+    pr = (2.0 * gamma + 1.0) * (p * r)
+    hess = (w1 * (gamma * p * sp_neg * (gamma * p - r) + pr)
+            + w0 * (gamma * r * sp_pos * (gamma * r - p) + pr))
+    return loss, grad, hess
 
 
 # -- NumPy references (per-element or per-row values, float64) -------------------------------
@@ -213,10 +278,8 @@ def _log_softmax(z):
     return (z - m) - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
 
 
-def softmax_ce_reference(y_true, y_pred, label_smoothing=0.0, class_weight=None,
-                         ignore_index=None):
-    z = _f64(y_pred)
-    n_classes = z.shape[-1]
+def _softmax_targets(y_true, z, label_smoothing, ignore_index):
+    """(smoothed target rows t', rows kept): integer labels become one-hot rows."""
     t = np.asarray(y_true)
     keep = np.ones(z.shape[:-1], dtype=bool)
     if t.shape == z.shape[:-1]:                           # integer class labels
@@ -225,11 +288,103 @@ def softmax_ce_reference(y_true, y_pred, label_smoothing=0.0, class_weight=None,
             keep = labels != ignore_index
         t = np.zeros(z.shape)
         np.put_along_axis(t, np.where(keep, labels, 0)[..., None], 1.0, axis=-1)
-    t = _f64(t) * (1 - label_smoothing) + label_smoothing / n_classes
+    return _f64(t) * (1 - label_smoothing) + label_smoothing / z.shape[-1], keep
+
+
+def softmax_ce_reference(y_true, y_pred, label_smoothing=0.0, class_weight=None,
+                         ignore_index=None):
+    z = _f64(y_pred)
+    n_classes = z.shape[-1]
+    t, keep = _softmax_targets(y_true, z, label_smoothing, ignore_index)
     w = np.ones(n_classes) if class_weight is None else _f64(class_weight)
     tw = t * w
     terms = np.where(tw != 0, -tw * _log_softmax(z), 0.0)
     return np.where(keep, np.sum(terms, axis=-1), 0.0)
+
+
+# -- NumPy reference Hessians (the diagonal d^2 l / d y_pred^2, float64, y_pred's shape) ----
+# The same conventions as the kernels (documented in the element functions): PyTorch's
+# double backward for the BCE-type terms, exact formulas elsewhere.
+
+def _torch_pq(p):
+    return (p + TORCH_HESS_EPS) * (1 - p + TORCH_HESS_EPS)
+
+
+def _sigmoids(z):
+    """(sigmoid(z), sigmoid(-z)) without overflow or 1 - 1 cancellation."""
+    return np.exp(-np.logaddexp(0.0, -z)), np.exp(-np.logaddexp(0.0, z))
+
+
+def bce_reference_hessian(y_true, y_pred, alpha=None):
+    y, p = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    return (a * y * (1 - p) ** 2 + b * (1 - y) * p ** 2) / _torch_pq(p) ** 2
+
+
+def bce_logits_reference_hessian(y_true, y_pred, alpha=None, pos_weight=None):
+    y, z = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha, pos_weight)
+    p, r = _sigmoids(z)
+    return (a * y + b * (1 - y)) * p * r
+
+
+def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+    y, p = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    g = float(gamma)
+    r = 1 - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        l1 = np.maximum(np.log(p), LOG_CLAMP)
+        l0 = np.maximum(np.log1p(-p), LOG_CLAMP)
+        ratio1 = np.where(r > 0, l1 / np.where(r > 0, r, 1.0), -1.0)
+        ratio0 = np.where(p > 0, l0 / np.where(p > 0, p, 1.0), -1.0)
+        w1, w0 = a * y * r ** g, b * (1 - y) * p ** g
+        c = g * (g - 1)
+        s1 = np.where((a * y == 0) | (c == 0), 0.0, a * y * r ** (g - 1) * ratio1)
+        s0 = np.where((b * (1 - y) == 0) | (c == 0), 0.0, b * (1 - y) * p ** (g - 1) * ratio0)
+        return (g * (w1 + w0) * (1 / np.maximum(p * r, GRAD_EPS) + 1 / _torch_pq(p))
+                - c * (s1 + s0) + (w1 * r ** 2 + w0 * p ** 2) / _torch_pq(p) ** 2)
+
+
+def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+    y, z = _f64(y_true), _f64(y_pred)
+    a, b = _weights_ab(alpha)
+    g = float(gamma)
+    nlp, nlq = np.logaddexp(0.0, -z), np.logaddexp(0.0, z)   # -log p, -log(1-p)
+    p, r = _sigmoids(z)
+    w1, w0 = a * y * np.exp(-g * nlq), b * (1 - y) * np.exp(-g * nlp)
+    pr = (2 * g + 1) * p * r
+    return w1 * (g * p * nlp * (g * p - r) + pr) + w0 * (g * r * nlq * (g * r - p) + pr)
+
+
+def kl_reference_hessian(y_true, y_pred, eps=0.0):
+    t, q = _f64(y_true), _f64(y_pred)
+    mask = (t > 0) & (q >= eps)
+    with np.errstate(divide="ignore"):
+        return np.where(mask, t / np.where(mask, q, 1.0) / np.where(mask, q, 1.0), 0.0)
+
+
+def js_reference_hessian(y_true, y_pred):
+    t, q = _f64(y_true), _f64(y_pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((t == 0) & (q == 0), 0.0, 0.5 * (t / (t + q)) / q)
+
+
+def ce_reference_hessian(y_true, y_pred):
+    t, q = _f64(y_true), _f64(y_pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t > 0, t / q / q, 0.0)
+
+
+def softmax_ce_reference_hessian(y_true, y_pred, label_smoothing=0.0, class_weight=None,
+                                 ignore_index=None):
+    """S_i s_ij (1 - s_ij), S_i = sum_j w_j t'_ij, s = softmax(z_i); 0 for ignored rows."""
+    z = _f64(y_pred)
+    t, keep = _softmax_targets(y_true, z, label_smoothing, ignore_index)
+    w = np.ones(z.shape[-1]) if class_weight is None else _f64(class_weight)
+    s = np.exp(_log_softmax(z))
+    mass = np.sum(t * w, axis=-1, keepdims=True)
+    return np.where(keep[..., None], mass * s * (1 - s), 0.0)
 
 
 # -- samplers (valid inputs for tests and benchmarks) ----------------------------------------
