@@ -131,7 +131,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.kernels.labels
     n_classes = batch.p.shape[1]
     if validate:
-        i = int(lt.first_invalid(batch.t, n_classes, workers > 1, *args))
+        i = int(lt.first_invalid(batch.t, n_classes, workers, *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -140,7 +140,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    if lt.mean_weights(batch.t, n_classes, d, workers > 1, *args) is False:
+    if lt.mean_weights(batch.t, n_classes, d, workers, *args) is False:
         return                                   # every row counts 1: weight_sum stands
     batch.weight_sum = R.weighted_sum(d, batch.w, workers)
     if not batch.weight_sum > 0.0:

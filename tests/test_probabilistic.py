@@ -391,14 +391,15 @@ def test_label_path_conformance():
 
 def test_kit_catches_a_label_kernel_that_ignores_label_smoothing():
     spec = lossreg.spec("softmax")
-    lt = spec.label_targets
-    broken = dataclasses.replace(spec, label_targets=dataclasses.replace(
-        lt, forward=lossreg.spec("softmax").label_targets.forward,
-        gradient=_gradient_without_smoothing))
+    k = spec.kernels
+    broken = dataclasses.replace(spec, kernels=lossreg.kernels.row_kernels(
+        k.impl, checks_pred=True, serial_below=k.serial_below,
+        labels=dataclasses.replace(k.labels, impl=_impl_without_smoothing)))
     with pytest.raises(T.ConformanceError, match="gradient"):
         T.check_gradient(T.label_variant(broken), np.float64, "mean", {"label_smoothing": 0.3})
 
 
-@lossreg.kernels.njit(parallel=True)
-def _gradient_without_smoothing(labels, z, out, ls, cw, ignore, has_ignore):
-    P.softmax_ce_label_gradient(labels, z, out, 0.0, cw, ignore, has_ignore)
+def _impl_without_smoothing(labels, z, w, scale, values, grad, hess, workers, ls, cw, ignore,
+                            has_ignore):
+    return P.softmax_ce_label_impl(labels, z, w, scale, values, grad, hess, workers, 0.0, cw,
+                                   ignore, has_ignore)

@@ -1,5 +1,6 @@
-"""Fused value_grad kernels of the row losses: the dispatcher uses them for value_and_grad,
-and they agree with the forward and gradient kernels, bit for bit in float64."""
+"""Row kernels (one impl per target form): the plan calls each once per call, any subset
+of value, gradient and Hessian in one pass, and every subset gives the same bits in
+float64."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import lossreg
+from lossreg.kernels import RowKernels, row_kernels
 from lossreg.losses import rows
 
 # (loss, hyperparameters, targets): every row loss that has a value_grad kernel, in its
@@ -48,9 +50,8 @@ def _hyper(hyper, n_classes):
     return hyper
 
 
-def test_every_row_loss_with_value_grad_is_covered():
-    fused = {n for n in lossreg.names() if lossreg.spec(n).layout == "rows"
-             and lossreg.spec(n).value_grad is not None}
+def test_every_built_in_row_loss_is_covered():
+    fused = {n for n in lossreg.names() if isinstance(lossreg.spec(n).kernels, RowKernels)}
     assert fused <= {c[0] for c in CASES}
 
 
@@ -79,22 +80,29 @@ def test_value_grad_equals_forward_and_gradient(name, hyper, targets, n_classes,
                                                atol=1e-6 * float(np.max(np.abs(grad2))))
 
 
-def test_dispatcher_uses_value_grad_for_value_and_grad():
+def _replaced(spec, impl):
+    k = spec.kernels
+    return dataclasses.replace(spec, kernels=row_kernels(
+        impl, labels=k.labels, checks_pred=bool(k.checks), serial_below=k.serial_below))
+
+
+def test_the_plan_calls_the_impl_once_per_call():
     spec = lossreg.spec("cross_entropy")
     calls = []
 
     def counting(*args):
-        calls.append(args[3])            # the scale the dispatcher passes
-        return rows.ce_value_grad(*args)
+        calls.append((args[3], args[4].size > 0, args[5].size > 0, args[6].size > 0))
+        return rows.ce_impl(*args)
 
-    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=counting), "mean")
+    loss = lossreg.Loss(_replaced(spec, counting), "mean")
     t, p = spec.sample(np.random.default_rng(0), 50)
     value, grad = loss.value_and_grad(t, p)
-    assert calls == [1.0 / 50]
+    assert calls == [(1.0 / 50, True, True, False)]     # one pass, scale of the mean
     assert value == lossreg.get("cross_entropy")(t, p)
-    loss(t, p)                           # value alone: the forward kernel
-    loss.grad(t, p)                      # gradient alone: the gradient kernel
-    assert len(calls) == 1
+    np.testing.assert_array_equal(grad, lossreg.get("cross_entropy").grad(t, p))
+    g, h = loss.grad_hess(t, p)
+    assert calls[-1] == (1.0 / 50, False, True, True)
+    assert len(calls) == 2
 
 
 def test_ignored_and_invalid_label_rows():
@@ -116,7 +124,7 @@ def test_ignored_and_invalid_label_rows():
 def test_value_grad_checks_logits_itself(labels, n_rows):
     """softmax's value_grad counts non-finite logits (value_grad_checks): the dispatcher
     skips its own scan of y_pred there, yet every bad logit is reported at its index."""
-    assert lossreg.spec("softmax_cross_entropy").value_grad_checks
+    assert lossreg.spec("softmax_cross_entropy").kernels.checks == ("y_pred",)
     rng = np.random.default_rng(n_rows)
     z = rng.normal(size=(n_rows, 4))
     t = rng.integers(0, 4, n_rows) if labels else rng.dirichlet(np.ones(4), n_rows)
@@ -130,27 +138,27 @@ def test_value_grad_checks_logits_itself(labels, n_rows):
             assert info.value.index == index and info.value.argument == "y_pred"
 
 
-def test_a_value_grad_that_miscounts_is_a_plugin_error():
+def test_a_row_kernel_that_miscounts_is_a_plugin_error():
     spec = lossreg.spec("softmax_cross_entropy")
 
     def lying(*args):
-        rows.softmax_ce_value_grad(*args)
+        rows.softmax_ce_impl(*args)
         return 3
 
-    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=lying), "mean")
+    loss = lossreg.Loss(_replaced(spec, lying), "mean")
     t, p = spec.sample(np.random.default_rng(0), 20)
     with pytest.raises(lossreg.PluginError, match="reported 3"):
         loss.value_and_grad(t, p)
     assert np.isfinite(loss.value_and_grad(t, p, validate=False)[0])
 
 
-def test_value_grad_checks_without_a_count_is_a_plugin_error():
+def test_a_checking_row_kernel_without_a_count_is_a_plugin_error():
     spec = lossreg.spec("softmax_cross_entropy")
 
     def silent(*args):
-        rows.softmax_ce_value_grad(*args)
+        rows.softmax_ce_impl(*args)
 
-    loss = lossreg.Loss(dataclasses.replace(spec, value_grad=silent), "mean")
+    loss = lossreg.Loss(_replaced(spec, silent), "mean")
     t, p = spec.sample(np.random.default_rng(0), 20)
     with pytest.raises(lossreg.PluginError, match="no count"):
         loss.value_and_grad(t, p)

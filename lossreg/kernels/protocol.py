@@ -95,9 +95,9 @@ class Kernels:
 class LabelKernels:
     """How a row loss also takes integer class labels as ``y_true`` (shape
     ``y_pred.shape[:-1]``): ``impl`` has the row-impl signature with 1-D int64 labels as
-    ``t``; ``first_invalid(labels, n_classes, parallel, *hp)`` returns the first label
+    ``t``; ``first_invalid(labels, n_classes, workers, *hp)`` returns the first label
     outside [0, C) that the hyperparameters do not ignore, or -1;
-    ``mean_weights(labels, n_classes, out, parallel, *hp)`` (optional) fills each row's
+    ``mean_weights(labels, n_classes, out, workers, *hp)`` (optional) fills each row's
     weight in the "mean" denominator (PyTorch: the class weight of its label, 0 when
     ignored) and returns True, or returns False: every row counts 1. Kernels must not
     read out of bounds for bad labels (with ``validate=False`` they are not checked)."""
@@ -114,10 +114,10 @@ def _rows_buffer(a: np.ndarray | None, dtype) -> np.ndarray:
 class RowKernels(Kernels):
     """A loss on rows (n, C) from one implementation function per target form.
 
-    ``impl(t, p, w, scale, values, grad, hess, parallel, *hp) -> int`` fills any subset
+    ``impl(t, p, w, scale, values, grad, hess, workers, *hp) -> int`` fills any subset
     of: values[i] = l_i (unweighted), grad[i, j] = w_i * scale * dl_i/dp_ij and
-    hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), parallel over
-    blocks of rows when ``parallel``; it returns the number of y_pred values outside
+    hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), on up to
+    ``workers`` threads (1: serial); it returns the number of y_pred values outside
     y_pred's domain when ``checks_pred`` (else anything). The plan locates the first one.
     """
 
@@ -141,7 +141,7 @@ class RowKernels(Kernels):
         values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
         count = impl(job.t, job.p, job.w, float(job.scale), values,
                      _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
-                     job.parallel, *job.args)
+                     job.threads, *job.args)
         bad_p = -1
         if self.checks and job.check:
             bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.threads)

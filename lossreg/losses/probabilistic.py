@@ -26,22 +26,9 @@ from ..hookspecs import hookimpl
 from ..kernels import LabelKernels, elementwise_kernels, njit, row_kernels, vmath
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
-from . import rows as _rows
-from .rows import SERIAL_BELOW as ROW_SERIAL_BELOW   # measured serial/parallel crossover
-
-
-def _shim(value_grad, label_first_invalid=None):
-    """TEMPORARY adapter of the wave-1 row kernels to the row-impl signature."""
-    def impl(t, p, w, scale, values, grad, hess, parallel, *hp):
-        if grad.shape[0] == 0:
-            grad = np.empty((0, 0), p.dtype)
-        vals = values if values.shape[0] else np.empty(p.shape[0], p.dtype)
-        if grad.shape[0] == 0:
-            g = np.empty(p.shape, p.dtype)
-        else:
-            g = grad
-        return value_grad(t, p, w, scale, vals, g, *hp)
-    return impl
+from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
+                   softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
+                   softmax_ce_mean_weights)
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -465,9 +452,8 @@ def specs() -> list[LossSpec]:
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
-            kernels=row_kernels(_shim(_rows.kl_value_grad), serial_below=ROW_SERIAL_BELOW,
-                                hessian=False),
-            reference=kl_reference,
+            kernels=row_kernels(kl_impl, serial_below=ROW_SERIAL_BELOW),
+            reference=kl_reference, reference_hessian=kl_reference_hessian,
             sampler=distribution_sampler, **rows,
             hyperparameters={"eps": Hyperparameter(
                 float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
@@ -490,9 +476,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="js_div", aliases=("js",), family=FAMILY, task="distribution",
-            kernels=row_kernels(_shim(_rows.js_value_grad), serial_below=ROW_SERIAL_BELOW,
-                                hessian=False),
-            reference=js_reference,
+            kernels=row_kernels(js_impl, serial_below=ROW_SERIAL_BELOW),
+            reference=js_reference, reference_hessian=js_reference_hessian,
             sampler=distribution_sampler, **rows,
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
             summary="Jensen-Shannon divergence: symmetric, finite, bounded by log 2 (natural log).",
@@ -506,9 +491,8 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="cross_entropy", aliases=("ce",), family=FAMILY, task="multiclass",
-            kernels=row_kernels(_shim(_rows.ce_value_grad), serial_below=ROW_SERIAL_BELOW,
-                                hessian=False),
-            reference=ce_reference,
+            kernels=row_kernels(ce_impl, serial_below=ROW_SERIAL_BELOW),
+            reference=ce_reference, reference_hessian=ce_reference_hessian,
             sampler=distribution_sampler, **rows,
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
             summary="Cross-entropy -sum p log q between target rows (soft allowed) and "
@@ -522,7 +506,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="binary_cross_entropy", aliases=("bce", "log_loss"), family=FAMILY,
-            task="binary", reference=bce_reference,
+            task="binary", reference=bce_reference, reference_hessian=bce_reference_hessian,
             kernels=elementwise_kernels(bce_elem, style="blocks"),
             kernel_args=_bce_args,
             hyperparameters={"alpha": alpha_none},
@@ -541,6 +525,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
             family=FAMILY, task="binary", reference=bce_logits_reference,
+            reference_hessian=bce_logits_reference_hessian,
             kernels=elementwise_kernels(bce_logits_elem, style="blocks"),
             kernel_args=_bce_logits_args,
             hyperparameters={
@@ -561,12 +546,10 @@ def specs() -> list[LossSpec]:
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass",
             kernels=row_kernels(
-                _shim(_rows.softmax_ce_value_grad), hessian=False, checks_pred=True,
-                serial_below=ROW_SERIAL_BELOW,
-                labels=LabelKernels(_shim(_rows.softmax_ce_label_value_grad),
-                                    lambda l, n, par, *hp: _rows.softmax_ce_first_invalid(l, n, *hp),
-                                    lambda l, n, o, par, *hp: _rows.softmax_ce_mean_weights(l, n, o, *hp))),
-            reference=softmax_ce_reference,
+                softmax_ce_impl, checks_pred=True, serial_below=ROW_SERIAL_BELOW,
+                labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
+                                    softmax_ce_mean_weights)),
+            reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
             sampler=softmax_sampler, **rows,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
             hyperparameters={
@@ -596,6 +579,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="focal", family=FAMILY, task="binary", reference=focal_reference,
+            reference_hessian=focal_reference_hessian,
             kernels=elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
             hyperparameters={
                 "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
@@ -617,6 +601,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
             reference=sigmoid_focal_reference,
+            reference_hessian=sigmoid_focal_reference_hessian,
             kernels=elementwise_kernels(sigmoid_focal_elem, style="blocks"),
             kernel_args=_focal_args,
             hyperparameters={
