@@ -356,7 +356,7 @@ def _fd_groups(spec: LossSpec, shape: tuple) -> list[np.ndarray]:
     size = int(np.prod(shape))
     if spec.outer is not None:
         return [np.array([i]) for i in range(size)]
-    if spec.layout == "rows" and len(shape) >= 2:
+    if spec.layout == "rows":           # a 1-D y_pred is one row: one element per group
         cols = np.arange(size) % shape[-1]
         return [np.flatnonzero(cols == j) for j in range(shape[-1])]
     return [np.arange(size)]
@@ -486,7 +486,7 @@ def check_hessian(spec: LossSpec, dtype=np.float64, reduction: str = "mean", hyp
         for what, arr in (("hessian()", got), ("grad_hess() gradient", g2),
                           ("grad_hess() Hessian", h2)):
             if not isinstance(arr, np.ndarray) or arr.shape != p.shape:
-                raise _fail(f"hessian shape", spec, f"{what} is {type(arr).__name__} "
+                raise _fail("hessian shape", spec, f"{what} is {type(arr).__name__} "
                             f"{getattr(arr, 'shape', '')}, expected an array of shape {p.shape}")
             if arr.dtype != dt:
                 raise _fail("dtype", spec, f"{dt} input returned as {arr.dtype} by {what}: "

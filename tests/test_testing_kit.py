@@ -398,3 +398,42 @@ def test_rmse_reference_hessian_uses_outer():
         m = np.sum(ww * r * r) / W
         exact = (1 - ww * r * r / (W * m)) * ww / (W * np.sqrt(m))   # d2/dp_i2 sqrt(m)
         np.testing.assert_allclose(want, exact, rtol=1e-12)
+
+
+class _ScaledHessian:
+    """Kernels of a registered loss whose Hessian diagonal is multiplied by ``factor``
+    (everything else delegated): a defect in any layout without compiling anything."""
+
+    def __init__(self, inner, factor):
+        self.inner, self.factor = inner, factor
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, job):
+        outcome = self.inner.run(job)
+        if job.hess is not None:
+            job.hess *= job.hess.dtype.type(self.factor)
+        return outcome
+
+
+@pytest.mark.parametrize("name,factor,expect", [
+    ("softmax_cross_entropy", 2.0, "off by a constant factor 2"),
+    ("kl_div", -1.0, "sign flipped"),
+    ("rmse", 2.0, "finite differences of the kernel gradient"),
+])
+def test_wrong_hessians_of_rows_and_outer_losses_are_caught(name, factor, expect):
+    import dataclasses
+
+    base = lossreg.spec(name)
+    if not base.has_hessian:
+        pytest.skip(f"{name} has no Hessian yet")
+    bad = dataclasses.replace(base, kernels=_ScaledHessian(base.kernels, factor))
+    msg = _hessian_failure(bad, "mean")
+    assert f"{name}: hessian[float64, mean]" in msg and expect in msg
+    labelled = T.label_variant(bad)
+    if labelled is not None:
+        assert expect in _hessian_failure(labelled, "mean")
+    report = T.check_loss(bad, raise_on_failure=False)
+    assert any(label.startswith("hessian[") for label, _ in report.failed)
+    assert not any(label.startswith(("gradient[", "forward[")) for label, _ in report.failed)
