@@ -271,9 +271,10 @@ class LossSpec:
     per-element (per-row) values; ``reference_hessian`` (optional) of the per-element
     second derivatives d2 l_i / d y_pred^2 (for rows, the diagonal of each row's Hessian,
     shaped like y_pred). Tests and ``lossreg.testing`` compare kernels to them.
-    ``outer`` optionally maps the weighted mean m to the loss value: ``(f, df, d2f)``, as
-    RMSE's square root (``(f, df)`` alone: no Hessian); such losses support only the
-    "mean" reduction. ``check_args(kernel_args, y_pred_shape)`` optionally raises
+    ``outer`` optionally maps the weighted mean m to the loss value: ``(f, df, c)`` with
+    ``c(m) = f''(m) / f'(m)`` (the curvature ratio: for RMSE's square root -1/(2m), which
+    unlike f'' = -m^(-3/2)/4 neither overflows nor underflows), or ``(f, df)`` alone: no
+    Hessian; such losses support only the "mean" reduction. ``check_args(kernel_args, y_pred_shape)`` optionally raises
     ShapeError when hyperparameters do not fit the data (a class_weight of the wrong
     length); it runs on every call, ``validate=False`` included, before any kernel.
     """
@@ -402,7 +403,7 @@ class LossSpec:
                             f"method) with layout {self.layout!r}")
         if self.outer is not None and (len(self.outer) not in (2, 3)
                                        or not all(map(callable, self.outer))):
-            problems.append("outer must be (f, df) or (f, df, d2f), all callable")
+            problems.append("outer must be (f, df) or (f, df, f''/f'), all callable")
         if not set(self.reductions) <= set(REDUCTIONS) or not self.reductions:
             problems.append(f"reductions {self.reductions!r} must be a subset of {REDUCTIONS}")
         for arg, dom in self.domains.items():

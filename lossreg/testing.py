@@ -327,8 +327,9 @@ def reference_hessian_value(spec: LossSpec, y_true, y_pred, hyper: dict,
     """The Hessian diagonal of the reduced value from ``spec.reference_hessian`` (float64).
 
     Per element (per row element for rows) l''_i: "none" and "sum" give w_i l''_i, "mean"
-    w_i l''_i / W (W the weight sum). With ``outer = (f, df, d2f)`` (value f(m), m the
-    weighted mean of the terms) it is f''(m) u_i^2 + f'(m) v_i with u_i = w_i l'_i / W
+    w_i l''_i / W (W the weight sum). With ``outer = (f, df, c)`` (value f(m), m the
+    weighted mean of the terms, c = f''/f') it is f''(m) u_i^2 + f'(m) v_i =
+    f'(m) (v_i + c(m) u_i^2) with u_i = w_i l'_i / W
     and v_i = w_i l''_i / W; l'_i comes from the kernel gradient of the loss without
     ``outer`` (checked on its own against the reference by ``check_gradient``).
     """
@@ -345,7 +346,7 @@ def reference_hessian_value(spec: LossSpec, y_true, y_pred, hyper: dict,
         m = float(np.sum(w * terms) / total_w)
         inner = dataclasses.replace(spec, outer=None, reductions=REDUCTIONS)
         u = Loss(inner, "none", **hyper).grad(t, p, sample_weight=sample_weight) / total_w
-        return spec.outer[2](m) * (u * u) + spec.outer[1](m) * (wb * d2 / total_w)
+        return spec.outer[1](m) * (wb * d2 / total_w + (spec.outer[2](m) * u) * u)
     return wb * d2 / total_w if reduction == "mean" else wb * d2
 
 

@@ -104,9 +104,10 @@ def _sqrt_derivative(m: float) -> float:
     return 0.5 / math.sqrt(m) if m > 0.0 else 0.0
 
 
-def _sqrt_second_derivative(m: float) -> float:
-    """-1/4 m^(-3/2); 0 at a perfect fit, where the gradient is taken as 0 too."""
-    return -0.25 / (m * math.sqrt(m)) if m > 0.0 else 0.0
+def _sqrt_curvature(m: float) -> float:
+    """f''(m) / f'(m) = -1 / (2m) for f = sqrt: no m^(3/2) to overflow or underflow; 0 at
+    a perfect fit (m = 0), where the gradient and Hessian are taken as 0."""
+    return -0.5 / m if m > 0.0 else 0.0
 
 
 # -- specs ----------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="rmse", aliases=("l2",), family=FAMILY, task=TASK, reference=mse_reference,
             reference_hessian=mse_reference_hessian, kernels=mse_kernels,
-            outer=(math.sqrt, _sqrt_derivative, _sqrt_second_derivative), reductions=("mean",),
+            outer=(math.sqrt, _sqrt_derivative, _sqrt_curvature), reductions=("mean",),
             summary="Root mean squared error (L2 loss in the source article): sqrt of the MSE.",
             formula=r"L(y, \hat y) = \sqrt{\frac{\sum_i w_i (\hat y_i - y_i)^2}{\sum_i w_i}}",
             properties={"convex", "nonnegative"},
