@@ -661,3 +661,40 @@ def test_zzz_report_worst_relative_errors(capsys):
             print(f"\n{len(notes)} places where torch is non-finite or differs at a kink:")
             print("\n".join(notes))
     assert max(WORST.values()) <= TOL
+
+
+def test_a_plugin_hessian_kernel_that_fails_to_compile_is_a_plugin_error():
+    """The Hessian kernel is compiled on first use: its failure names the plugin's source,
+    and the loss's value and gradient (and other losses) keep working."""
+    from numba import njit as _njit
+
+    @_njit
+    def forward(y_true, y_pred, out):
+        for i in range(y_pred.shape[0]):
+            out[i] = (y_pred[i] - y_true[i]) ** 2
+
+    @_njit
+    def gradient(y_true, y_pred, out):
+        for i in range(y_pred.shape[0]):
+            out[i] = 2.0 * (y_pred[i] - y_true[i])
+
+    @_njit
+    def broken_hessian(y_true, y_pred, out):
+        for i in range(y_pred.shape[0]):
+            out[i] = "two"          # a typing error, found when first compiled
+
+    spec = lossreg.LossSpec(name="broken_hess", family="test", task="regression",
+                            forward=forward, gradient=gradient, hessian=broken_hessian,
+                            reference=lambda t, p: (np.asarray(p) - np.asarray(t)) ** 2,
+                            source="plugin broken-hess 1.0")
+    registry = lossreg.Registry(entry_points=False)
+    registry.add(spec, source="plugin broken-hess 1.0")
+    loss = registry.get("broken_hess")
+    t, p = np.zeros(4), np.arange(4.0)
+    assert loss.spec.has_hessian
+    with pytest.raises(lossreg.PluginError) as info:
+        loss.hessian(t, p)
+    assert "broken_hess" in str(info.value) and info.value.source == "plugin broken-hess 1.0"
+    assert loss(t, p) == pytest.approx(3.5)
+    np.testing.assert_allclose(loss.grad(t, p), 2 * p / 4)
+    assert registry.get("mse").hessian(t, p).tolist() == [0.5] * 4

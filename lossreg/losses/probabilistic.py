@@ -109,6 +109,17 @@ def bce_logits_elem(t, z, a, b):
     return loss, grad, (a * y + b * (1.0 - y)) * (big * small)
 
 
+@njit(inline="always", error_model="numpy")
+def _power_from_log(x, lx, g):
+    """x ** g from lx = log x (shared by the four powers of focal_elem: two logs instead
+    of six), as vmath.power: exact for g in {0, 1, 2}, 0 ** 0 = 1; g may be negative
+    (x ** (g - 1) in the second derivative: inf at x = 0)."""
+    v = vmath.exp(g * lx)
+    v = x * x if g == 2.0 else v
+    v = x if g == 1.0 else v
+    return 1.0 if g == 0.0 else v
+
+
 @njit(error_model="numpy")
 def focal_elem(t, p, a, b, gamma):
     """-a (1-p)^g y log p - b p^g (1-y) log(1-p); logs clamped at -100.
@@ -138,12 +149,14 @@ def focal_elem(t, p, a, b, gamma):
     y = np.float64(t)
     q = np.float64(p)
     r = 1.0 - q
-    l1 = max(vmath.log(q), LOG_CLAMP)
-    l0 = max(vmath.log1p(-q), LOG_CLAMP)
+    lq = vmath.log(q)
+    lr = vmath.log1p(-q)
+    l1 = max(lq, LOG_CLAMP)
+    l0 = max(lr, LOG_CLAMP)
     ay = a * y
     by = b * (1.0 - y)
-    w1 = ay * vmath.power(r, gamma)
-    w0 = by * vmath.power(q, gamma)
+    w1 = ay * _power_from_log(r, lr, gamma)
+    w0 = by * _power_from_log(q, lq, gamma)
     loss = -(w1 * l1 + w0 * l0)
     ratio1 = l1 / r if r > 0.0 else -1.0
     ratio0 = l0 / q if q > 0.0 else -1.0
@@ -152,8 +165,8 @@ def focal_elem(t, p, a, b, gamma):
     # the modulating factors' second derivative: g (g-1) r^(g-2) and g (g-1) p^(g-2),
     # times the (clamped) BCE values -l1 = -ratio1 r, -l0 = -ratio0 p
     c = gamma * (gamma - 1.0)
-    s1 = ay * vmath.power(r, gamma - 1.0) * ratio1
-    s0 = by * vmath.power(q, gamma - 1.0) * ratio0
+    s1 = ay * _power_from_log(r, lr, gamma - 1.0) * ratio1
+    s0 = by * _power_from_log(q, lq, gamma - 1.0) * ratio0
     s1 = 0.0 if (ay == 0.0) | (c == 0.0) else s1
     s0 = 0.0 if (by == 0.0) | (c == 0.0) else s0
     d = _torch_pq_elem(q, r)
