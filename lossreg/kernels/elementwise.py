@@ -56,16 +56,17 @@ _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
 KINDS = ("sum", "none", "value_grad", "value_grad_hess")
 
-# Shared signature of every fused kernel:
-#   (t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check, *hp)
+# Shared signature of every fused kernel, whichever its style (the loop over one chunk):
+#   (c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+#    check, *hp), handling chunks c0 <= c < c1 (``workers.run_chunks`` shares them out);
 # t, p: 1-D contiguous inputs of the working dtype; w: weights or an empty array;
 # out: values ("none") or gradient ("value_grad", "value_grad_hess") or an empty array
 # ("sum"); hout: the Hessian diagonal ("value_grad_hess") or an empty array;
 # partials[c]: chunk sums of w*l; bad[c, 0|1]: first index in chunk c where y_true|y_pred
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). ``w`` is
 # part of the signature for every variant; a variant built unweighted ignores it.
-_CHUNKED = """
-def {name}(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
+_KERNEL = """
+def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
            check, *hp):
     n = t.shape[0]
     for c in range(c0, c1):
@@ -235,30 +236,12 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int) -> str:
 STYLES = ("quads", "blocks", "auto")
 
 
-# The "blocks" style's kernel: the same chunk loop, the chunk's work in blocks.
-_BLOCKED = """
-def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p,
-           nan_p, check, *hp):
-    n = t.shape[0]
-    for c in range(c0, c1):
-        lo = c * CHUNK
-        hi = min(lo + CHUNK, n)
-{loop}
-        partials[c] = (s0 + s1) + (s2 + s3)
-        bad[c, 0] = -1
-        bad[c, 1] = -1
-{locate}
-"""
-
-
 def _source(kind: str, weighted: bool, arity: int, style: str = "quads",
             n_hp: int = 0) -> str:
     """The source of a kernel over chunks [c0, c1) (``workers.run_chunks``)."""
-    if style == "blocks":
-        return _BLOCKED.format(loop=_blocked_loop(kind, " " * 8, n_hp, arity),
-                               locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
-    return _CHUNKED.format(name="KERNEL", loop=_loop(kind, weighted, arity, " " * 8),
-                           locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
+    loop = (_blocked_loop(kind, " " * 8, n_hp, arity) if style == "blocks"
+            else _loop(kind, weighted, arity, " " * 8))
+    return _KERNEL.format(loop=loop, locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
 
 
 class _SLPDispatcher(CPUDispatcher):

@@ -460,14 +460,13 @@ ALPHA_DOC = "weight of the positive term (1 - alpha: negative term); None weighs
 
 def specs() -> list[LossSpec]:
     """The probabilistic-family specs (kernels are compiled on first call)."""
-    rows = dict(layout="rows")
     alpha_none = Hyperparameter(float, None, UNIT, ALPHA_DOC)
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
             kernels=row_kernels(kl_impl, serial_below=ROW_SERIAL_BELOW),
             reference=kl_reference, reference_hessian=kl_reference_hessian,
-            sampler=distribution_sampler, **rows,
+            sampler=distribution_sampler,
             hyperparameters={"eps": Hyperparameter(
                 float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
@@ -491,7 +490,7 @@ def specs() -> list[LossSpec]:
             name="js_div", aliases=("js",), family=FAMILY, task="distribution",
             kernels=row_kernels(js_impl, serial_below=ROW_SERIAL_BELOW),
             reference=js_reference, reference_hessian=js_reference_hessian,
-            sampler=distribution_sampler, **rows,
+            sampler=distribution_sampler,
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
             summary="Jensen-Shannon divergence: symmetric, finite, bounded by log 2 (natural log).",
             formula=r"\ell(p, q) = \tfrac12 \mathrm{KL}(p \,\|\, m) + \tfrac12 "
@@ -506,7 +505,7 @@ def specs() -> list[LossSpec]:
             name="cross_entropy", aliases=("ce",), family=FAMILY, task="multiclass",
             kernels=row_kernels(ce_impl, serial_below=ROW_SERIAL_BELOW),
             reference=ce_reference, reference_hessian=ce_reference_hessian,
-            sampler=distribution_sampler, **rows,
+            sampler=distribution_sampler,
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
             summary="Cross-entropy -sum p log q between target rows (soft allowed) and "
                     "predicted probabilities.",
@@ -563,7 +562,7 @@ def specs() -> list[LossSpec]:
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
                                     softmax_ce_mean_weights)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
-            sampler=softmax_sampler, **rows,
+            sampler=softmax_sampler,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
             hyperparameters={
                 "label_smoothing": Hyperparameter(
