@@ -68,7 +68,7 @@ def _shape_error(y_true: np.ndarray, y_pred: np.ndarray, expected: str) -> Shape
 def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
             reduction: str, workers_for: Callable[[int], int]) -> Batch:
     """Convert inputs, check shapes and weights; no domain checks yet. ``workers_for(n)``:
-    the plan's choice of threads for a pass over n elements (1: serial)."""
+    the plan's choice of threads for a cheap pass over n elements (1: serial)."""
     y_true = as_real_array(y_true, "y_true")
     y_pred = as_real_array(y_pred, "y_pred")
     dtype = working_dtype(y_pred)
@@ -131,7 +131,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.kernels.labels
     n_classes = batch.p.shape[1]
     if validate:
-        i = int(lt.first_invalid(batch.t, n_classes, workers, *args))
+        i = int(lt.first_invalid(batch.t, n_classes, workers > 1, *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -140,7 +140,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    if lt.mean_weights(batch.t, n_classes, d, workers, *args) is False:
+    if lt.mean_weights(batch.t, n_classes, d, workers > 1, *args) is False:
         return                                   # every row counts 1: weight_sum stands
     batch.weight_sum = R.weighted_sum(d, batch.w, workers)
     if not batch.weight_sum > 0.0:
@@ -218,8 +218,8 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int) -> None:
                                   constraint="integer", index=i)
         if domain.row_sum is not None and arr.ndim == 2 and arr.shape[0] > 0:
             rows = np.empty(arr.shape[0], dtype=np.int64)
-            R.row_sum_errors(workers, arr.shape[0], arr, float(domain.row_sum),
-                             float(domain.row_sum_tol), rows)
+            R.row_sum_errors(workers, R.n_chunks(arr.shape[0], R.ROW_BLOCK), arr,
+                             float(domain.row_sum), float(domain.row_sum_tol), rows)
             hits = np.flatnonzero(rows)
             if hits.size:
                 raise _row_sum_error(argument, domain, arr, int(hits[0]))

@@ -28,6 +28,8 @@ from .spec import LossSpec
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
+SCAN_SERIAL_BELOW = 1 << 15   # a scan of 2^15 float64 takes ~10 us serial; a prange
+#                               launch ~2 us
 
 
 class Plan:
@@ -55,8 +57,15 @@ class Plan:
         return n_elements >= self.serial_below
 
     def workers_for(self, n_elements: int) -> int:
-        """Threads for a pass over ``n_elements``: 1 (serial) or the plan's workers."""
+        """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's
+        workers."""
         return self.workers if n_elements >= self.serial_below else 1
+
+    def scan_workers_for(self, n_elements: int) -> int:
+        """Threads for a cheap pass (a domain scan, a sum of weights or row values; they run
+        on Numba's threads, ``kernels.reduce.Chunked``): from ``SCAN_SERIAL_BELOW``
+        elements."""
+        return self.workers if n_elements >= SCAN_SERIAL_BELOW else 1
 
     # -- entry point ---------------------------------------------------------------------
     def run(self, y_true: Any, y_pred: Any, sample_weight: Any, value: bool = False,
@@ -68,7 +77,7 @@ class Plan:
             batch = self._plain_batch(y_true, y_pred)
         if batch is None:
             batch = prepare(self.spec, y_true, y_pred, sample_weight, self.reduction,
-                            self.workers_for)
+                            self.scan_workers_for)
         if out is not None:
             out = check_out(out, batch, "out")
         if hess_out is not None:
@@ -114,17 +123,18 @@ class Plan:
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
         spec, reduction = self.spec, self.reduction
         workers = self.workers_for(batch.p.size)
+        scan = self.scan_workers_for(batch.p.size)
         if batch.labels:
-            label_weights(spec, self.args, batch, reduction, validate, workers)
+            label_weights(spec, self.args, batch, reduction, validate, scan)
         if validate and self.needs_scan:
-            check_domains(spec, batch, workers)
+            check_domains(spec, batch, scan)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
         result = None
         if spec.outer is not None:
             job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, True, None, None,
-                      None, 1.0, validate, parallel, workers, batch.labels)
+                      None, 1.0, validate, parallel, workers, batch.labels, scan)
             m = self._run(job, batch).total / batch.weight_sum
             if value:
                 result = float(spec.outer[0](m))
@@ -133,7 +143,7 @@ class Plan:
         elif reduction == "none":
             values = np.empty(batch.n_terms, dtype=batch.dtype) if value else None
             self._run(Job(batch.t, batch.p, batch.w, self.args, self.bounds, False, values, g,
-                          h, 1.0, validate, parallel, workers, batch.labels), batch)
+                          h, 1.0, validate, parallel, workers, batch.labels, scan), batch)
             if value:
                 result = values.reshape(batch.value_shape)
         else:

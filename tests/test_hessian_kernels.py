@@ -1,7 +1,7 @@
 """Second derivatives of the probabilistic losses, checked at the kernel level.
 
 The element functions (``elem(t, p, *hp) -> (loss, d/dp, d^2/dp^2)``) and the row impls
-(``impl(t, p, w, scale, values, grad, hess, workers, *hp)``) are called DIRECTLY, not
+(``impl(t, p, w, scale, values, grad, hess, parallel, *hp)``) are called DIRECTLY, not
 through the dispatcher, and compared with (a) the NumPy reference Hessians, (b) 4th-order
 central finite differences of the kernels' own gradient and (c) PyTorch double backward
 (when torch is importable), in float64 and for float32 inputs.
@@ -227,7 +227,7 @@ def _call(impl, t, p, w, scale, hp, want, parallel, dtype):
     v = np.empty(n if "v" in want else 0, dtype)
     g = np.empty((n, n_classes) if "g" in want else (0, 0), dtype)
     h = np.empty((n, n_classes) if "h" in want else (0, 0), dtype)
-    bad = impl(t, p, w, scale, v, g, h, 2 if parallel else 1, *hp)   # workers
+    bad = impl(t, p, w, scale, v, g, h, parallel, *hp)
     return v, g, h, bad
 
 
@@ -404,13 +404,13 @@ def test_invalid_label_rows_are_nan():
     assert np.all(np.isnan(h[1])) and np.all(np.isfinite(h[[0, 2]]))
 
 
-def test_label_helpers_take_the_worker_count():
+def test_label_helpers_take_the_parallel_flag():
     labels = np.array([0, 3, -100, 5, 1])
     hp = _softmax_hp(0.0, np.array([1.0, 2.0, 3.0, 4.0]), -100)
-    for workers in (1, 2):
-        assert rows.softmax_ce_first_invalid(labels, 4, workers, *hp) == 3
+    for parallel in (False, True):
+        assert rows.softmax_ce_first_invalid(labels, 4, parallel, *hp) == 3
         out = np.empty(5)
-        assert rows.softmax_ce_mean_weights(labels, 4, out, workers, *hp)
+        assert rows.softmax_ce_mean_weights(labels, 4, out, parallel, *hp)
         assert out.tolist() == [1.0, 4.0, 0.0, 0.0, 2.0]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lossreg.kernels import elementwise_kernels, njit, vmath
+from lossreg.kernels.elementwise import HESSES, KINDS, SUMMED
 from lossreg.kernels.reduce import n_chunks
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps,
@@ -120,7 +121,7 @@ def _fused(style):
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("check", [False, True])
-@pytest.mark.parametrize("kind", ["sum", "none", "value_grad", "value_grad_hess"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
     quads, blocks = _fused("quads"), _fused("blocks")
     rng = np.random.default_rng(3)
@@ -132,7 +133,7 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
     results = []
     for fused in (quads, blocks):
         out = np.empty(0 if kind == "sum" else n)
-        hout = np.empty(n if kind == "value_grad_hess" else 0)
+        hout = np.empty(n if kind in HESSES else 0)
         partials = np.empty(n_chunks(n))
         bad = np.empty((n_chunks(n), 2), dtype=np.int64)
         fused.get(kind, weighted)(0, n_chunks(n),
@@ -142,7 +143,7 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
     (o1, h1, s1, b1), (o2, h2, s2, b2) = results
     assert np.array_equal(o1, o2, equal_nan=True)
     assert np.array_equal(h1, h2, equal_nan=True)
-    if kind != "none":
+    if kind in SUMMED:
         assert np.array_equal(s1, s2, equal_nan=True)
     if check:
         assert np.array_equal(b1, b2)

@@ -24,11 +24,13 @@ Checking is a runtime flag in both styles: the domain count is always taken, fol
 into the main loop branch-free (the data are read once), and only a checked call reads
 it and rescans a chunk that contains a violation for its first bad index. Variants are
 built lazily the first time they are asked for: a call compiles only the loop it runs.
-Kinds: "sum" (value), "none" (per-element values), "value_grad" (sum and gradient; also
-serves a gradient alone) and "value_grad_hess" (sum, gradient and Hessian diagonal; also
-serves the Hessian alone). Per loss and dtype that is at most 4 kinds x 2 (weighted,
-quads only) = 8 compiled kernels, built on demand (wave 1: 4 kinds x serial/parallel x
-weighted x checked = 32, plus the per-element forward/gradient pair).
+Kinds: "sum" (value), "none" (per-element values), "grad", "value_grad" (sum and
+gradient), "grad_hess" (gradient and Hessian diagonal; also serves the Hessian alone) and
+"value_grad_hess". A kind that does not sum never computes the loss (for a loss of logs
+and exps that halves a gradient's cost). Per loss and dtype that is at most 6 kinds x 2
+(weighted, quads only) = 12 compiled kernels, each built on first use; the public
+methods use 5 of them (wave 1: 4 kinds x serial/parallel x weighted x checked = 32, plus
+the per-element forward/gradient pair).
 
 Reductions are deterministic: chunks of ``CHUNK`` elements, four float64 accumulators
 per chunk in a fixed interleave, chunk totals summed exactly by the dispatcher.
@@ -54,14 +56,17 @@ from .workers import run_chunks
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
-KINDS = ("sum", "none", "value_grad", "value_grad_hess")
+KINDS = ("sum", "none", "grad", "value_grad", "grad_hess", "value_grad_hess")
+SUMMED = ("sum", "value_grad", "value_grad_hess")     # kinds that reduce the values
+GRADS = ("grad", "value_grad", "grad_hess", "value_grad_hess")
+HESSES = ("grad_hess", "value_grad_hess")
 
 # Shared signature of every fused kernel, whichever its style (the loop over one chunk):
 #   (c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
 #    check, *hp), handling chunks c0 <= c < c1 (``workers.run_chunks`` shares them out);
 # t, p: 1-D contiguous inputs of the working dtype; w: weights or an empty array;
-# out: values ("none") or gradient ("value_grad", "value_grad_hess") or an empty array
-# ("sum"); hout: the Hessian diagonal ("value_grad_hess") or an empty array;
+# out: values ("none") or gradient (GRADS) or an empty array ("sum"); hout: the Hessian
+# diagonal (HESSES) or an empty array;
 # partials[c]: chunk sums of w*l; bad[c, 0|1]: first index in chunk c where y_true|y_pred
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). ``w`` is
 # part of the signature for every variant; a variant built unweighted ignores it.
@@ -89,13 +94,13 @@ def _element_lines(kind: str, i: str, k, wf: str, arity: int, call: str,
     weight factor prefix ("" unweighted); ``call``: how elem is called."""
     targets = f"l{k}, d{k}, h{k}" if arity == 3 else f"l{k}, d{k}"
     lines = [f"{targets} = {call}"]
-    if kind != "none":
+    if kind in SUMMED:
         lines.append(f"{acc} {wf}l{k}")
     if kind == "none":
         lines.append(f"{out}[{i}] = {wf}l{k}")
-    if kind in ("value_grad", "value_grad_hess"):
+    if kind in GRADS:
         lines.append(f"{out}[{i}] = scale * {wf}d{k}")
-    if kind == "value_grad_hess":
+    if kind in HESSES:
         lines.append(f"{hout}[{i}] = scale * {wf}h{k}")
     return lines
 
@@ -110,7 +115,7 @@ def _loop(kind: str, weighted: bool, arity: int, indent: str) -> str:
     domain violations branch-free, so the data are read once; only a checked call with
     violations rescans a chunk for its first bad index.
     """
-    summed = kind != "none"
+    summed = kind in SUMMED
 
     def element(i: str, k: int) -> list[str]:
         lines = []
@@ -172,8 +177,9 @@ def _locate(target_t: str, target_p: str, indent: str) -> str:
 
 
 # Serial below this many elements (measured crossover of the worker threads, 2 cores:
-# focal ~2^15; mse ~2^18, where a thread's wake-up costs more than half the work).
-SERIAL_BELOW = 1 << 15
+# focal ~2^15, bce ~2^16; mse ~2^18, where a thread's wake-up costs more than half the
+# work).
+SERIAL_BELOW = 1 << 16
 CHEAP_SERIAL_BELOW = 1 << 18
 
 BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
@@ -198,7 +204,7 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int) -> str:
     slower), and the domain count is always taken (cheap next to the rest) but only
     read by a checked call.
     """
-    summed = kind != "none"
+    summed = kind in SUMMED
     body = ["weighted = w.shape[0] > 0",
             "ones = np.ones(BLOCK, dtype=np.float64)",
             "s0 = 0.0", "s1 = 0.0", "s2 = 0.0", "s3 = 0.0", "nb = 0"]
@@ -211,7 +217,7 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int) -> str:
              "    wb = w[b0:b1] if weighted else ones[:b1 - b0]"]
     if kind != "sum":
         body.append("    ob = out[b0:b1]")
-    if kind == "value_grad_hess":
+    if kind in HESSES:
         body.append("    hb = hout[b0:b1]")
     body += ["    for j in range(b1 - b0):", "        uk = tb[j]", "        vk = pb[j]"]
     # the domain count runs whether or not the call checks (a branch on the runtime flag
@@ -398,7 +404,7 @@ class ElementwiseKernels(Kernels):
         if kernel is None:
             if kind not in KINDS:
                 raise ValueError(f"unknown fused kernel kind {kind!r}; one of {KINDS}")
-            if kind == "value_grad_hess" and not self.has_hessian:
+            if kind in HESSES and not self.has_hessian:
                 raise ValueError("this element function gives no second derivative")
             label = f"{kind}{'_w' if weighted else ''}_{style}"
             if style == "blocks":
@@ -431,10 +437,8 @@ class ElementwiseKernels(Kernels):
                 check = False
         if job.grad is not None or job.hess is not None:
             grad = job.grad if job.grad is not None else np.empty_like(p)
-            if job.hess is not None:
-                kind, hess = "value_grad_hess", job.hess
-            else:
-                kind, hess = "value_grad", _EMPTY_F64
+            hess = job.hess if job.hess is not None else _EMPTY_F64
+            kind = _DERIVATIVE_KINDS[job.summed, job.hess is not None]
             scale = float(job.scale)
         elif job.summed:
             kind, grad, hess, scale = "sum", _EMPTY_F64, _EMPTY_F64, 1.0
@@ -457,6 +461,11 @@ class ElementwiseKernels(Kernels):
 
 
 FusedKernels = ElementwiseKernels   # the wave-1 name
+
+# (summed, Hessian wanted) -> kind of a call with derivatives: a kind that does not sum
+# does not compute the loss at all (dead code to LLVM), which matters for vmath losses
+_DERIVATIVE_KINDS = {(False, False): "grad", (True, False): "value_grad",
+                     (False, True): "grad_hess", (True, True): "value_grad_hess"}
 
 
 def _first_bad(bad: np.ndarray, nc: int) -> tuple[int, int] | None:

@@ -39,7 +39,8 @@ class Job:
     term or an empty array. ``summed``: return sum_i w_i l_i. ``values``: fill w_i l_i per
     term. ``grad``/``hess``: fill w_i * scale * dl_i/dp and d2l_i/dp2 (shape of ``p``).
     ``bounds``: (a_t, b_t, nan_t, a_p, b_p, nan_p), the closed domain intervals.
-    ``parallel``: the plan's choice; ``workers``: how many threads a parallel run may use.
+    ``parallel``: the plan's choice; ``workers``: how many threads a parallel run may use;
+    ``scan_workers``: threads for cheap passes (sums of row values, locating a bad value).
     """
 
     t: np.ndarray
@@ -56,6 +57,7 @@ class Job:
     parallel: bool = False
     workers: int = 1
     labels: bool = False
+    scan_workers: int = 1
 
     @property
     def threads(self) -> int:
@@ -95,9 +97,9 @@ class Kernels:
 class LabelKernels:
     """How a row loss also takes integer class labels as ``y_true`` (shape
     ``y_pred.shape[:-1]``): ``impl`` has the row-impl signature with 1-D int64 labels as
-    ``t``; ``first_invalid(labels, n_classes, workers, *hp)`` returns the first label
+    ``t``; ``first_invalid(labels, n_classes, parallel, *hp)`` returns the first label
     outside [0, C) that the hyperparameters do not ignore, or -1;
-    ``mean_weights(labels, n_classes, out, workers, *hp)`` (optional) fills each row's
+    ``mean_weights(labels, n_classes, out, parallel, *hp)`` (optional) fills each row's
     weight in the "mean" denominator (PyTorch: the class weight of its label, 0 when
     ignored) and returns True, or returns False: every row counts 1. Kernels must not
     read out of bounds for bad labels (with ``validate=False`` they are not checked)."""
@@ -114,11 +116,14 @@ def _rows_buffer(a: np.ndarray | None, dtype) -> np.ndarray:
 class RowKernels(Kernels):
     """A loss on rows (n, C) from one implementation function per target form.
 
-    ``impl(t, p, w, scale, values, grad, hess, workers, *hp) -> int`` fills any subset
+    ``impl(t, p, w, scale, values, grad, hess, parallel, *hp) -> int`` fills any subset
     of: values[i] = l_i (unweighted), grad[i, j] = w_i * scale * dl_i/dp_ij and
-    hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), on up to
-    ``workers`` threads (1: serial); it returns the number of y_pred values outside
-    y_pred's domain when ``checks_pred`` (else anything). The plan locates the first one.
+    hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), over blocks
+    of rows on Numba's threads (prange) when ``parallel``, else serially; it returns the
+    number of y_pred values outside y_pred's domain when ``checks_pred`` (else anything).
+    The plan locates the first one. (Row kernels keep ``prange``: their serial loops
+    measured up to 5x slower per thread than the parallel gufunc, so wave 1's cheap
+    Numba launch serves them best.)
     """
 
     layout = "rows"
@@ -141,13 +146,13 @@ class RowKernels(Kernels):
         values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
         count = impl(job.t, job.p, job.w, float(job.scale), values,
                      _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
-                     job.threads, *job.args)
+                     job.parallel, *job.args)
         bad_p = -1
         if self.checks and job.check:
-            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.threads)
+            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.scan_workers)
         total = None
         if job.summed:
-            total = R.weighted_sum(values, job.w, job.threads)
+            total = R.weighted_sum(values, job.w, job.scan_workers)
         if job.values is not None:
             if job.w.shape[0]:
                 values *= job.w.astype(dtype, copy=False)
@@ -217,7 +222,7 @@ class PairKernels(Kernels):
             values = np.empty(job.p.shape[0], dtype=job.p.dtype)
             self._kernel(self.forward, job.parallel)(job.t, job.p, values, *job.args)
             if job.summed:
-                total = R.weighted_sum(values, job.w, job.threads)
+                total = R.weighted_sum(values, job.w, job.scan_workers)
             if job.values is not None:
                 if job.w.shape[0]:
                     values *= job.w.astype(values.dtype, copy=False)

@@ -4,9 +4,12 @@ Every reduction splits the data into fixed chunks of ``CHUNK`` elements, sums ea
 in float64 in index order and leaves the chunk totals to be added in order, so the result
 is bit-identical whatever the thread count.
 
-Each kernel here is ``Chunked``: compiled once, serial and ``nogil``, over a range of
-units (chunks, or rows) and called as ``kernel(workers, n_units, *args)``: the caller's
-plan decides how many worker threads may share the range (``workers.run_chunks``).
+Each kernel here is ``Chunked``: a serial ``nogil`` kernel over a range of units (chunks,
+or rows), called as ``kernel(workers, n_units, *args)``; with ``workers > 1`` a
+``prange`` driver over the same kernel runs the units on Numba's threads. These passes
+move data at a fraction of a nanosecond per element, so they need the cheap launch of
+Numba's threading layer (about 2 us) rather than lossreg's worker threads (30-60 us to
+wake, ``workers.py``), and their small bodies compile in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -15,23 +18,37 @@ import math
 
 import numpy as np
 
+from numba import prange
+
 from ._jit import njit
-from .workers import run_chunks
 
 CHUNK = 1 << 14
 
 
 class Chunked:
-    """A kernel ``f(u0, u1, *args)`` over units [u0, u1), compiled once (serial, nogil)
-    on first use; ``chunked(workers, n_units, *args)`` runs it on up to ``workers``
-    threads."""
+    """A kernel ``f(u0, u1, *args)`` over units [u0, u1), compiled on first use: serial
+    and ``nogil``, and (for ``workers > 1``) a ``prange`` driver calling it per unit.
+    Each unit writes only its own slots, so the result does not depend on the threads."""
 
     def __init__(self, py_func):
         self.kernel = njit(nogil=True)(py_func)
         self.__doc__ = py_func.__doc__
+        name = f"{py_func.__name__}_prange"
+        text = (f"def {name}(n_units, *args):\n"
+                f"    for u in prange(n_units):\n"
+                f"        kernel(u, u + 1, *args)\n")
+        namespace = {"prange": prange, "kernel": self.kernel}
+        exec(compile(text, __file__, "exec"), namespace)
+        driver = namespace[name]
+        driver.__module__ = __name__
+        driver.__qualname__ = name
+        self.parallel = njit(parallel=True)(driver)
 
     def __call__(self, workers: int, n_units: int, *args) -> None:
-        run_chunks(self.kernel, n_units, workers, *args)
+        if workers <= 1 or n_units <= 1:
+            self.kernel(0, n_units, *args)
+        else:
+            self.parallel(n_units, *args)
 
 
 def n_chunks(n: int, chunk: int = CHUNK) -> int:
@@ -114,14 +131,20 @@ def first_not_integer(c0, c1, x, bad):
                 break
 
 
+ROW_BLOCK = 4096   # rows per unit of row_sum_errors
+
+
 @Chunked
-def row_sum_errors(r0, r1, x, target, tol, bad):
-    """bad[r] = 1 where row r of the 2-D ``x`` does not sum to target within tol."""
-    for r in range(r0, r1):
-        s = 0.0
-        for j in range(x.shape[1]):
-            s += np.float64(x[r, j])
-        bad[r] = 1 if abs(s - target) > tol else 0
+def row_sum_errors(c0, c1, x, target, tol, bad):
+    """bad[r] = 1 where row r of the 2-D ``x`` does not sum to target within tol, for the
+    rows of units c0 <= c < c1 (ROW_BLOCK rows each)."""
+    n = x.shape[0]
+    for c in range(c0, c1):
+        for r in range(c * ROW_BLOCK, min((c + 1) * ROW_BLOCK, n)):
+            s = 0.0
+            for j in range(x.shape[1]):
+                s += np.float64(x[r, j])
+            bad[r] = 1 if abs(s - target) > tol else 0
 
 
 def first_index(bad: np.ndarray) -> int:

@@ -3,18 +3,18 @@
 Every row loss has ONE implementation function per target form, with the kernel
 protocol's uniform signature (notes/CONTRACT.md):
 
-    impl(t, p, w, scale, values, grad, hess, workers, *hp) -> int
+    impl(t, p, w, scale, values, grad, hess, parallel, *hp) -> int
 
 * ``values[i] = l_i``, the UNweighted loss of row i;
 * ``grad[i, j] = w_i * scale * d l_i / d p_ij`` (``scale`` alone when ``w`` is empty);
 * ``hess[i, j] = w_i * scale * d^2 l_i / d p_ij^2``, the Hessian's diagonal, scaled alike;
-* ``workers``: how many threads may share the blocks of rows (1: serial; the caller
-  decides, ``SERIAL_BELOW`` is the recommended threshold in elements of ``p``);
+* ``parallel``: a prange over blocks of rows, else a serial loop (the caller decides;
+  ``SERIAL_BELOW`` is the recommended threshold in elements of ``p``);
 * returns the number of non-finite logits (softmax), 0 for kl/js/ce (no check).
 
 An empty ``values`` (``np.empty(0)``), ``grad`` or ``hess`` (``np.empty((0, 0))``) is not
 wanted; any subset is computed in one pass over the data. Every output runs the same
-block function whatever else is wanted and however many threads share the blocks, so the results
+block function whatever else is wanted and whether the loop is parallel, so the results
 are bit-identical between those calls. Transcendentals come from
 ``lossreg.kernels.vmath``, and the per-element work of a block is a flat loop with no
 float reduction (terms into a float64 scratch, summed per row in index order
@@ -34,9 +34,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ..kernels import njit, vmath
-from ..kernels.reduce import CHUNK, n_chunks
-from ..kernels.workers import run_chunks
+from numba import prange
+
+from ..kernels import njit, serial_twin, vmath
 
 _TINY = 2.2250738585072014e-308   # smallest normal float64
 _HUGE = 1.7976931348623157e308
@@ -45,7 +45,7 @@ _HALF_LOG2 = 0.5 * math.log(2.0)
 BLOCK = 2048            # elements per block (the float64 scratch: 16 KiB, in L1)
 TRANSPOSE_BELOW = 16    # fewer classes than this: softmax blocks are processed class-major
 SERIAL_BELOW = 1024     # elements: below, a serial loop is faster (measured crossover ~600);
-#                         the recommended threshold for the caller's serial choice
+#                         the recommended threshold for the caller's ``parallel`` flag
 
 
 @njit(inline="always", error_model="numpy")
@@ -69,18 +69,27 @@ def _block_range(z, b):
 
 # -- generated drivers ---------------------------------------------------------------------
 # A block function ``block(t, p, w, scale, values, grad, hess, *hp, b) -> int`` handles the
-# rows of block b; the driver below loops over a range of blocks [b0, b1), compiled once
-# (serial, nogil), and the impl runs block ranges on up to ``workers`` threads
-# (``lossreg.kernels.workers``): no prange twin to compile (a prange driver over the
-# inlined block code took seconds per kernel to compile). The source is generated so
-# that one text serves every loss (the hyperparameters are named in the signature) and is
-# exec'd with the block function as a global, attributed to this file so Numba's on-disk
-# cache works.
+# rows of block b; the drivers below loop over the blocks, in parallel (prange) or
+# serially, and the impl picks one by its ``parallel`` argument. The block function is
+# compiled once per dtype and shared by both loops. The prange body stays a call: with
+# the block code inlined into the prange loop one kernel took 7-10 s to compile (Numba's
+# parfor passes on a large body). The source is generated so that one text serves every
+# loss (the hyperparameters are named in the signature) and is exec'd with the block
+# function as a global, attributed to this file so Numba's on-disk cache works.
 
 _LOOP = '''
-def NAME_blocks(b0, b1, t, p, w, scale, values, grad, hess, counts, HP):
-    for b in range(b0, b1):
-        counts[b] = block(t, p, w, scale, values, grad, hess, HP b)
+def NAME_LOOPKIND(t, p, w, scale, values, grad, hess, HP):
+    bad = 0
+    for b in LOOPKIND(_n_blocks(p)):
+        bad += block(t, p, w, scale, values, grad, hess, HP b)
+    return bad
+'''
+
+_IMPL = '''
+def NAME(t, p, w, scale, values, grad, hess, parallel, HP):
+    if parallel:
+        return NAME_prange(t, p, w, scale, values, grad, hess, HP)
+    return NAME_range(t, p, w, scale, values, grad, hess, HP)
 '''
 
 
@@ -88,7 +97,7 @@ def _exec(text: str, namespace: dict, jitted: list[tuple[str, dict]],
           doc: str | None = None) -> dict:
     """exec ``text`` (attributed to this file) and jit the functions named in ``jitted``
     in order, each with its options (the last one gets ``doc``); returns the namespace."""
-    namespace.update({"np": np, "_n_blocks": _n_blocks,
+    namespace.update({"np": np, "prange": prange, "_n_blocks": _n_blocks,
                       "_block_range": _block_range, "_row_sums": _row_sums})
     exec(compile(text, __file__, "exec"), namespace)
     for name, options in jitted:
@@ -101,25 +110,13 @@ def _exec(text: str, namespace: dict, jitted: list[tuple[str, dict]],
 
 
 def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
-    """The impl ``name(t, p, w, scale, values, grad, hess, workers, *hyper)`` over
+    """The impl ``name(t, p, w, scale, values, grad, hess, parallel, *hyper)`` over
     ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``)."""
     hp = "".join(f"{h}, " for h in hyper)
-    text = _LOOP.replace("NAME", name).replace("HP", hp)
-    blocks = _exec(text, {"block": block}, [(f"{name}_blocks", {"nogil": True})])[
-        f"{name}_blocks"]
-
-    def impl(t, p, w, scale, values, grad, hess, workers, *hp_values):
-        n, n_classes = p.shape
-        br = max(1, BLOCK // n_classes)
-        counts = np.empty((n + br - 1) // br, dtype=np.int64)
-        run_chunks(blocks, counts.shape[0], workers, t, p, w, scale, values, grad, hess,
-                   counts, *hp_values)
-        return int(counts.sum())
-
-    impl.__name__ = impl.__qualname__ = name
-    impl.__doc__ = doc
-    impl.blocks = blocks
-    return impl
+    text = "".join(_LOOP.replace("LOOPKIND", kind) for kind in ("prange", "range")) + _IMPL
+    text = text.replace("NAME", name).replace("HP", hp)
+    return _exec(text, {"block": block}, [(f"{name}_prange", {"parallel": True}),
+                                          (f"{name}_range", {}), (name, {})], doc)[name]
 
 
 # -- element-wise row losses: KL, JS, cross-entropy ----------------------------------------
@@ -189,7 +186,7 @@ def _row_sums(e, n_classes, values, r0, r1, half):
 
 def _elementwise_row_loss(name: str, value, grad, hess, hyper: tuple[str, ...] = (),
                           fast=None, half: bool = False, doc: str = ""):
-    """The impl ``name(t, p, w, scale, values, grad, hess, workers, *hyper)`` of a row
+    """The impl ``name(t, p, w, scale, values, grad, hess, parallel, *hyper)`` of a row
     loss l_i = (1/2 if half) sum_j value(t_ij, p_ij, *hyper), with d l_i/dp_ij =
     grad(t_ij, p_ij, *hyper) and d^2 l_i/dp_ij^2 = hess(...). The term functions must be
     ``njit(inline="always")`` so the generated loops inline (and vectorize) them."""
@@ -642,45 +639,51 @@ softmax_ce_label_impl = _drivers(
 
 # -- label helpers -------------------------------------------------------------------------
 
-@njit(nogil=True, error_model="numpy")
-def _count_invalid(c0, c1, labels, n_classes, ignore, has_ignore, counts):
-    """counts[c] = labels outside [0, C) that are not ignore_index, in chunk c (branch-free,
-    vectorizable)."""
-    n = labels.shape[0]
-    for c in range(c0, c1):
-        count = 0
-        for i in range(c * CHUNK, min((c + 1) * CHUNK, n)):
-            y = labels[i]
-            count += 1 if ((y < 0) | (y >= n_classes)) & ~(has_ignore & (y == ignore)) else 0
-        counts[c] = count
+@njit(parallel=True, error_model="numpy")
+def _count_invalid(labels, n_classes, ignore, has_ignore):
+    """How many labels are outside [0, C) and not ignore_index (branch-free, vectorizable)."""
+    count = 0
+    for i in prange(labels.shape[0]):
+        y = labels[i]
+        count += 1 if ((y < 0) | (y >= n_classes)) & ~(has_ignore & (y == ignore)) else 0
+    return count
 
 
-@njit(nogil=True, error_model="numpy")
-def _fill_mean_weights(c0, c1, labels, n_classes, out, cw, ignore, has_ignore):
-    n = labels.shape[0]
-    for c in range(c0, c1):
-        for i in range(c * CHUNK, min((c + 1) * CHUNK, n)):
-            out[i] = _label_state(labels, i, n_classes, cw, ignore, has_ignore)[1]
+@njit(parallel=True, error_model="numpy")
+def _fill_mean_weights(labels, n_classes, out, cw, ignore, has_ignore):
+    for i in prange(labels.shape[0]):
+        out[i] = _label_state(labels, i, n_classes, cw, ignore, has_ignore)[1]
 
 
-def softmax_ce_first_invalid(labels, n_classes, workers, ls, cw, ignore, has_ignore):
-    """First index of a label outside [0, C) that is not ignore_index, or -1: a count on
-    up to ``workers`` threads, then a scan only when something is wrong."""
-    counts = np.empty(n_chunks(labels.shape[0]), dtype=np.int64)
-    run_chunks(_count_invalid, counts.shape[0], workers, labels, n_classes, ignore,
-               has_ignore, counts)
-    if not counts.any():
+_count_invalid_serial = serial_twin(_count_invalid)
+_fill_mean_weights_serial = serial_twin(_fill_mean_weights)
+
+
+@njit(error_model="numpy")
+def softmax_ce_first_invalid(labels, n_classes, parallel, ls, cw, ignore, has_ignore):
+    """First index of a label outside [0, C) that is not ignore_index, or -1: a count
+    (parallel or serial by ``parallel``), then a scan only when something is wrong."""
+    if parallel:
+        count = _count_invalid(labels, n_classes, ignore, has_ignore)
+    else:
+        count = _count_invalid_serial(labels, n_classes, ignore, has_ignore)
+    if count == 0:
         return -1
-    y = labels
-    bad = ((y < 0) | (y >= n_classes)) & ~(has_ignore & (y == ignore))
-    return int(np.flatnonzero(bad)[0])
+    for i in range(labels.shape[0]):
+        y = labels[i]
+        if (y < 0 or y >= n_classes) and not (has_ignore and y == ignore):
+            return i
+    return -1
 
 
-def softmax_ce_mean_weights(labels, n_classes, out, workers, ls, cw, ignore, has_ignore):
+@njit(error_model="numpy")
+def softmax_ce_mean_weights(labels, n_classes, out, parallel, ls, cw, ignore, has_ignore):
     """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored.
     Without class weights and ignore_index every row counts 1: returns False, unfilled."""
     if cw.shape[0] == 0 and not has_ignore:
         return False
-    run_chunks(_fill_mean_weights, n_chunks(labels.shape[0]), workers, labels, n_classes,
-               out, cw, ignore, has_ignore)
+    if parallel:
+        _fill_mean_weights(labels, n_classes, out, cw, ignore, has_ignore)
+    else:
+        _fill_mean_weights_serial(labels, n_classes, out, cw, ignore, has_ignore)
     return True
