@@ -43,24 +43,21 @@ class BaseLoss(metaclass=ABCMeta):
                   grad: bool, hess: bool, out=None, hess_out=None):  # pragma: no cover
         raise NotImplementedError
 
-    def _checked(self, validate: bool | None) -> bool:
-        return self.validate if validate is None else bool(validate)
-
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""
-        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
                               True, False, False)[0]
 
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
              validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
-        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
                               False, True, False, out)[1]
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass."""
-        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
                               True, True, False, out)[:2]
 
     def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
@@ -69,7 +66,7 @@ class BaseLoss(metaclass=ABCMeta):
         per-element second derivative (what gradient boosting wants), for "mean" that of
         the (weighted) mean. Exact: 0 where the loss is piecewise linear (mae, huber
         outside delta). LossError when the loss has no Hessian."""
-        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
                               False, False, True, None, out)[2]
 
     def grad_hess(self, y_true, y_pred, sample_weight=None, out=None, *,
@@ -77,7 +74,7 @@ class BaseLoss(metaclass=ABCMeta):
         """``(gradient, Hessian diagonal)`` in one fused pass; ``out`` may be a pair of
         preallocated arrays ``(g_buf, h_buf)`` (either may be None)."""
         g_out, h_out = _pair(out)
-        return self._evaluate(y_true, y_pred, sample_weight, self._checked(validate),
+        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
                               False, True, True, g_out, h_out)[1:]
 
     __hash__ = None

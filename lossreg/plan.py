@@ -104,8 +104,9 @@ class Plan:
         if y_true.shape != shape or n == 0 or not (y_pred.flags.c_contiguous
                                                      and y_true.flags.c_contiguous):
             return None
-        return Batch(y_true.reshape(-1), y_pred.reshape(-1), _EMPTY_F64, shape, shape, n,
-                     float(n), dtype)
+        if len(shape) != 1:
+            y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+        return Batch(y_true, y_pred, _EMPTY_F64, shape, shape, n, float(n), dtype)
 
     def _empty(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out):
         v = None
@@ -122,8 +123,9 @@ class Plan:
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
         spec, reduction = self.spec, self.reduction
-        workers = self.workers_for(batch.p.size)
-        scan = self.scan_workers_for(batch.p.size)
+        n = batch.p.size
+        workers = self.workers if n >= self.serial_below else 1        # = workers_for(n)
+        scan = self.workers if n >= SCAN_SERIAL_BELOW else 1           # = scan_workers_for(n)
         if batch.labels:
             label_weights(spec, self.args, batch, reduction, validate, scan)
         if validate and self.needs_scan:
@@ -206,7 +208,7 @@ def _finish(buf: np.ndarray | None, out: np.ndarray | None, batch: Batch):
     if buf is None:
         return None
     if out is None:
-        return buf.reshape(batch.pred_shape)
+        return buf if buf.shape == batch.pred_shape else buf.reshape(batch.pred_shape)
     if not out.flags.c_contiguous:
         out[...] = buf.reshape(batch.pred_shape)
     return out

@@ -68,12 +68,15 @@ HESSES = ("grad_hess", "value_grad_hess")
 # out: values ("none") or gradient (GRADS) or an empty array ("sum"); hout: the Hessian
 # diagonal (HESSES) or an empty array;
 # partials[c]: chunk sums of w*l; bad[c, 0|1]: first index in chunk c where y_true|y_pred
-# leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). ``w`` is
-# part of the signature for every variant; a variant built unweighted ignores it.
+# leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``). Returns the
+# number of elements outside the domains (a float), so a call that finds none reads no
+# ``bad``. ``w`` is part of the signature for every variant; a variant built unweighted
+# ignores it.
 _KERNEL = """
 def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
            check, *hp):
     n = t.shape[0]
+    violations = 0.0
     for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
@@ -81,7 +84,9 @@ def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_
         partials[c] = (s0 + s1) + (s2 + s3)
         bad[c, 0] = -1
         bad[c, 1] = -1
+        violations += nb
 {locate}
+    return violations
 """
 
 _OK_T = "(((x >= a_t) & (x <= b_t)) | (nan_t & (x != x)))"
@@ -420,8 +425,8 @@ class ElementwiseKernels(Kernels):
     def run(self, job: Job) -> Outcome:
         t, p, w = job.t, job.p, job.w
         weighted, dtype = w.shape[0] > 0, p.dtype
-        nc = n_chunks(p.shape[0])
-        workers = job.threads if nc > 1 else 1
+        nc = (p.shape[0] + CHUNK - 1) // CHUNK or 1
+        workers = job.workers if job.parallel and nc > 1 else 1
         partials = np.empty(nc, dtype=np.float64)
         bad = np.empty((nc, 2), dtype=np.int64)
         check = job.check
@@ -444,23 +449,25 @@ class ElementwiseKernels(Kernels):
             kind, grad, hess, scale = "sum", _EMPTY_F64, _EMPTY_F64, 1.0
         else:
             return Outcome(None)
-        kernel = self.get(kind, weighted, dtype)
+        kernel = self._by_call.get((kind, weighted, dtype)) or self.get(kind, weighted, dtype)
         if workers == 1:
-            kernel(0, nc, t, p, w, grad, hess, scale, partials, bad, a_t, b_t, nan_t, a_p,
-                   b_p, nan_p, check, *job.args)
+            violations = kernel(0, nc, t, p, w, grad, hess, scale, partials, bad, a_t, b_t,
+                                nan_t, a_p, b_p, nan_p, check, *job.args)
         else:
             run_chunks(kernel, nc, workers, t, p, w, grad, hess, scale, partials, bad, a_t,
                        b_t, nan_t, a_p, b_p, nan_p, check, *job.args)
-        if check:
+            violations = 1.0          # not returned by the threads: look at ``bad``
+        if check and violations:
             found = _first_bad(bad, nc)
             if found is not None:
                 return Outcome(None, *found)
         if not job.summed:
-            return Outcome(None)
+            return _NOTHING
         return Outcome(float(partials[0]) if nc == 1 else total(partials))
 
 
 FusedKernels = ElementwiseKernels   # the wave-1 name
+_NOTHING = Outcome(None)
 
 # (summed, Hessian wanted) -> kind of a call with derivatives: a kind that does not sum
 # does not compute the loss at all (dead code to LLVM), which matters for vmath losses
