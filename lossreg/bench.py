@@ -494,7 +494,7 @@ def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
         if spec.layout != "elementwise":
             continue
         found, table = None, {}
-        for e in range(12, 20):
+        for e in range(15, 21):            # from 2 chunks: one chunk is always serial
             n = 1 << e
             t, p = spec.sample(np.random.default_rng(0), n)
             g = np.empty_like(p)

@@ -28,8 +28,9 @@ from .spec import LossSpec
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
-SCAN_SERIAL_BELOW = 1 << 15   # a scan of 2^15 float64 takes ~10 us serial; a prange
-#                               launch ~2 us
+SCAN_SERIAL_BELOW = 1 << 20   # measured at 1e5 float64: a scan 22 us serial, 16 us on
+#   prange; but each prange scan costs 0.7-1 s to compile on first use, so mid sizes scan
+#   serially (a row loss's cold first call at 1e5: 1.7 s less)
 
 
 class Plan:

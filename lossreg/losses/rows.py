@@ -8,7 +8,7 @@ protocol's uniform signature (notes/CONTRACT.md):
 * ``values[i] = l_i``, the UNweighted loss of row i;
 * ``grad[i, j] = w_i * scale * d l_i / d p_ij`` (``scale`` alone when ``w`` is empty);
 * ``hess[i, j] = w_i * scale * d^2 l_i / d p_ij^2``, the Hessian's diagonal, scaled alike;
-* ``parallel``: a prange over blocks of rows, else a serial loop (the caller decides;
+* ``parallel``: a prange over blocks of rows, else the blocks one by one (the caller decides;
   ``SERIAL_BELOW`` is the recommended threshold in elements of ``p``);
 * returns the number of non-finite logits (softmax), 0 for kl/js/ce (no check).
 
@@ -78,18 +78,11 @@ def _block_range(z, b):
 # function as a global, attributed to this file so Numba's on-disk cache works.
 
 _LOOP = '''
-def NAME_LOOPKIND(t, p, w, scale, values, grad, hess, HP):
+def NAME_prange(t, p, w, scale, values, grad, hess, HP):
     bad = 0
-    for b in LOOPKIND(_n_blocks(p)):
+    for b in prange(_n_blocks(p)):
         bad += block(t, p, w, scale, values, grad, hess, HP b)
     return bad
-'''
-
-_IMPL = '''
-def NAME(t, p, w, scale, values, grad, hess, parallel, HP):
-    if parallel:
-        return NAME_prange(t, p, w, scale, values, grad, hess, HP)
-    return NAME_range(t, p, w, scale, values, grad, hess, HP)
 '''
 
 
@@ -111,12 +104,31 @@ def _exec(text: str, namespace: dict, jitted: list[tuple[str, dict]],
 
 def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
     """The impl ``name(t, p, w, scale, values, grad, hess, parallel, *hyper)`` over
-    ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``)."""
+    ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``).
+
+    Parallel: a prange driver (compiled on the first parallel call). Serial (inputs
+    below ``SERIAL_BELOW`` elements, a block or two): the block function called per
+    block from Python, so a small call compiles the block function alone and no serial
+    twin of the driver is built (each driver re-optimises the inlined block: seconds).
+    """
     hp = "".join(f"{h}, " for h in hyper)
-    text = "".join(_LOOP.replace("LOOPKIND", kind) for kind in ("prange", "range")) + _IMPL
-    text = text.replace("NAME", name).replace("HP", hp)
-    return _exec(text, {"block": block}, [(f"{name}_prange", {"parallel": True}),
-                                          (f"{name}_range", {}), (name, {})], doc)[name]
+    parallel = _exec(_LOOP.replace("NAME", name).replace("HP", hp), {"block": block},
+                     [(f"{name}_prange", {"parallel": True})])[f"{name}_prange"]
+
+    def impl(t, p, w, scale, values, grad, hess, is_parallel, *hp_values):
+        if is_parallel:
+            return parallel(t, p, w, scale, values, grad, hess, *hp_values)
+        n, n_classes = p.shape
+        br = max(1, BLOCK // n_classes)
+        bad = 0
+        for b in range((n + br - 1) // br):
+            bad += block(t, p, w, scale, values, grad, hess, *hp_values, b)
+        return bad
+
+    impl.__name__ = impl.__qualname__ = name
+    impl.__module__ = __name__
+    impl.__doc__ = doc
+    return impl
 
 
 # -- element-wise row losses: KL, JS, cross-entropy ----------------------------------------
