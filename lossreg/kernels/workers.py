@@ -15,7 +15,9 @@ ranges and runs them on threads. Compared with a ``parallel=True`` (prange) twin
 
 The pool is created on first use (never at import) with ``NUMBA_NUM_THREADS`` workers
 (the cores Numba would use). ``set_pool`` replaces it (tests, applications that own
-their threads); ``n_threads`` of a ``Loss`` caps the workers of its calls.
+their threads); ``n_threads`` of a ``Loss`` caps the workers of its calls. A forked
+child (multiprocessing's default on Linux, DataLoader workers) drops the inherited pool,
+whose threads did not survive the fork, and starts its own.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ class Pool:
 
 class _Default:
     pool: Pool | None = None
+
+
+def _forget_after_fork() -> None:
+    """A forked child inherits the pool object but not its threads: work submitted to it
+    would never run. Drop it; the child starts its own pool on first use."""
+    _Default.pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def pool() -> Pool:
