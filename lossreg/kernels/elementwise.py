@@ -50,7 +50,7 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
 from ._jit import CACHE
-from .protocol import Job, Kernels, Outcome, _qualname
+from .protocol import Job, Kernels, Outcome, _qualname, clean
 from .reduce import CHUNK, first_index, n_chunks, total
 from .workers import run_chunks
 
@@ -463,7 +463,7 @@ class ElementwiseKernels(Kernels):
                 return Outcome(None, *found)
         if not job.summed:
             return _NOTHING
-        return Outcome(float(partials[0]) if nc == 1 else total(partials))
+        return clean(float(partials[0]) if nc == 1 else total(partials))
 
 
 FusedKernels = ElementwiseKernels   # the wave-1 name

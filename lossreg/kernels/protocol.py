@@ -75,6 +75,15 @@ class Outcome(NamedTuple):
     bad_p: int = -1
 
 
+def clean(total: float | None) -> Outcome:
+    """``Outcome(total)`` with no bad index, built without NamedTuple's Python-level
+    ``__new__`` (it is on every call's path)."""
+    return _tuple_new(Outcome, (total, -1, -1))
+
+
+_tuple_new = tuple.__new__
+
+
 class Kernels:
     """Base of the protocol. ``checks``: the arguments whose domain intervals ``run``
     checks itself (the plan scans the others first). ``serial_below``: below this many
@@ -231,7 +240,7 @@ class PairKernels(Kernels):
             self._derivative(self.gradient, job, job.grad)
         if job.hess is not None:
             self._derivative(self.hessian, job, job.hess)
-        return Outcome(total)
+        return clean(total)
 
 
 def _qualname(obj: Any) -> str:
