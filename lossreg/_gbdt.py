@@ -179,7 +179,12 @@ class _Adapter:
     def _inputs(self, labels: Any, margin: Any, weight: Any):
         """Float64 C-contiguous margin of the loss's layout, labels, weights (None when
         absent or empty); ShapeError naming the objective when they do not fit."""
-        z = np.ascontiguousarray(margin, dtype=np.float64)
+        z = np.asarray(margin)
+        # float32 margins (XGBoost's) stay float32 unless a link follows: lossreg's kernels
+        # compute in float64 either way and the boosters keep float32 gradients; the
+        # sigmoid needs float64 (1 - p would lose its digits in float32)
+        dtype = np.float32 if z.dtype == np.float32 and self.link != "sigmoid" else np.float64
+        z = np.ascontiguousarray(z, dtype=dtype)
         y = np.asarray(labels)
         if self.multiclass:
             if z.ndim != 2 or z.shape[1] < 2:
@@ -205,7 +210,7 @@ class _Adapter:
                                  f"holds margins of shape {z.shape} (a multiclass model?); use "
                                  f"'softmax_cross_entropy' for multiclass")
             if y.dtype.kind in "fiub":
-                y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+                y = np.ascontiguousarray(y, dtype=dtype).reshape(-1)
             if y.shape != z.shape:
                 raise ShapeError(f"objective {self.name!r}: labels have shape {y.shape} but "
                                  f"the margin has shape {z.shape}")
@@ -296,6 +301,7 @@ class Objective(_Adapter):
                                           f"> 0, got {multiclass_hessian_scale!r}")
         self.multiclass_hessian_scale = multiclass_hessian_scale
         self.multiclass_hessian_note = multiclass_hessian_note
+        self._out: tuple[np.ndarray, np.ndarray] | None = None
 
     def _scale(self, n_classes: int) -> float:
         if not self.multiclass:
@@ -303,15 +309,29 @@ class Objective(_Adapter):
         s = self.multiclass_hessian_scale
         return float(s(n_classes) if callable(s) else s)
 
+    def buffers(self, margin: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A pair of output buffers for ``grad_hess(..., out=)`` at this margin, kept and
+        reused while shape and dtype stay the same (the boosters copy what an objective
+        returns, so an adapter need not allocate every round)."""
+        margin = np.asarray(margin)
+        shape = margin.shape if self.multiclass else (margin.size,)
+        dtype = np.float32 if margin.dtype == np.float32 and self.link != "sigmoid" \
+            else np.float64
+        out = self._out
+        if out is None or out[0].shape != shape or out[0].dtype != dtype:
+            out = self._out = (np.empty(shape, dtype), np.empty(shape, dtype))
+        return out
+
     # -- the objective -------------------------------------------------------------------
     def grad_hess(self, labels: Any, margin: Any, weight: Any = None,
                   out: tuple[np.ndarray, np.ndarray] | None = None):
         """``(gradient, Hessian)`` of each sample's (weighted) loss with respect to the
-        margin, shaped like the margin ((n,) or (n, C)), float64; the Hessian floored
-        and, for multiclass, scaled (see the module docstring). ``out``: a pair of
-        C-contiguous float64 buffers of the margin's shape to write into."""
+        margin, shaped like the margin ((n,) or (n, C)); float32 for a float32 margin
+        without link, else float64. The Hessian is floored and, for multiclass, scaled
+        (see the module docstring). ``out``: a pair of C-contiguous buffers of the
+        margin's shape and that dtype to write into (ignored when they do not fit)."""
         y, z, w = self._inputs(labels, margin, weight)
-        if out is not None and (out[0].shape != z.shape or out[1].shape != z.shape):
+        if out is not None and any(b.shape != z.shape or b.dtype != z.dtype for b in out):
             out = None
         try:
             if self.link == "sigmoid":

@@ -77,12 +77,6 @@ class LGBMObjective:
     def __init__(self, core: Objective):
         self.core = core
         self.__name__ = f"lossreg_{core.name}"
-        self._out: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _buffers(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-        if self._out is None or self._out[0].shape != shape:
-            self._out = (np.empty(shape), np.empty(shape))
-        return self._out
 
     def __call__(self, y_true: Any, y_pred: Any, weight: Any = None):
         if isinstance(y_pred, _lgb.Dataset):          # native: fobj(preds, train_data)
@@ -91,8 +85,7 @@ class LGBMObjective:
         else:                                         # sklearn: (y_true, y_pred, weight)
             labels, preds = y_true, y_pred
         margin, flat = _rows(preds, labels, self.core.multiclass)
-        shape = margin.shape if self.core.multiclass else (margin.size,)
-        g, h = self.core.grad_hess(labels, margin, weight, out=self._buffers(shape))
+        g, h = self.core.grad_hess(labels, margin, weight, out=self.core.buffers(margin))
         if flat:
             return class_major_from_rows(g), class_major_from_rows(h)
         return g, h

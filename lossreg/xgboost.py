@@ -71,12 +71,6 @@ class XGBObjective:
     def __init__(self, core: Objective):
         self.core = core
         self.__name__ = f"lossreg_{core.name}"
-        self._out: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _buffers(self, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-        if self._out is None or self._out[0].shape != shape:
-            self._out = (np.empty(shape), np.empty(shape))
-        return self._out
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None):
         if isinstance(y_pred, _xgb.DMatrix):          # xgb.train: obj(predt, dtrain)
@@ -85,8 +79,7 @@ class XGBObjective:
         else:                                         # sklearn: (y_true, y_pred, sample_weight)
             labels, margin, weight = y_true, y_pred, sample_weight
         margin = _rows(margin, labels, self.core.multiclass)
-        shape = margin.shape if self.core.multiclass else (margin.size,)
-        return self.core.grad_hess(labels, margin, weight, out=self._buffers(shape))
+        return self.core.grad_hess(labels, margin, weight, out=self.core.buffers(margin))
 
     def describe(self) -> str:
         """The core's description plus XGBoost's conventions."""
