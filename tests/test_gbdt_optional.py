@@ -6,7 +6,8 @@ import pytest
 
 from .conftest import run_python
 
-MODULES = {"xgboost": "lossreg.xgboost", "lightgbm": "lossreg.lightgbm"}
+MODULES = {"xgboost": "lossreg.xgboost", "lightgbm": "lossreg.lightgbm",
+           "catboost": "lossreg.catboost"}
 
 
 @pytest.mark.parametrize("library", sorted(MODULES))
