@@ -190,8 +190,8 @@ class _Adapter:
             if z.ndim != 2 or z.shape[1] < 2:
                 raise ShapeError(f"objective {self.name!r} is multiclass and needs a margin "
                                  f"matrix (n_samples, n_classes) with n_classes >= 2, got shape "
-                                 f"{z.shape}: train a multiclass model (XGBoost: num_class=C; "
-                                 f"LightGBM: num_class=C)")
+                                 f"{z.shape}: train a multiclass model (XGBoost, LightGBM: "
+                                 f"num_class=C; CatBoost: a multiclass target)")
             if self.n_classes is not None and z.shape[1] != self.n_classes:
                 raise ShapeError(f"objective {self.name!r}: class_weight has {self.n_classes} "
                                  f"entries but the booster holds {z.shape[1]} margins per "

@@ -17,7 +17,7 @@ import lossreg.catboost as lc  # noqa: E402
 # objectives; l2_leaf_reg=0: lossreg's mse is (p - y)^2, twice CatBoost's RMSE derivatives.
 KW = {"iterations": 10, "depth": 3, "learning_rate": 0.3, "random_seed": 0, "verbose": 0,
       "thread_count": 1, "boost_from_average": False, "bootstrap_type": "No",
-      "l2_leaf_reg": 0.0}
+      "l2_leaf_reg": 0.0, "allow_writing_files": False}
 
 
 @pytest.fixture(scope="module")
