@@ -161,3 +161,36 @@ def test_first_round_errors_are_lossreg_errors(data):
                   obj=lx.objective("softmax", class_weight=[1.0, 2.0]))
     with pytest.raises(DomainError, match="'focal'"):
         xgb.train(PARAMS, xgb.DMatrix(x, label=y_mc), 2, obj=lx.objective("focal"))
+
+
+def test_bench_section_measures_the_objectives_and_reports_targets(capsys):
+    """``lossreg bench`` times the objectives against NumPy (small N here: the shape of
+    the results and the target lines, never the timings themselves)."""
+    from lossreg import bench
+
+    g = bench.gbdt_objectives(n=5_000, classes=3, budget=0.005, features=4, rounds=1)
+    assert [r["objective"] for r in g["rows"]] == ["bce_with_logits", "sigmoid_focal",
+                                                   "softmax_cross_entropy"]
+    assert all(r["lossreg"] > 0 and r["numpy"] > 0 for r in g["rows"])
+    assert g["round_seconds"] > 0 and g["rows"][2]["classes"] == 3
+    bench.print_gbdt(g)
+    assert "one XGBoost round" in capsys.readouterr().out
+    names = [t for t, _, _ in bench.targets({"rows": [], "gbdt": g})]
+    assert any("NumPy objective" in t for t in names) and any("round" in t for t in names)
+
+
+@pytest.mark.parametrize("name", ["bce_with_logits", "sigmoid_focal", "softmax"])
+def test_bench_numpy_objectives_agree_with_lossreg(name):
+    from lossreg import bench
+
+    rng = np.random.default_rng(3)
+    if name == "softmax":
+        y, z = rng.integers(0, 4, 50).astype(np.float64), rng.normal(size=(50, 4))
+        want = bench.numpy_softprob(z, y)
+    else:
+        y, z = (rng.random(50) < 0.4).astype(np.float64), rng.normal(size=50)
+        want = (bench.numpy_logistic if name == "bce_with_logits" else bench.numpy_focal)(z, y)
+    hyper = {"alpha": None} if name == "sigmoid_focal" else {}
+    g, h = lx.objective(name, **hyper)(y, z)
+    np.testing.assert_allclose(g, want[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h, want[1], rtol=1e-8, atol=1e-12)
