@@ -194,3 +194,19 @@ def test_bench_numpy_objectives_agree_with_lossreg(name):
     g, h = lx.objective(name, **hyper)(y, z)
     np.testing.assert_allclose(g, want[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(h, want[1], rtol=1e-8, atol=1e-12)
+
+
+def test_objectives_pickle_and_clone_with_their_estimator():
+    """sklearn's clone (grid searches) deep-copies the objective; joblib pickles it."""
+    import pickle
+
+    from sklearn.base import clone
+
+    obj = lx.objective("focal", gamma=2.0, hessian_floor=1e-3)
+    y, z = np.array([1.0, 0.0, 1.0]), np.array([0.3, -0.2, 2.0])
+    want = [a.copy() for a in obj(y, z)]
+    for copy in (pickle.loads(pickle.dumps(obj)),
+                 clone(xgb.XGBClassifier(objective=obj)).get_params()["objective"]):
+        assert copy.core.hessian_floor == 1e-3
+        for a, b in zip(copy(y, z), want):
+            np.testing.assert_array_equal(a, b)
