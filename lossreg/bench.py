@@ -14,8 +14,10 @@ preallocated with ``out=``) and compares, in the same run, with
 
 Then it measures the per-call overhead at N = 10 against a bare njit call, ``import
 lossreg`` in a subprocess, first-call compile times cold and with ``LOSSREG_CACHE`` in a
-new process, the serial/parallel crossover, and thread-count determinism; prints a
-table of ratios and one PASS/FAIL line per target of issue 8; writes JSON and a plot.
+new process, the serial/parallel crossover, thread-count determinism and, when xgboost
+is installed, the boosting objectives (``lossreg.xgboost``) against NumPy objectives at
+1e6 and 1e6 x 10 and against one XGBoost round; prints a table of ratios and one
+PASS/FAIL line per target of issues 8 and 15; writes JSON and a plot.
 
 Times are wall-clock on a shared machine: read the ratios of one run together.
 """
@@ -55,6 +57,9 @@ OVERHEAD_TARGET = 3e-6        # seconds over a bare njit call at N = 10
 IMPORT_TARGET = 0.3           # seconds for `import lossreg`
 COLD_TARGET = 1.0             # seconds per kernel, first call, no cache
 CACHED_TARGET = 0.05          # seconds, first call in a new process with LOSSREG_CACHE
+# Targets of issue 15 (boosting objectives; measured only when xgboost is installed).
+GBDT_SPEEDUP_TARGET = 5.0     # objective call vs the NumPy objective, at 1e6 and 1e6 x 10
+GBDT_SHARE_TARGET = 0.10      # objective / one XGBoost round at 1e6 rows, default trees
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -512,6 +517,82 @@ def serial_crossover(budget: float, names: tuple[str, ...]) -> dict:
 
 # -- report ---------------------------------------------------------------------------------------
 
+# -- boosting objectives (issue 15) ---------------------------------------------------------
+
+def numpy_logistic(predt: np.ndarray, y: np.ndarray):
+    """The logistic objective as the XGBoost documentation writes it in NumPy."""
+    p = 1.0 / (1.0 + np.exp(-predt))
+    return p - y, p * (1.0 - p)
+
+
+def numpy_focal(predt: np.ndarray, y: np.ndarray, gamma: float = 2.0):
+    """A hand-written focal objective on the margin (gradient and Hessian, floored)."""
+    p = 1.0 / (1.0 + np.exp(-predt))
+    pt, s = np.where(y == 1, p, 1 - p), np.where(y == 1, 1.0, -1.0)
+    one, logpt = 1.0 - pt, np.log(np.clip(pt, 1e-15, None))
+    g = s * one ** gamma * (gamma * pt * logpt - one)
+    h = one ** gamma * pt * (gamma * logpt * (one - gamma * pt) + one * (2 * gamma + 1))
+    return g, np.maximum(h, 1e-6)
+
+
+def numpy_softprob(predt: np.ndarray, y: np.ndarray):
+    """XGBoost's softprob objective in NumPy (the documentation's demo, vectorised)."""
+    e = np.exp(predt - predt.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    g = p.copy()
+    g[np.arange(len(y)), y.astype(np.int64)] -= 1.0
+    return g, np.maximum(2.0 * p * (1.0 - p), 1e-6)
+
+
+def gbdt_objectives(n: int = 1_000_000, classes: int = 10, budget: float = 0.15,
+                    features: int = 20, rounds: int = 2, seed: int = 0) -> dict:
+    """Call time of ``lossreg.xgboost.objective`` (as XGBoost calls it: float32 margins,
+    labels from the DMatrix's float32 array) against the NumPy objectives, at ``n``
+    samples and ``n x classes``; and the time of one XGBoost ``hist`` round with default
+    tree parameters at ``n`` rows, of which the logistic objective's share is reported.
+    ImportError without xgboost."""
+    import xgboost as xgb
+
+    from . import xgboost as lx
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.float32)
+    z = rng.normal(size=n).astype(np.float32)
+    y_mc = rng.integers(0, classes, n).astype(np.float32)
+    z_mc = rng.normal(size=(n, classes)).astype(np.float32)
+    cases = [("bce_with_logits", lx.objective("binary_cross_entropy_with_logits"),
+              numpy_logistic, y, z, 1),
+             ("sigmoid_focal", lx.objective("sigmoid_focal", alpha=None, gamma=2.0),
+              numpy_focal, y, z, 1),
+             ("softmax_cross_entropy", lx.objective("softmax_cross_entropy"),
+              numpy_softprob, y_mc, z_mc, classes)]
+    rows = []
+    for name, ours, theirs, yy, zz, c in cases:
+        t_ours = best_time(lambda: ours(yy, zz), budget)
+        t_np = best_time(lambda: theirs(zz, yy), budget)
+        rows.append({"objective": name, "n": n, "classes": c, "lossreg": t_ours,
+                     "numpy": t_np, "speedup": t_np / t_ours})
+    d = xgb.DMatrix(rng.normal(size=(n, features)).astype(np.float32), label=y)
+    params = {"tree_method": "hist", "base_score": 0.0}
+    xgb.train(params, d, 1, obj=cases[0][1])                  # warm up
+    start = time.perf_counter()
+    xgb.train(params, d, rounds, obj=cases[0][1])
+    per_round = (time.perf_counter() - start) / rounds
+    return {"rows": rows, "round_seconds": per_round, "features": features,
+            "round_share": rows[0]["lossreg"] / per_round, "xgboost": xgb.__version__}
+
+
+def print_gbdt(g: dict, file=None) -> None:
+    print("\nboosting objectives (lossreg.xgboost vs NumPy, one call):", file=file)
+    for r in g["rows"]:
+        shape = f"{_fmt_n(r['n'])}" + (f" x {r['classes']}" if r["classes"] > 1 else "")
+        print(f"  {r['objective']:24s} N={shape:10s} lossreg {_fmt_t(r['lossreg'])}  "
+              f"numpy {_fmt_t(r['numpy'])}  {r['speedup']:.2f}x", file=file)
+    print(f"  one XGBoost round (hist, defaults, {_fmt_n(g['rows'][0]['n'])} rows, "
+          f"{g['features']} features): {_fmt_t(g['round_seconds'])}; logistic objective "
+          f"{100 * g['round_share']:.1f}% of it", file=file)
+
+
 def print_table(rows: list[dict], file=None) -> None:
     file = file or sys.stdout
     head = (f"{'loss':34s} {'dtype':7s} {'N':>5s} {'op':14s} {'lossreg':>9s} "
@@ -601,6 +682,15 @@ def targets(results: dict) -> list[tuple[str, bool | None, str]]:
                           "one-time set-up", total["first_serial"] < CACHED_TARGET,
                           f"{total['first_serial'] * 1e3:.0f} ms (Numba target set-up alone "
                           f"{init * 1e3:.0f} ms)"))
+    gb = results.get("gbdt")
+    if gb:
+        lines.append((f"boosting objective >= {GBDT_SPEEDUP_TARGET:g}x the NumPy objective "
+                      "(1e6, 1e6 x C)",
+                      all(r["speedup"] >= GBDT_SPEEDUP_TARGET for r in gb["rows"]),
+                      ", ".join(f"{r['objective']} {r['speedup']:.2f}x" for r in gb["rows"])))
+        lines.append((f"boosting objective <= {100 * GBDT_SHARE_TARGET:g}% of an XGBoost round",
+                      gb["round_share"] <= GBDT_SHARE_TARGET,
+                      f"{100 * gb['round_share']:.1f}% of {_fmt_t(gb['round_seconds'])}"))
     th = results.get("threads")
     if th:
         lines.append(("reductions bit-identical for 1, 2, 4 threads; n_threads honoured",
@@ -667,6 +757,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds of timing per measurement (default 0.15; --quick 0.02)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    parser.add_argument("--no-gbdt", action="store_true",
+                        help="skip the boosting-objective timings (run when xgboost is "
+                             "installed and not --quick)")
     parser.add_argument("--no-startup", action="store_true",
                         help="skip import/compile/cache/thread subprocess measurements")
     parser.add_argument("--json", default=DEFAULT_JSON,
@@ -703,7 +796,8 @@ def run(args: argparse.Namespace) -> int:
         comparators.add("sklearn")
     n_threads = numba.get_num_threads()
 
-    steps = len(sizes) * len(dtypes) * (1 + len(names)) + 1 + (0 if quick or args.no_startup else 3)
+    steps = len(sizes) * len(dtypes) * (1 + len(names)) + 1 + (0 if quick or args.no_startup
+                                                              else 3 + (not args.no_gbdt))
     bar = Progress(steps, enabled=not args.no_progress)
     results: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -736,9 +830,13 @@ def run(args: argparse.Namespace) -> int:
                   ("serial_crossover", serial_crossover,
                    (budget / 3, tuple(n for n in ("mse", "binary_cross_entropy_with_logits")
                                       if n in names))))
+        if not args.no_gbdt:
+            phases += (("gbdt", gbdt_objectives, (1_000_000, 10, budget)),)
         for key, fn, fargs in phases:
             try:
                 results[key] = fn(*fargs)
+            except ImportError as exc:
+                print(f"lossreg bench: {key} skipped: {exc}", file=sys.stderr)
             except Exception as exc:  # noqa: BLE001 - report it, keep the timings
                 results.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
                 print(f"lossreg bench: {key} failed: {exc}", file=sys.stderr)
@@ -754,6 +852,8 @@ def run(args: argparse.Namespace) -> int:
         for name, c in results["serial_crossover"].items():
             print(f"serial/parallel crossover {name}: parallel first faster at N={c['crossover']} "
                   f"(serial_below={c['serial_below']})")
+    if "gbdt" in results:
+        print_gbdt(results["gbdt"])
     results["targets"] = [{"target": t, "passed": ok, "detail": d} for t, ok, d in targets(results)]
     print()
     for t in results["targets"]:

@@ -328,6 +328,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         _emit_json(result.to_dict())
     else:
         print(format_table(result))
+    if args.plot:
+        from .plotting import plot_metrics
+
+        path = plot_metrics(result, args.plot)
+        if not args.json:
+            print(f"wrote {path}")
     return 0
 
 
@@ -424,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override [experiment] epochs")
     p.add_argument("--seed", type=int, help="override [experiment] seed")
     p.add_argument("--json", action="store_true", help="settings, data and rows as JSON")
+    p.add_argument("--plot", metavar="PATH", help="also draw the test metrics per loss to "
+                   "an image (needs matplotlib)")
 
     add("demo", cmd_demo)
 

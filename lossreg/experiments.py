@@ -15,7 +15,10 @@ sums included)::
     name = "huber"
     delta = 1.0
 
-Each loss fits the same linear model ``X @ w + b`` by full-batch gradient descent in
+``model = "xgboost"`` fits gradient-boosted trees instead, with each loss as the XGBoost
+objective (``lossreg.xgboost``; ``epochs`` are boosting rounds, ``learning_rate`` is eta,
+``max_depth`` and ``hessian_floor`` apply). Otherwise each loss fits the same linear model
+``X @ w + b`` by full-batch gradient descent in
 NumPy, using ``loss.value_and_grad`` for the gradient with respect to the model output
 (for losses on probabilities, ``y_pred = sigmoid(X @ w + b)`` and the chain rule gives the
 gradient of the logits). Metrics are computed on a held-out split that is never corrupted.
@@ -73,6 +76,10 @@ _COMMON = {
     "learning_rate": (0.1, float, lambda v: 0 < v <= 100, "in (0, 100]"),
     "lr_decay": (0.0, float, lambda v: v >= 0, ">= 0 (lr_t = lr / (1 + lr_decay * t))"),
     "l2": (0.0, float, lambda v: v >= 0, ">= 0 (ridge penalty on w)"),
+    "model": ("linear", str, lambda v: v in ("linear", "xgboost"),
+              "'linear' or 'xgboost' (gradient boosting, needs lossreg[xgboost])"),
+    "max_depth": (3, int, lambda v: 1 <= v <= 16, "an int in [1, 16] (model 'xgboost')"),
+    "hessian_floor": (1e-6, float, lambda v: v >= 0, ">= 0 (model 'xgboost')"),
     "features": (None, "list", lambda v: len(v) > 0 and all(isinstance(f, (str, int)) and
                                                              not isinstance(f, bool) for f in v),
                  "a non-empty list of feature names or column indices"),
@@ -349,6 +356,31 @@ def fit_linear(loss: Loss, x: np.ndarray, y: np.ndarray, *, link: str, epochs: i
     return w, b, float(value)
 
 
+def fit_xgboost(loss: Loss, x: np.ndarray, y: np.ndarray, *, rounds: int, learning_rate: float,
+                max_depth: int, seed: int, hessian_floor: float, l2: float = 0.0):
+    """Gradient-boosted trees (XGBoost, ``hist``, one thread) with ``loss`` as the
+    objective (``lossreg.xgboost.objective``: its link, Hessian floor and weights).
+    Returns ``(predict_margin, final training loss)``; ``epochs`` are boosting rounds
+    and ``learning_rate`` is XGBoost's eta. The booster starts from margin 0."""
+    if isinstance(loss, WeightedSum):
+        raise ConfigError(f"{loss.label}: model 'xgboost' takes one registered loss, not a "
+                          f"weighted sum")
+    import xgboost as xgb
+
+    from . import xgboost as lx
+
+    obj = lx.objective(loss, hessian_floor=hessian_floor)
+    params = {"max_depth": max_depth, "eta": learning_rate, "seed": seed, "nthread": 1,
+              "tree_method": "hist", "base_score": 0.0, "reg_lambda": 1.0 + l2}
+    booster = xgb.train(params, xgb.DMatrix(x, label=y), rounds, obj=obj)
+
+    def predict_margin(features: np.ndarray) -> np.ndarray:
+        return booster.predict(xgb.DMatrix(features), output_margin=True).astype(np.float64)
+
+    value = obj.core.value(y, predict_margin(x))
+    return predict_margin, float(value)
+
+
 # -- metrics -----------------------------------------------------------------------------------
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -422,6 +454,8 @@ def run_experiment(experiment: Experiment | Mapping | str | os.PathLike, *, regi
     data = regression_data(s) if s["task"] == "regression" else binary_data(s)
     x_tr, y_tr, x_te, y_te = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
     result = Result(experiment, data["info"], [])
+    if s["model"] == "xgboost":
+        from . import xgboost as _  # noqa: F401  (MissingDependencyError before any fit)
     for label, loss in experiment.losses.items():
         link = "identity"
         if s["task"] == "binary" and _takes_probabilities(loss):
@@ -429,11 +463,19 @@ def run_experiment(experiment: Experiment | Mapping | str | os.PathLike, *, regi
         # Compile outside the timed fit (first call per dtype compiles the kernels).
         objective(loss, y_tr[:2], np.zeros(2), link, np.empty(2))
         start = time.perf_counter()
-        w, b, train_value = fit_linear(loss, x_tr, y_tr, link=link, epochs=s["epochs"],
-                                       learning_rate=s["learning_rate"],
-                                       lr_decay=s["lr_decay"], l2=s["l2"])
-        seconds = time.perf_counter() - start
-        z = x_te @ w + b
+        if s["model"] == "xgboost":
+            margin, train_value = fit_xgboost(
+                loss, x_tr, y_tr, rounds=s["epochs"], learning_rate=s["learning_rate"],
+                max_depth=s["max_depth"], seed=s["seed"], hessian_floor=s["hessian_floor"],
+                l2=s["l2"])
+            seconds = time.perf_counter() - start
+            z = margin(x_te)
+        else:
+            w, b, train_value = fit_linear(loss, x_tr, y_tr, link=link, epochs=s["epochs"],
+                                           learning_rate=s["learning_rate"],
+                                           lr_decay=s["lr_decay"], l2=s["l2"])
+            seconds = time.perf_counter() - start
+            z = x_te @ w + b
         if s["task"] == "regression":
             metrics = regression_metrics(y_te, z * data["scale"] + data["center"])
         else:
@@ -461,9 +503,15 @@ def format_table(result: Result) -> str:
                      f"({info['positives_train']} positive) / {info['n_test']} test "
                      f"({info['positives_test']} positive), {info['n_features']} features; "
                      f"threshold {s['threshold']:g}")
-    lines.append(f"model: linear, full-batch gradient descent, {s['epochs']} epochs, "
-                 f"lr {s['learning_rate']:g}" + (f", decay {s['lr_decay']:g}" if s["lr_decay"]
-                                                  else "") + (f", l2 {s['l2']:g}" if s["l2"] else ""))
+    if s["model"] == "xgboost":
+        lines.append(f"model: XGBoost trees with the lossreg objective, {s['epochs']} rounds, "
+                     f"eta {s['learning_rate']:g}, max_depth {s['max_depth']}, hessian_floor "
+                     f"{s['hessian_floor']:g}")
+    else:
+        lines.append(f"model: linear, full-batch gradient descent, {s['epochs']} epochs, "
+                     f"lr {s['learning_rate']:g}" + (f", decay {s['lr_decay']:g}"
+                                                      if s["lr_decay"] else "")
+                     + (f", l2 {s['l2']:g}" if s["l2"] else ""))
     cols = ["loss"] + result.metrics + ["train loss", "fit ms"]
     body = []
     for row in result.rows:

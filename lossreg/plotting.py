@@ -328,3 +328,36 @@ def _clip_outliers(ax, arrays: Iterable[np.ndarray]) -> None:
     span = max(hi - lo, 1e-12)
     if full_hi - full_lo > 4.0 * span:
         ax.set_ylim(lo - 0.5 * span, hi + 0.5 * span)
+
+
+def plot_metrics(result: Any, path: str | pathlib.Path, *,
+                 metrics: Sequence[str] | None = None, dpi: int = 110) -> pathlib.Path:
+    """Bar chart of an experiment's test metrics, one group of bars per metric and one bar
+    per loss (``lossreg.experiments.Result``; ``lossreg run CONFIG --plot PATH``).
+
+    ``metrics`` defaults to the threshold-free and headline ones the experiment computed
+    (binary: AP, ROC-AUC, F1; regression: every metric). Returns the path written;
+    ``MissingDependencyError`` without matplotlib.
+    """
+    Figure, FigureCanvasAgg = _matplotlib()
+    names = list(metrics) if metrics is not None else (
+        [m for m in ("AP", "ROC-AUC", "F1") if m in result.metrics] or list(result.metrics))
+    rows = result.rows
+    fig = Figure(figsize=(max(5.0, 1.2 + 1.6 * len(names)), 3.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(rows))
+    for i, row in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(names))]
+        ax.bar(xs, [row[m] for m in names], width, label=row["label"], color=f"C{i % 10}")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    s = result.experiment.settings
+    ax.set_title(s.get("title") or f"{s['task']} on {s['dataset']}", fontsize=10)
+    ax.set_ylabel("test set")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    out = pathlib.Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    return out

@@ -218,6 +218,15 @@ def test_run_example(capsys):
     assert rows["huber"]["MAE"] < rows["mse"]["MAE"]
 
 
+def test_run_writes_a_metrics_plot(capsys, tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    example = ROOT / "examples" / "imbalanced_classification.toml"
+    code, out, _ = run(capsys, "run", example, "--epochs", "20", "--plot", tmp_path / "m.png")
+    assert code == 0 and "wrote" in out and "best test AP" in out
+    assert (tmp_path / "m.png").stat().st_size > 1000
+
+
 def test_run_errors(capsys, tmp_path):
     (tmp_path / "loss.toml").write_text('name = "mse"\n')
     code, _, err = run(capsys, "run", tmp_path / "loss.toml")

@@ -339,6 +339,8 @@ def test_regression_experiment_shows_robust_losses_winning():
 @pytest.mark.parametrize("path", ex.example_paths(), ids=lambda p: p.name)
 def test_example_files_load_and_run(path):
     pytest.importorskip("sklearn")
+    if load_file(path)["experiment"].get("model") == "xgboost":
+        pytest.importorskip("xgboost")
     result = ex.run_experiment(path, overrides={"epochs": 60})
     assert len(result.rows) == len(load_file(path)["losses"]) >= 4
     for row in result.rows:

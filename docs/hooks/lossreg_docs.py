@@ -851,6 +851,15 @@ def gen_experiment_imbalanced(page_uri: str) -> str:
     return _experiment_section("imbalanced_classification", page_uri)
 
 
+def gen_experiment_gbdt(page_uri: str) -> str:
+    import importlib.util
+
+    if importlib.util.find_spec("xgboost") is None:
+        return ("!!! note \"Experiment not run\"\n    `examples/gbdt_imbalanced.toml` trains "
+                "XGBoost models, and XGBoost is not installed in this build.\n")
+    return _experiment_section("gbdt_imbalanced", page_uri)
+
+
 def gen_examples(page_uri: str) -> str:
     """The experiment files shipped in examples/, shown verbatim."""
     folder = ROOT / "examples"
@@ -888,6 +897,7 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "experiments": gen_experiments,
     "experiment-regression": gen_experiment_regression,
     "experiment-imbalanced": gen_experiment_imbalanced,
+    "experiment-gbdt": gen_experiment_gbdt,
 }
 
 
