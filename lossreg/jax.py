@@ -1,0 +1,157 @@
+"""Any registered loss as a differentiable JAX function, computed by lossreg's kernels.
+
+    >>> import lossreg.jax
+    >>> huber = lossreg.jax.function("huber", delta=0.5)
+    >>> value, grad = jax.value_and_grad(lambda p: huber(y_true, p))(y_pred)
+
+``function`` returns a ``jax.custom_vjp`` function whose primal and forward passes are
+``jax.pure_callback`` calls into lossreg on the host: the forward pass of a
+differentiation computes value and gradient in one fused pass (``value_and_grad``) and
+keeps the gradient as the residual; the backward pass scales it by the cotangent (per
+element, or per row for ``reduction="none"`` on rows). It works under ``jax.jit``,
+``jax.grad``, ``jax.value_and_grad`` and ``jax.vmap``: a reduced loss is evaluated once
+per batch member (``vmap_method="sequential"``, since a mean over a batched array would
+mix the members), an element-wise loss with ``reduction="none"`` in one call on the
+batched arrays (``vmap_method="broadcast_all"``). Argument order is ``(y_true, y_pred)``;
+gradients are taken with respect to ``y_pred`` only (``y_true`` and ``sample_weight``
+get zero cotangents).
+
+Not available: forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``, hence
+``jax.hessian``), which ``custom_vjp`` functions do not support: it raises a
+``LossError`` saying so; use ``loss.hessian`` for Hessian diagonals. The callback runs on the host CPU: arrays on an accelerator are copied
+to the host and back by JAX.
+
+Errors: dtypes and element-wise shapes are checked when the function is traced, with
+lossreg's typed errors (``y_pred`` float32 or float64; a floating ``y_true`` or
+``sample_weight`` of ``y_pred``'s dtype). Domain violations are found by lossreg inside
+the callback: called outside ``jax.jit`` (``jax.grad`` included), the typed error
+(``DomainError``, ...) is raised as it is; inside a jitted function JAX reports it as a
+``jax.errors.JaxRuntimeError`` whose message contains the lossreg error's type and
+message. Either way bad input raises, it never turns into NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._bridge import describe, require, resolve, terms
+from .errors import DTypeError, LossError, ShapeError
+from .loss import BaseLoss
+
+jax = require("jax", "jax", "lossreg.jax")
+import jax.numpy as jnp  # noqa: E402
+
+__all__ = ["LossFunction", "function"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_last_error: list = [None]     # not thread-local: XLA may run callbacks on its own threads
+
+
+def _guarded(fn):
+    """Run a host callback; remember a LossError so that an eager call can re-raise it."""
+    def run(*args):
+        try:
+            return fn(*args)
+        except LossError as exc:
+            _last_error[0] = exc
+            raise
+    return run
+
+
+def _build(loss: BaseLoss):
+    rows = all(leaf.spec.layout == "rows" for leaf in terms(loss))
+    reduced = loss.reduction != "none"
+    vmap_method = "sequential" if reduced or rows else "broadcast_all"
+
+    def value_struct(p):
+        shape = () if reduced else (p.shape[:-1] if rows else p.shape)
+        return jax.ShapeDtypeStruct(shape, p.dtype)
+
+    @_guarded
+    def host_value(t, p, w):
+        return np.asarray(loss(t, p, w), dtype=p.dtype)
+
+    @_guarded
+    def host_value_grad(t, p, w):
+        value, grad = loss.value_and_grad(t, p, w)
+        return np.asarray(value, dtype=p.dtype), grad
+
+    @jax.custom_vjp
+    def f(t, p, w):
+        return jax.pure_callback(host_value, value_struct(p), t, p, w, vmap_method=vmap_method)
+
+    def fwd(t, p, w):
+        value, grad = jax.pure_callback(
+            host_value_grad, (value_struct(p), jax.ShapeDtypeStruct(p.shape, p.dtype)),
+            t, p, w, vmap_method=vmap_method)
+        return value, grad
+
+    def bwd(grad, ct):
+        if ct.ndim < grad.ndim:               # "none" on rows: one cotangent per row
+            ct = ct.reshape(ct.shape + (1,) * (grad.ndim - ct.ndim))
+        return None, ct * grad, None
+
+    f.defvjp(fwd, bwd)
+    return f, rows
+
+
+def _check(y_true, y_pred, sample_weight, rows: bool):
+    y_pred = jnp.asarray(y_pred)
+    if y_pred.dtype not in _FLOATS:
+        raise DTypeError(f"y_pred must be float32 or float64, got {y_pred.dtype}",
+                         argument="y_pred", constraint="float32 or float64")
+    y_true = jnp.asarray(y_true)
+    if sample_weight is not None:
+        sample_weight = jnp.asarray(sample_weight)
+    for argument, x in (("y_true", y_true), ("sample_weight", sample_weight)):
+        if x is not None and jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != y_pred.dtype:
+            raise DTypeError(f"{argument} has dtype {x.dtype} but y_pred has {y_pred.dtype}; "
+                             f"mixed dtypes are refused (convert one with .astype())",
+                             argument=argument, constraint=f"dtype {y_pred.dtype}")
+    if not rows and y_true.shape != y_pred.shape:
+        raise ShapeError(f"y_true has shape {y_true.shape} but y_pred has shape "
+                         f"{y_pred.shape}; they must be equal (no broadcasting)")
+    return y_true, y_pred, sample_weight
+
+
+class LossFunction:
+    """``f(y_true, y_pred, sample_weight=None) -> jax.Array``: a lossreg loss for JAX
+    transformations. ``f.loss`` is the underlying lossreg loss object."""
+
+    def __init__(self, loss: BaseLoss):
+        self.loss = loss
+        self._fn, self._rows = _build(loss)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred, sample_weight = _check(y_true, y_pred, sample_weight, self._rows)
+        _last_error[0] = None
+        try:
+            return self._fn(y_true, y_pred, sample_weight)
+        except LossError:
+            raise
+        except Exception as exc:               # eager: the callback's typed error, unwrapped
+            err, _last_error[0] = _last_error[0], None
+            if err is not None and type(err).__name__ in str(exc):
+                raise err from None
+            if "do not support JVP" in str(exc) or "forward-mode autodiff" in str(exc):
+                raise LossError(f"{describe(self.loss)} through lossreg.jax supports reverse "
+                                f"mode only (jax.grad, jax.vjp, jax.value_and_grad); forward "
+                                f"mode (jax.jvp, jax.jacfwd, jax.hessian) is not available: "
+                                f"use loss.hessian for Hessian diagonals") from exc
+            raise
+
+    def __repr__(self) -> str:
+        return f"lossreg.jax.function({describe(self.loss)})"
+
+
+def function(name_or_loss: Any, reduction: str | None = None, **hyper: Any) -> LossFunction:
+    """A JAX-differentiable ``(y_true, y_pred, sample_weight=None) -> array``.
+
+    ``name_or_loss`` is a loss name (with ``hyper``), a config dict (as for
+    ``lossreg.from_config``) or a loss object; ``reduction`` defaults to "mean" (or the
+    config's). The value has ``y_pred``'s dtype: a scalar ("mean", "sum") or per element
+    / per row ("none").
+    """
+    return LossFunction(resolve(name_or_loss, reduction, hyper))
