@@ -106,11 +106,10 @@ def _prediction(y_pred: Any):
 class _State:
     """One forward's inputs (NumPy views) and derivatives, kept for the backward passes."""
 
-    __slots__ = ("loss", "t", "p", "w", "g", "h", "problem")
+    __slots__ = ("loss", "t", "p", "w", "g", "h")
 
-    def __init__(self, loss: BaseLoss, t, p, w, g, problem):
+    def __init__(self, loss: BaseLoss, t, p, w, g):
         self.loss, self.t, self.p, self.w, self.g, self.h = loss, t, p, w, g, None
-        self.problem = problem
 
     def take_gradient(self) -> np.ndarray:
         """The forward's gradient, handed over (torch may keep it as ``.grad`` and add into
@@ -119,10 +118,11 @@ class _State:
         return g if g is not None else self.loss.grad(self.t, self.p, self.w)
 
     def hessian(self) -> np.ndarray:
-        if self.problem is not None:
-            raise LossError(f"cannot differentiate the gradient of {describe(self.loss)} "
-                            f"through lossreg.torch: {self.problem}")
         if self.h is None:
+            problem = diagonal_hessian_problem(self.loss)
+            if problem is not None:
+                raise LossError(f"cannot differentiate the gradient of {describe(self.loss)} "
+                                f"through lossreg.torch: {problem}")
             self.h = self.loss.hessian(self.t, self.p, self.w)
         return self.h
 
@@ -152,7 +152,7 @@ class _Value(torch.autograd.Function):
         w = _as_numpy(sample_weight, "sample_weight", y_pred.dtype)
         if ctx.needs_input_grad[0]:
             value, g = loss.value_and_grad(t, p, w)
-            ctx.state = _State(loss, t, p, w, g, diagonal_hessian_problem(loss))
+            ctx.state = _State(loss, t, p, w, g)
             ctx.save_for_backward(y_pred)      # torch checks y_pred is not modified meanwhile
         else:
             value = loss(t, p, w)
@@ -163,7 +163,10 @@ class _Value(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (y_pred,) = ctx.saved_tensors
-        g = _Gradient.apply(y_pred, ctx.state)
+        if torch.is_grad_enabled():               # create_graph: keep the gradient differentiable
+            g = _Gradient.apply(y_pred, ctx.state)
+        else:
+            g = torch.from_numpy(ctx.state.take_gradient())
         if grad_output.dim() == 0 and not grad_output.requires_grad and grad_output.item() == 1.0:
             return g, None, None, None           # .backward() of the reduced value: no copy
         if grad_output.dim() < g.dim():           # "none" on rows: one value per row
