@@ -215,3 +215,17 @@ def test_bridges_page_examples_ran(site):
     assert "{'logisticregression__C': 1.0}, {'logisticregression__C': 1.0}" in page
     api, _ = text(site, "api")
     assert "make_scorer" in api and "LossFunction" in api
+
+
+def test_benchmark_section_shows_the_torch_bridge_rows(tmp_path, monkeypatch):
+    import json
+
+    h = hook()
+    monkeypatch.setattr(h, "BENCH_JSON", tmp_path / "latest.json")
+    monkeypatch.setattr(h, "BENCH_PNG", tmp_path / "missing.png")
+    (tmp_path / "latest.json").write_text(json.dumps({
+        "machine": {"cpus": 2}, "rows": [
+            {"loss": "mse", "n": 10000000, "dtype": "float64", "lossreg": {"value_and_grad": 0.02},
+             "torch": {"value_and_grad": 0.1}, "torch_bridge": {"value_and_grad": 0.04}}]}))
+    md = h.gen_benchmarks("performance.md")
+    assert "### Through `lossreg.torch`" in md and "| `mse` | float64 | 10,000,000 | 40 ms | 2.00 | 2.50 |" in md

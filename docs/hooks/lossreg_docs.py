@@ -638,6 +638,18 @@ def _bench_tables(data: dict) -> list[str]:
                 table(header, largest), "",
                 f"??? note \"All {len(rows)} measurements\"\n"
                 + textwrap.indent(table(header, rows), "    ")]
+    bridge = [[f"`{r.get('loss')}`", r.get("dtype", ""), f"{r.get('n', 0):,}",
+               _seconds(r["torch_bridge"]["value_and_grad"]),
+               _ratio(r["torch_bridge"]["value_and_grad"], r.get("lossreg", {}).get("value_and_grad")),
+               _ratio(r.get("torch", {}).get("value_and_grad"), r["torch_bridge"]["value_and_grad"])]
+              for r in data["rows"] if r.get("torch_bridge", {}).get("value_and_grad")]
+    if bridge:
+        out += ["\n### Through `lossreg.torch`\n",
+                "Forward and backward through `lossreg.torch.Loss` (conversions and autograd "
+                "around the fused pass): its time, that time over the bare "
+                "`value_and_grad`, and PyTorch's own forward+backward time over it "
+                "(higher is better for lossreg):\n",
+                table(["loss", "dtype", "N", "fwd+bwd", "× bare call", "× PyTorch"], bridge)]
     if isinstance(data.get("overhead"), dict):
         out += ["\n### Per-call overhead (N = 10)\n",
                 table(["call", "time"], [[f"`{k}`", _seconds(v)]
