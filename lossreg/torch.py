@@ -153,7 +153,9 @@ class _Value(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             value, g = loss.value_and_grad(t, p, w)
             ctx.state = _State(loss, t, p, w, g)
-            ctx.save_for_backward(y_pred)      # torch checks y_pred is not modified meanwhile
+            # saved so that torch refuses a backward after any of them was modified in place
+            ctx.save_for_backward(y_pred, *(x if isinstance(x, torch.Tensor) else None
+                                            for x in (y_true, sample_weight)))
         else:
             value = loss(t, p, w)
         if isinstance(value, np.ndarray):
@@ -162,7 +164,7 @@ class _Value(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        (y_pred,) = ctx.saved_tensors
+        y_pred = ctx.saved_tensors[0]
         if torch.is_grad_enabled():               # create_graph: keep the gradient differentiable
             g = _Gradient.apply(y_pred, ctx.state)
         else:

@@ -149,6 +149,15 @@ def test_retain_graph_backward_twice_accumulates():
     assert torch.allclose(p.grad, 3 * g1, rtol=1e-14)
 
 
+def test_in_place_change_before_backward_is_refused():
+    spec, t, p = sample("mse", n=4)
+    t = t.clone()
+    value = lt.function("mse")(t, p)
+    t += 1.0                                       # the saved gradient no longer fits
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        value.backward()
+
+
 def test_mlp_training_follows_nn_huber_loss():
     """200 SGD steps, float64, same seed: per-step values within 1e-6 relative."""
     def train(criterion):
