@@ -3,23 +3,27 @@
     >>> import lossreg.jax
     >>> huber = lossreg.jax.function("huber", delta=0.5)
     >>> value, grad = jax.value_and_grad(lambda p: huber(y_true, p))(y_pred)
+    >>> jax.hessian(lambda p: huber(y_true, p))(y_pred)         # exact: element-wise loss
 
-``function`` returns a ``jax.custom_vjp`` function whose primal and forward passes are
-``jax.pure_callback`` calls into lossreg on the host: the forward pass of a
-differentiation computes value and gradient in one fused pass (``value_and_grad``) and
-keeps the gradient as the residual; the backward pass scales it by the cotangent (per
-element, or per row for ``reduction="none"`` on rows). It works under ``jax.jit``,
-``jax.grad``, ``jax.value_and_grad`` and ``jax.vmap``: a reduced loss is evaluated once
-per batch member (``vmap_method="sequential"``, since a mean over a batched array would
-mix the members), an element-wise loss with ``reduction="none"`` in one call on the
-batched arrays (``vmap_method="broadcast_all"``). Argument order is ``(y_true, y_pred)``;
-gradients are taken with respect to ``y_pred`` only (``y_true`` and ``sample_weight``
-get zero cotangents).
+``function`` returns a ``jax.custom_jvp`` function whose passes are ``jax.pure_callback``
+calls into lossreg on the host. Its primal computes the value alone; its JVP rule computes
+value and gradient in one fused pass (``value_and_grad``) and returns the tangent
+``grad . dy_pred``, which is linear in the tangent, so JAX transposes it for reverse mode:
+``jax.grad`` and ``jax.value_and_grad`` make one fused lossreg pass, as a ``custom_vjp``
+would, and forward mode (``jax.jvp``, ``jax.jacfwd``) works as well. It works under
+``jax.jit`` and ``jax.vmap``: a reduced loss is evaluated once per batch member
+(``vmap_method="sequential"``, since a mean over a batched array would mix the members),
+an element-wise loss with ``reduction="none"`` in one call on the batched arrays
+(``vmap_method="broadcast_all"``). Argument order is ``(y_true, y_pred)``; derivatives
+are taken with respect to ``y_pred`` only (``y_true`` and ``sample_weight`` are treated
+as constants).
 
-Not available: forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``, hence
-``jax.hessian``), which ``custom_vjp`` functions do not support: it raises a
-``LossError`` saying so; use ``loss.hessian`` for Hessian diagonals. The callback runs on the host CPU: arrays on an accelerator are copied
-to the host and back by JAX.
+Second derivatives: the gradient is itself a ``custom_jvp`` function whose JVP is
+``hessian * dy_pred`` with lossreg's exact Hessian diagonal, exact for element-wise losses
+(their Hessian is diagonal), so ``jax.hessian`` and Hessian-vector products work for them.
+Losses on rows and rmse have non-diagonal Hessians, losses without second derivatives
+none: differentiating their gradient raises a ``LossError`` when traced. The callback
+runs on the host CPU: arrays on an accelerator are copied to the host and back by JAX.
 
 Errors: dtypes and element-wise shapes are checked when the function is traced, with
 lossreg's typed errors (``y_pred`` float32 or float64; a floating ``y_true`` or
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bridge import describe, require, resolve, terms
+from ._bridge import describe, diagonal_hessian_problem, require, resolve, terms
 from .errors import DTypeError, LossError, ShapeError
 from .loss import BaseLoss
 
@@ -64,10 +68,14 @@ def _build(loss: BaseLoss):
     rows = all(leaf.spec.layout == "rows" for leaf in terms(loss))
     reduced = loss.reduction != "none"
     vmap_method = "sequential" if reduced or rows else "broadcast_all"
+    problem = diagonal_hessian_problem(loss)
 
     def value_struct(p):
         shape = () if reduced else (p.shape[:-1] if rows else p.shape)
         return jax.ShapeDtypeStruct(shape, p.dtype)
+
+    def grad_struct(p):
+        return jax.ShapeDtypeStruct(p.shape, p.dtype)
 
     @_guarded
     def host_value(t, p, w):
@@ -78,22 +86,43 @@ def _build(loss: BaseLoss):
         value, grad = loss.value_and_grad(t, p, w)
         return np.asarray(value, dtype=p.dtype), grad
 
-    @jax.custom_vjp
+    @_guarded
+    def host_value_grad_hess(t, p, w):
+        value, grad = loss.value_and_grad(t, p, w)
+        return np.asarray(value, dtype=p.dtype), grad, loss.hessian(t, p, w)
+
+    def contract(grad, dp):
+        """d value = grad . dp: summed ("mean"/"sum"), per element or per row ("none")."""
+        if reduced:
+            return jnp.sum(grad * dp)
+        return jnp.sum(grad * dp, axis=-1) if rows else grad * dp
+
+    @jax.custom_jvp
+    def value_and_grad(t, p, w):
+        return jax.pure_callback(host_value_grad, (value_struct(p), grad_struct(p)), t, p, w,
+                                 vmap_method=vmap_method)
+
+    @value_and_grad.defjvp
+    def value_and_grad_jvp(primals, tangents):      # only reached by second derivatives
+        t, p, w = primals
+        dp = tangents[1]
+        if problem is not None:
+            raise LossError(f"cannot differentiate the gradient of {describe(loss)} through "
+                            f"lossreg.jax: {problem}")
+        value, grad, hess = jax.pure_callback(
+            host_value_grad_hess, (value_struct(p), grad_struct(p), grad_struct(p)), t, p, w,
+            vmap_method=vmap_method)
+        return (value, grad), (contract(grad, dp), hess * dp)
+
+    @jax.custom_jvp
     def f(t, p, w):
         return jax.pure_callback(host_value, value_struct(p), t, p, w, vmap_method=vmap_method)
 
-    def fwd(t, p, w):
-        value, grad = jax.pure_callback(
-            host_value_grad, (value_struct(p), jax.ShapeDtypeStruct(p.shape, p.dtype)),
-            t, p, w, vmap_method=vmap_method)
-        return value, grad
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        value, grad = value_and_grad(*primals)      # one fused pass; the tangent is linear
+        return value, contract(grad, tangents[1])   # in dp, so reverse mode transposes it
 
-    def bwd(grad, ct):
-        if ct.ndim < grad.ndim:               # "none" on rows: one cotangent per row
-            ct = ct.reshape(ct.shape + (1,) * (grad.ndim - ct.ndim))
-        return None, ct * grad, None
-
-    f.defvjp(fwd, bwd)
     return f, rows
 
 
@@ -135,11 +164,6 @@ class LossFunction:
             err, _last_error[0] = _last_error[0], None
             if err is not None and type(err).__name__ in str(exc):
                 raise err from None
-            if "do not support JVP" in str(exc) or "forward-mode autodiff" in str(exc):
-                raise LossError(f"{describe(self.loss)} through lossreg.jax supports reverse "
-                                f"mode only (jax.grad, jax.vjp, jax.value_and_grad); forward "
-                                f"mode (jax.jvp, jax.jacfwd, jax.hessian) is not available: "
-                                f"use loss.hessian for Hessian diagonals") from exc
             raise
 
     def __repr__(self) -> str:

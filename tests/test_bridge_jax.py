@@ -142,9 +142,42 @@ def test_bad_input_raises_typed_errors_eagerly_and_never_nan_under_jit():
         f(t, jnp.asarray([0.5, 0.5]))
 
 
-def test_forward_mode_is_not_available():
-    t, p = sample("mse", n=3)
-    for transform in (jax.hessian, jax.jacfwd):
-        with pytest.raises(LossError, match="reverse mode only") as info:
-            transform(lambda x: lj.function("mse")(t, x))(p)
-        assert "\n" not in str(info.value)
+SECOND_ORDER = [n for n in sorted(JNP) if lossreg.spec(n).layout == "elementwise"
+                and lossreg.spec(n).outer is None]
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_hessian_and_jvp_agree_with_jax_numpy(name):
+    t, p = sample(name, n=6)
+    f = lj.function(name)
+    h = jax.hessian(lambda x: f(t, x))(p)
+    ref = jax.hessian(lambda x: JNP[name](t, x))(p)
+    assert rel(h, ref) <= 1e-10
+    v = jnp.asarray(np.random.default_rng(2).normal(size=p.shape))
+    _, tangent = jax.jit(lambda x, d: jax.jvp(lambda q: f(t, q), (x,), (d,)))(p, v)
+    _, ref_tangent = jax.jvp(lambda q: JNP[name](t, q), (p,), (v,))
+    assert rel(tangent, ref_tangent) <= 1e-10
+    per = lj.function(name, reduction="none")
+    per_ref = jax.vmap(lambda a, b: JNP[name](a[None], b[None]))       # one element's loss
+    assert rel(jax.jacfwd(lambda x: per(t, x))(p), jax.jacfwd(lambda x: per_ref(t, x))(p)) <= 1e-10
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(JNP) if n not in SECOND_ORDER])
+def test_second_derivatives_of_non_diagonal_hessians_are_refused(name):
+    t, p = sample(name, n=4)
+    f = lj.function(name)
+    assert jax.grad(lambda x: f(t, x))(p).shape == p.shape          # first order works
+    with pytest.raises(LossError, match="cannot differentiate the gradient") as info:
+        jax.hessian(lambda x: f(t, x))(p)
+    assert "\n" not in str(info.value)
+
+
+def test_grad_is_one_fused_pass():
+    t, p = sample("huber")
+    f = lj.function("huber")
+    calls = []
+    vg = f.loss.value_and_grad
+    f.loss.value_and_grad = lambda *a, **k: calls.append("value_and_grad") or vg(*a, **k)
+    jax.value_and_grad(lambda x: f(t, x))(p)
+    jax.jit(jax.grad(lambda x: f(t, x)))(p)
+    assert calls == ["value_and_grad", "value_and_grad"]
