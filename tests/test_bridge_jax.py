@@ -181,3 +181,16 @@ def test_grad_is_one_fused_pass():
     jax.value_and_grad(lambda x: f(t, x))(p)
     jax.jit(jax.grad(lambda x: f(t, x)))(p)
     assert calls == ["value_and_grad", "value_and_grad"]
+
+
+def test_plugin_specs_with_and_without_a_hessian_kernel():
+    from .test_hessian import _plain_spec, _quartic_hessian
+
+    t = jnp.zeros(4)
+    p = jnp.asarray([0.5, -1.0, 2.0, 0.1])
+    plain = lj.function(lossreg.Loss(_plain_spec("quartic_plain")))
+    assert rel(jax.grad(lambda x: plain(t, x))(p), p ** 3) <= 1e-14
+    with pytest.raises(LossError, match="'quartic_plain'.*no Hessian"):
+        jax.hessian(lambda x: plain(t, x))(p)
+    full = lj.function(lossreg.Loss(_plain_spec("quartic", hessian=_quartic_hessian)))
+    assert rel(jax.hessian(lambda x: full(t, x))(p), jnp.diag(3 * p ** 2)) <= 1e-14

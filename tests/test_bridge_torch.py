@@ -300,3 +300,19 @@ def test_torch_compile_graph_breaks_and_fullgraph_fails():
             torch.compile(step, backend="eager", fullgraph=True)(X, y)
     finally:
         torch._dynamo.reset()
+
+
+def test_plugin_specs_with_and_without_a_hessian_kernel():
+    from .test_hessian import _plain_spec, _quartic_hessian
+
+    t = torch.zeros(4, dtype=torch.float64)
+    p = torch.tensor([0.5, -1.0, 2.0, 0.1], dtype=torch.float64, requires_grad=True)
+    plain = lt.function(lossreg.Loss(_plain_spec("quartic_plain")))
+    assert torch.autograd.gradcheck(lambda x: plain(t, x), (p,))
+    (g,) = torch.autograd.grad(plain(t, p), p, create_graph=True)
+    with pytest.raises(LossError, match="'quartic_plain'.*no Hessian"):
+        torch.autograd.grad(g.sum(), p)
+    full = lt.function(lossreg.Loss(_plain_spec("quartic", hessian=_quartic_hessian)))
+    assert torch.autograd.gradgradcheck(lambda x: full(t, x), (p,))
+    h = torch.autograd.functional.hessian(lambda x: full(t, x), p.detach())
+    assert torch.allclose(h, torch.diag(12 * p.detach() ** 2 / 4), rtol=1e-14)
