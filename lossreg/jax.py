@@ -36,6 +36,7 @@ message. Either way bad input raises, it never turns into NaN.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,18 @@ __all__ = ["LossFunction", "function"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _last_error: list = [None]     # not thread-local: XLA may run callbacks on its own threads
+
+
+class _QuietLossErrors(logging.Filter):
+    """JAX logs every failing callback with its traceback; a lossreg error is raised to the
+    caller anyway (typed, or inside JaxRuntimeError under jit), so its log record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, LossError)
+
+
+logging.getLogger("jax._src.callback").addFilter(_QuietLossErrors())
 
 
 def _guarded(fn):
