@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import (ConfigError, DomainError, DTypeError, HyperparameterError, LossError,
-                     PluginError, ShapeError, UnknownLossError)
+                     MissingDependencyError, PluginError, ShapeError, UnknownLossError)
 from .hookspecs import hookimpl
 from .loss import Loss
 from .registry import Registry, default_registry, set_default_registry
@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "Domain", "DomainError", "DTypeError", "Hyperparameter",
-    "HyperparameterError", "Interval", "Loss", "LossError", "LossSpec", "PluginError",
+    "HyperparameterError", "Interval", "Loss", "LossError", "LossSpec",
+    "MissingDependencyError", "PluginError",
     "Registry", "ShapeError", "UnknownLossError", "default_registry", "from_config", "get",
     "hookimpl", "names", "plugin_errors", "plugins", "set_default_registry", "spec",
 ]

@@ -205,6 +205,33 @@ def torch_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable]
     return {"value": value, "grad": forward_backward, "value_and_grad": forward_backward}
 
 
+def torch_bridge_impl(name: str, t, p, hp: dict, n_threads: int) -> Callable | None:
+    """Forward+backward of the loss through ``lossreg.torch.Loss`` (issue 16's bridge):
+    the bridge's conversions and autograd plumbing around lossreg's fused pass. None
+    without PyTorch."""
+    try:
+        import torch
+
+        from . import torch as bridge
+    except ImportError:
+        return None
+    torch.set_num_threads(n_threads)
+    criterion = bridge.Loss(name, **hp)
+    tt = torch.from_numpy(t)
+    pp = torch.from_numpy(p.copy()).requires_grad_(True)
+
+    def forward_backward():          # as torch_impl's: value as a float, gradient tensor
+        out = criterion(tt, pp)
+        (g,) = torch.autograd.grad(out, pp)
+        return float(out.detach()), g
+    return forward_backward
+
+
+BRIDGE_TARGET = 2.0           # through lossreg.torch: speed-up over torch fwd+bwd at 1e7
+BRIDGE_LOSSES = ("mse", "huber", "binary_cross_entropy_with_logits", "softmax_cross_entropy")
+BRIDGE_OVERHEAD_TARGET = 10e-6  # seconds of lossreg.torch fwd+bwd over value_and_grad, N = 10
+
+
 def sklearn_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable] | None:
     factory = peers.peer(name).sklearn
     if factory is None:
@@ -299,7 +326,7 @@ def bench_case(name: str, n: int, dtype: str, budget: float, bw: float,
     }
     row: dict[str, Any] = {"loss": name, "n": int(p.size), "dtype": dtype, "shape": list(p.shape),
                            "layout": spec.layout, "lossreg": {}, "numpy": {}, "torch": {},
-                           "sklearn": {}, "ceiling": {}}
+                           "sklearn": {}, "ceiling": {}, "torch_bridge": {}}
     for op, fn in ours.items():
         row["lossreg"][op] = best_time(fn, budget)
         row["ceiling"][op] = bytes_moved(op, t, p) / bw
@@ -310,6 +337,10 @@ def bench_case(name: str, n: int, dtype: str, budget: float, bw: float,
         others["torch"] = torch_impl(name, t, p, hp, n_threads)
     if "sklearn" in comparators:
         others["sklearn"] = sklearn_impl(name, t, p, hp, n_threads)
+    bridge = torch_bridge_impl(name, t, p, hp, n_threads) if "torch" in comparators else None
+    if bridge is not None:
+        time.sleep(_SETTLE)
+        row["torch_bridge"]["value_and_grad"] = best_time(bridge, budget)
     for lib, impl in others.items():
         time.sleep(_SETTLE)
         for op, fn in (impl or {}).items():
@@ -338,6 +369,9 @@ def ratios(row: dict) -> dict:
         }
     out["validated_over_unvalidated"] = _ratio(row["lossreg"].get("value_and_grad"),
                                                row["lossreg"].get("value_and_grad_unvalidated"))
+    through = row.get("torch_bridge", {}).get("value_and_grad")
+    out["torch_bridge"] = {"over_bare": _ratio(through, row["lossreg"].get("value_and_grad")),
+                           "torch_speedup": _ratio(row["torch"].get("value_and_grad"), through)}
     return out
 
 
@@ -369,6 +403,11 @@ def overhead(budget: float) -> dict:
         ones = np.ones_like(a)
         res[f"{name}.value_and_grad(general path)"] = best_time(   # weights: dispatch.prepare
             lambda: loss.value_and_grad(a, b, sample_weight=ones), budget)
+    bridge = torch_bridge_impl("mse", a, b, {}, 1)
+    if bridge is not None:            # keys without a dot: not lossreg entry points
+        res["lossreg torch bridge fwd+bwd (mse)"] = best_time(bridge, budget)
+        res["torch fwd+bwd (mse)"] = best_time(torch_impl("mse", a, b, {}, 1)["value_and_grad"],
+                                               budget)
     return res
 
 
@@ -641,6 +680,13 @@ def targets(results: dict) -> list[tuple[str, bool | None, str]]:
         lines.append((f">= {goal}x {lib} on every shared loss at 1e7 (value_and_grad)",
                       all(v >= goal for _, v in got) if got else None,
                       ", ".join(f"{n} {v:.2f}" for n, v in got) or "not measured"))
+    got = [(f"{r['loss']}/{r['dtype'][-2:]}", ratios(r)["torch_bridge"]["torch_speedup"])
+           for r in rows if r["n"] == big and big >= 10_000_000 and r["loss"] in BRIDGE_LOSSES]
+    got = [(n, v) for n, v in got if v is not None]
+    lines.append((f">= {BRIDGE_TARGET}x torch fwd+bwd through lossreg.torch.Loss at 1e7 "
+                  f"({', '.join(BRIDGE_LOSSES)})",
+                  all(v >= BRIDGE_TARGET for _, v in got) if got else None,
+                  ", ".join(f"{n} {v:.2f}" for n, v in got) or "not measured"))
     got = [(r["loss"], ratios(r)["validated_over_unvalidated"]) for r in rows
            if r["n"] == big and r["dtype"] == "float64" and r["layout"] == "elementwise"
            and big >= 10_000_000]
@@ -655,6 +701,13 @@ def targets(results: dict) -> list[tuple[str, bool | None, str]]:
                       worst - ov["bare_njit"] <= OVERHEAD_TARGET,
                       f"worst {_fmt_t(worst - ov['bare_njit'])} "
                       f"(bare njit {_fmt_t(ov['bare_njit'])})"))
+        through = ov.get("lossreg torch bridge fwd+bwd (mse)")
+        if through is not None:
+            extra = through - ov["mse.value_and_grad"]
+            lines.append(("lossreg.torch fwd+bwd at N=10 <= 10 us over mse.value_and_grad",
+                          extra <= BRIDGE_OVERHEAD_TARGET,
+                          f"{_fmt_t(extra)} (torch's own fwd+bwd "
+                          f"{_fmt_t(ov['torch fwd+bwd (mse)'])})"))
     st = results.get("startup")
     if st:
         lines.append(("import lossreg < 0.3 s and compiles nothing (numba not imported)",
@@ -846,6 +899,13 @@ def run(args: argparse.Namespace) -> int:
     bws = ", ".join(f"{k}: {v / 1e9:.1f} GB/s" for k, v in results["bandwidth"].items())
     print(f"copy bandwidth (out[i] = a[i] + b[i]): {bws}")
     print_table(results["rows"])
+    for r in results["rows"]:
+        rb = ratios(r)["torch_bridge"]
+        if rb["over_bare"] is not None:
+            torch_x = "-" if rb["torch_speedup"] is None else f"{rb['torch_speedup']:.2f}"
+            print(f"through lossreg.torch: {r['loss']} {r['dtype']} N={_fmt_n(r['n'])}: "
+                  f"{_fmt_t(r['torch_bridge']['value_and_grad'])} fwd+bwd, "
+                  f"{rb['over_bare']:.2f}x the bare value_and_grad, x torch {torch_x}")
     ov = results["overhead"]
     print("\nper-call time at N=10: " + ", ".join(f"{k} {_fmt_t(v)}" for k, v in ov.items()))
     if "serial_crossover" in results:

@@ -54,6 +54,11 @@ class ConfigError(LossError, ValueError):
     """A configuration that cannot be turned into a loss."""
 
 
+class MissingDependencyError(LossError, ImportError):
+    """An optional dependency (an extra such as ``lossreg[plot]`` or ``lossreg[torch]``)
+    is not installed; the message names the extra to install."""
+
+
 class PluginError(LossError):
     """A plugin that failed to load, registered an invalid spec, or clashed by name."""
 

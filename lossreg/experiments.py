@@ -49,15 +49,11 @@ import numpy as np
 
 from ._suggest import did_you_mean
 from .config import WeightedSum, _refuse_code, from_config, load_file
-from .errors import ConfigError, LossError
+from .errors import ConfigError, LossError, MissingDependencyError
 from .loss import Loss
 
 __all__ = ["Experiment", "MissingDependencyError", "load_experiment", "run_experiment",
            "format_table", "DATASETS"]
-
-
-class MissingDependencyError(LossError, ImportError):
-    """An optional dependency (scikit-learn for the experiments) is not installed."""
 
 
 #: Bundled scikit-learn datasets an experiment may name, and the task each fits.

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import DomainError, LossError, ShapeError
+from .errors import DomainError, LossError, MissingDependencyError, ShapeError
 from .loss import Loss
 from .spec import LossSpec
 
@@ -41,10 +41,6 @@ RESIDUAL_RANGE = 3.0
 LOGIT_RANGE = 6.0
 #: Fraction of a bounded interval kept free at each end (log losses blow up there).
 MARGIN = 0.02
-
-
-class MissingDependencyError(LossError, ImportError):
-    """An optional dependency (an extra such as ``lossreg[plot]``) is not installed."""
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,16 @@ def test_torch_comparison_computes_the_same_loss(name):
 
 
 @pytest.mark.parametrize("name", bench.builtin_names())
+def test_torch_bridge_row_computes_the_same_loss(name):
+    pytest.importorskip("torch")
+    t, p = bench.make_inputs(name, 40, "float64", seed=5)
+    loss = lossreg.get(name)
+    v, g = bench.torch_bridge_impl(name, t, p, loss.hyperparameters, 1)()
+    assert v == pytest.approx(loss(t, p), rel=1e-12)
+    np.testing.assert_allclose(g.numpy(), loss.grad(t, p), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", bench.builtin_names())
 def test_sklearn_comparison_computes_the_same_loss(name):
     pytest.importorskip("sklearn")
     t, p = bench.make_inputs(name, 40, "float64", seed=4)

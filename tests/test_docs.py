@@ -202,3 +202,30 @@ def test_benchmark_section_reads_lossreg_bench_json(tmp_path, monkeypatch):
     assert "| `mse` | float64 | 10,000,000 | 25 ms | 0.90 | 5.00 | 4.00 | — |" in md
     assert "| pass | ceiling >= 0.9 | mse 0.90 |" in md and "| `mse.value` | 1.5 µs |" in md
     assert "Benchmark figure" not in md
+
+
+def test_bridges_page_examples_ran(site):
+    page, _ = text(site, "bridges")
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "jax", "optax", "sklearn")):
+        assert "Examples not checked" in page
+        return
+    assert "Examples not checked" not in page
+    assert "raises LossError: cannot differentiate the gradient" in page   # rows: no double backward
+    assert "('JaxRuntimeError', True)" in page                            # domain error under jit
+    assert "{'logisticregression__C': 1.0}, {'logisticregression__C': 1.0}" in page
+    api, _ = text(site, "api")
+    assert "make_scorer" in api and "LossFunction" in api
+
+
+def test_benchmark_section_shows_the_torch_bridge_rows(tmp_path, monkeypatch):
+    import json
+
+    h = hook()
+    monkeypatch.setattr(h, "BENCH_JSON", tmp_path / "latest.json")
+    monkeypatch.setattr(h, "BENCH_PNG", tmp_path / "missing.png")
+    (tmp_path / "latest.json").write_text(json.dumps({
+        "machine": {"cpus": 2}, "rows": [
+            {"loss": "mse", "n": 10000000, "dtype": "float64", "lossreg": {"value_and_grad": 0.02},
+             "torch": {"value_and_grad": 0.1}, "torch_bridge": {"value_and_grad": 0.04}}]}))
+    md = h.gen_benchmarks("performance.md")
+    assert "### Through `lossreg.torch`" in md and "| `mse` | float64 | 10,000,000 | 40 ms | 2.00 | 2.50 |" in md

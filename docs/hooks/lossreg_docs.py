@@ -638,6 +638,18 @@ def _bench_tables(data: dict) -> list[str]:
                 table(header, largest), "",
                 f"??? note \"All {len(rows)} measurements\"\n"
                 + textwrap.indent(table(header, rows), "    ")]
+    bridge = [[f"`{r.get('loss')}`", r.get("dtype", ""), f"{r.get('n', 0):,}",
+               _seconds(r["torch_bridge"]["value_and_grad"]),
+               _ratio(r["torch_bridge"]["value_and_grad"], r.get("lossreg", {}).get("value_and_grad")),
+               _ratio(r.get("torch", {}).get("value_and_grad"), r["torch_bridge"]["value_and_grad"])]
+              for r in data["rows"] if r.get("torch_bridge", {}).get("value_and_grad")]
+    if bridge:
+        out += ["\n### Through `lossreg.torch`\n",
+                "Forward and backward through `lossreg.torch.Loss` (conversions and autograd "
+                "around the fused pass): its time, that time over the bare "
+                "`value_and_grad`, and PyTorch's own forward+backward time over it "
+                "(higher is better for lossreg):\n",
+                table(["loss", "dtype", "N", "fwd+bwd", "× bare call", "× PyTorch"], bridge)]
     if isinstance(data.get("overhead"), dict):
         out += ["\n### Per-call overhead (N = 10)\n",
                 table(["call", "time"], [[f"`{k}`", _seconds(v)]
@@ -767,8 +779,11 @@ def gen_api(page_uri: str) -> str:
                                           "set_default_registry", "normalize"]),
         ("Errors", "lossreg.errors", None),
         ("Conformance kit", "lossreg.testing", None),
-        ("Plotting", "lossreg.plotting", ["plot_losses", "loss_curves", "Curve",
-                                          "MissingDependencyError"]),
+        ("Plotting", "lossreg.plotting", ["plot_losses", "loss_curves", "Curve"]),
+        ("PyTorch bridge", "lossreg.torch", ["function", "Loss", "LossFunction"]),
+        ("JAX bridge", "lossreg.jax", ["function", "LossFunction"]),
+        ("scikit-learn bridge", "lossreg.sklearn", ["make_scorer", "response_method",
+                                                    "LossMetric"]),
         ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels", "row_kernels"]),
         ("Kernel protocol", "lossreg.kernels.protocol", ["Kernels", "Job", "Outcome",
                                                          "RowKernels", "LabelKernels",
