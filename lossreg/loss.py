@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import DTypeError, HyperparameterError, LossError
 from .spec import REDUCTIONS, LossSpec
+from ._pandas import is_pandas, unwrap, wrap
 from ._suggest import did_you_mean
 
 
@@ -43,22 +44,36 @@ class BaseLoss(metaclass=ABCMeta):
                   grad: bool, hess: bool, out=None, hess_out=None):  # pragma: no cover
         raise NotImplementedError
 
+    def _run(self, y_true, y_pred, sample_weight, validate, value, grad, hess, out=None,
+             hess_out=None):
+        """``_evaluate`` with the default ``validate``; pandas inputs unwrapped and the
+        results re-wrapped on y_pred's index (``_pandas.py``)."""
+        validate = self.validate if validate is None else bool(validate)
+        if type(y_pred) is np.ndarray and type(y_true) is np.ndarray and (
+                sample_weight is None or type(sample_weight) is np.ndarray):
+            return self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                                  out, hess_out)
+        if not any(map(is_pandas, (y_true, y_pred, sample_weight))):
+            return self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                                  out, hess_out)
+        y_true, y_pred, sample_weight, like = unwrap(y_true, y_pred, sample_weight)
+        result = self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                                out, hess_out)
+        return tuple(wrap(r, like) for r in result)
+
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""
-        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
-                              True, False, False)[0]
+        return self._run(y_true, y_pred, sample_weight, validate, True, False, False)[0]
 
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
              validate: bool | None = None):
         """d(value)/d(y_pred), shaped like y_pred (per-element derivative for "none")."""
-        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
-                              False, True, False, out)[1]
+        return self._run(y_true, y_pred, sample_weight, validate, False, True, False, out)[1]
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         """``(value, grad)`` in one fused pass."""
-        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
-                              True, True, False, out)[:2]
+        return self._run(y_true, y_pred, sample_weight, validate, True, True, False, out)[:2]
 
     def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
                 validate: bool | None = None):
@@ -66,16 +81,16 @@ class BaseLoss(metaclass=ABCMeta):
         per-element second derivative (what gradient boosting wants), for "mean" that of
         the (weighted) mean. Exact: 0 where the loss is piecewise linear (mae, huber
         outside delta). LossError when the loss has no Hessian."""
-        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
-                              False, False, True, None, out)[2]
+        return self._run(y_true, y_pred, sample_weight, validate, False, False, True, None,
+                         out)[2]
 
     def grad_hess(self, y_true, y_pred, sample_weight=None, out=None, *,
                   validate: bool | None = None):
         """``(gradient, Hessian diagonal)`` in one fused pass; ``out`` may be a pair of
         preallocated arrays ``(g_buf, h_buf)`` (either may be None)."""
         g_out, h_out = _pair(out)
-        return self._evaluate(y_true, y_pred, sample_weight, (self.validate if validate is None else bool(validate)),
-                              False, True, True, g_out, h_out)[1:]
+        return self._run(y_true, y_pred, sample_weight, validate, False, True, True, g_out,
+                         h_out)[1:]
 
     __hash__ = None
 
