@@ -51,3 +51,13 @@ def run_python(code: str, timeout: float = 120) -> str:
                          timeout=timeout)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
+
+
+def close_to_scale(a, b, rtol=1e-6):
+    """max |a - b| <= rtol max |b|: relative to the predictions' scale (the boosting tests:
+    the libraries predict in float32; one ulp of a leaf value is ~1e-7 of the margins'
+    scale, so a margin near 0 may differ from the built-in's by more than 1e-6 of itself)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape
+    err = np.max(np.abs(a - b)) / np.max(np.abs(b))
+    assert err <= rtol, err

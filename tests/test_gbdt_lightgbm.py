@@ -11,6 +11,8 @@ import lossreg  # noqa: E402
 import lossreg.lightgbm as ll  # noqa: E402
 from lossreg import DomainError, ShapeError, UnknownLossError  # noqa: E402
 
+from .conftest import close_to_scale as close  # noqa: E402
+
 # lambda_l2 = 0 (LightGBM's default): lossreg's mse (p - y)^2 has twice the gradient and
 # Hessian of LightGBM's l2; Newton steps -G/H agree. A custom objective starts at score 0,
 # so the built-in runs set boost_from_average=False.
@@ -18,16 +20,6 @@ PARAMS = {"num_leaves": 7, "learning_rate": 0.3, "seed": 0, "num_threads": 1,
           "verbose": -1, "deterministic": True, "force_row_wise": True, "lambda_l2": 0.0}
 BUILTIN = {"boost_from_average": False}
 ROUNDS = 8
-
-
-def close(a, b, rtol=1e-6):
-    """max |a - b| <= rtol max |b|: relative to the predictions' scale. The libraries
-    predict in float32; one ulp of a leaf value is ~1e-7 of the margins' scale, so a
-    margin near 0 may differ from the built-in's by more than 1e-6 of itself."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape
-    err = np.max(np.abs(a - b)) / np.max(np.abs(b))
-    assert err <= rtol, err
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,13 @@ import lossreg  # noqa: E402
 import lossreg.xgboost as lx  # noqa: E402
 from lossreg import DomainError, LossError, ShapeError, UnknownLossError  # noqa: E402
 
+from .conftest import close_to_scale as close  # noqa: E402
+
 # reg_lambda=0: lossreg's mse is (p - y)^2 (gradient 2 r, Hessian 2), XGBoost's squared
 # error half of it; Newton steps -G/H agree for any scale, the L2 term lambda does not.
 PARAMS = {"max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1, "tree_method": "hist",
           "reg_lambda": 0.0}
 ROUNDS = 8
-
-
-def close(a, b, rtol=1e-6):
-    """max |a - b| <= rtol max |b|: relative to the predictions' scale. The libraries
-    predict in float32; one ulp of a leaf value is ~1e-7 of the margins' scale, so a
-    margin near 0 may differ from the built-in's by more than 1e-6 of itself."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape
-    err = np.max(np.abs(a - b)) / np.max(np.abs(b))
-    assert err <= rtol, err
 
 
 @pytest.fixture(scope="module")
