@@ -75,6 +75,7 @@ NAMES_SAME = ["huber"]
 NAMES_MIXED = ["huber", "mse", "binary_cross_entropy_with_logits", "softmax_cross_entropy"]
 
 
+@pytest.mark.slow   # a cold process compiling from scratch (~20 s in CI); -m slow runs it
 def test_eight_threads_same_loss_cold():
     _finish(_spawn(NAMES_SAME, 8, {"LOSSREG_CACHE": "0"}))
 
