@@ -51,7 +51,7 @@ from numba.core.registry import CPUDispatcher
 
 from ._jit import CACHE
 from .protocol import Job, Kernels, Outcome, _qualname, clean
-from .reduce import CHUNK, first_index, n_chunks, total
+from .reduce import CHUNK, first_index, total
 from .workers import run_chunks
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
