@@ -7,7 +7,7 @@ check for plain contiguous float arrays without weights; the full conversion in
 check themselves, describes the work as one ``kernels.protocol.Job`` and hands it to the
 loss's ``Kernels.run``. Reductions, weights, ``outer`` (RMSE's square root), the scale
 of the "mean" and the ``out=`` buffers are handled here and only here; serial or
-parallel is decided by ``Plan.parallel`` and nowhere else.
+parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and nowhere else.
 """
 
 from __future__ import annotations
@@ -53,13 +53,9 @@ class Plan:
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
                            or any(d.integer or d.row_sum is not None for d in (dt, dp)))
 
-    def parallel(self, n_elements: int) -> bool:
-        """Serial or parallel for a pass over ``n_elements``: decided here only."""
-        return n_elements >= self.serial_below
-
     def workers_for(self, n_elements: int) -> int:
         """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's
-        workers."""
+        workers. Serial or parallel is decided here and in ``scan_workers_for`` only."""
         return self.workers if n_elements >= self.serial_below else 1
 
     def scan_workers_for(self, n_elements: int) -> int:
@@ -125,8 +121,8 @@ class Plan:
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
         spec, reduction = self.spec, self.reduction
         n = batch.p.size
-        workers = self.workers if n >= self.serial_below else 1        # = workers_for(n)
-        scan = self.workers if n >= SCAN_SERIAL_BELOW else 1           # = scan_workers_for(n)
+        workers = self.workers_for(n)
+        scan = self.scan_workers_for(n)
         if batch.labels:
             label_weights(spec, self.args, batch, reduction, validate, scan)
         if validate and self.needs_scan:

@@ -28,7 +28,7 @@ FAST = [n for n in ALL_NAMES
 def _general(loss, t, p, want_value, want_grad, out=None, want_hess=False):
     """The same plan, with the inputs converted by dispatch.prepare (the general path)."""
     plan = loss._plan
-    batch = prepare(loss.spec, t, p, None, loss.reduction, plan.parallel)
+    batch = prepare(loss.spec, t, p, None, loss.reduction, plan.scan_workers_for)
     return plan.execute(batch, want_value, want_grad, want_hess, out, None, True)
 
 

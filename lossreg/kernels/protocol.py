@@ -59,11 +59,6 @@ class Job:
     labels: bool = False
     scan_workers: int = 1
 
-    @property
-    def threads(self) -> int:
-        """Worker threads for this job's chunked passes (1 when serial)."""
-        return self.workers if self.parallel else 1
-
 
 class Outcome(NamedTuple):
     """``total``: sum_i w_i l_i (None unless summed); ``bad_t``/``bad_p``: first flat index
