@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _numba_threads  # noqa: F401  (its fork hook sees a layer started by anyone)
 from .errors import (ConfigError, DomainError, DTypeError, HyperparameterError, LossError,
                      MissingDependencyError, PluginError, ShapeError, UnknownLossError)
 from .hookspecs import hookimpl

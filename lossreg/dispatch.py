@@ -8,13 +8,13 @@ of a bad index into a typed ``DomainError``. ``lossreg.plan`` runs the kernels.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from ._numba_threads import launch
 from .errors import DomainError, DTypeError, HyperparameterError, ShapeError
 from .kernels import reduce as R
 from .spec import Domain, LossSpec
@@ -131,7 +131,8 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.kernels.labels
     n_classes = batch.p.shape[1]
     if validate:
-        i = int(lt.first_invalid(batch.t, n_classes, workers > 1, *args))
+        with launch(workers) as parallel:
+            i = int(lt.first_invalid(batch.t, n_classes, parallel, *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -140,7 +141,9 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    if lt.mean_weights(batch.t, n_classes, d, workers > 1, *args) is False:
+    with launch(workers) as parallel:
+        filled = lt.mean_weights(batch.t, n_classes, d, parallel, *args)
+    if filled is False:
         return                                   # every row counts 1: weight_sum stands
     batch.weight_sum = R.weighted_sum(d, batch.w, workers)
     if not batch.weight_sum > 0.0:
@@ -234,22 +237,6 @@ def _row_sum_error(argument: str, domain: Domain, arr: np.ndarray, r: int) -> Do
 
 
 # -- threads -----------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def threads(n_threads: int | None):
-    """Run the block with ``n_threads`` Numba threads (thread-local), then restore."""
-    if n_threads is None:
-        yield
-        return
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
 
 def check_n_threads(n_threads: Any) -> int | None:
     if n_threads is None:

@@ -110,7 +110,8 @@ class Loss(BaseLoss):
 
     Hyperparameters are checked here, once, and the plan (kernels, kernel arguments,
     reduction, serial/parallel rule) is built here, once; data are checked on every call
-    unless ``validate=False``. ``n_threads`` limits the Numba threads used by this loss.
+    unless ``validate=False``. ``n_threads`` caps the threads (lossreg's pool and Numba's)
+    used by this loss; any value gives bit-identical results.
     """
 
     def __init__(self, spec: LossSpec, reduction: str = "mean", *, n_threads: int | None = None,

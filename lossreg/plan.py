@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .dispatch import (Batch, check_domains, check_out, domain_error, label_weights,
-                       prepare, threads)
+                       prepare)
 from numba.core.errors import NumbaError
 
 from .errors import PluginError
@@ -83,10 +83,7 @@ class Plan:
             return self._empty(batch, value, grad, hess, out, hess_out)
         if self.spec.check_args is not None:
             self.spec.check_args(self.args, batch.pred_shape)
-        if self.n_threads is None:
-            return self.execute(batch, value, grad, hess, out, hess_out, validate)
-        with threads(self.n_threads):
-            return self.execute(batch, value, grad, hess, out, hess_out, validate)
+        return self.execute(batch, value, grad, hess, out, hess_out, validate)
 
     def _plain_batch(self, y_true: Any, y_pred: Any) -> Batch | None:
         """The cheap input check: two C-contiguous native float64 (or float32) arrays of

@@ -202,9 +202,11 @@ def test_n_threads_is_bit_identical_and_honoured():
                             forward=probe, gradient=probe,
                             reference=lambda a, b: np.zeros(np.shape(b)), serial_below=0)
     x = np.zeros(1000)
-    for k in sorted({1, limit}):
-        assert lossreg.Loss(spec, "none", n_threads=k)(x, x).max() == k
-    assert numba.get_num_threads() == limit  # restored after the call
+    assert lossreg.Loss(spec, "none", n_threads=limit)(x, x).max() == limit
+    assert not spec.kernels._serial
+    lossreg.Loss(spec, "none", n_threads=1)(x, x)   # one thread: the serial twin runs
+    assert spec.kernels._serial
+    assert numba.get_num_threads() == limit  # never changed outside a parallel launch
 
 
 _THREADS = """

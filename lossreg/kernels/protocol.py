@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .._numba_threads import launch
 from . import reduce as R
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
@@ -123,7 +124,8 @@ class RowKernels(Kernels):
     ``impl(t, p, w, scale, values, grad, hess, parallel, *hp) -> int`` fills any subset
     of: values[i] = l_i (unweighted), grad[i, j] = w_i * scale * dl_i/dp_ij and
     hess[i, j] = w_i * scale * d2l_i/dp_ij^2 (an empty array: not wanted), over blocks
-    of rows on Numba's threads (prange) when ``parallel``, else serially; it returns the
+    of rows on Numba's threads (prange) when ``parallel`` (the plan's choice, made safe by
+    ``_numba_threads.launch``), else serially; it returns the
     number of y_pred values outside y_pred's domain when ``checks_pred`` (else anything).
     The plan locates the first one. (Row kernels keep ``prange``: their serial loops
     measured up to 5x slower per thread than the parallel gufunc, so wave 1's cheap
@@ -148,9 +150,10 @@ class RowKernels(Kernels):
         impl = self.labels.impl if job.labels else self.impl
         want_values = job.summed or job.values is not None
         values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
-        count = impl(job.t, job.p, job.w, float(job.scale), values,
-                     _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
-                     job.parallel, *job.args)
+        with launch(job.workers if job.parallel else 1) as parallel:
+            count = impl(job.t, job.p, job.w, float(job.scale), values,
+                         _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
+                         parallel, *job.args)
         bad_p = -1
         if self.checks and job.check:
             bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.scan_workers)
@@ -202,9 +205,7 @@ class PairKernels(Kernels):
         names = [_qualname(k) for k in (self.forward, self.gradient, self.hessian) if k]
         return "plain kernels: " + ", ".join(names)
 
-    def _kernel(self, kernel: Callable, parallel: bool) -> Callable:
-        if parallel:
-            return kernel
+    def _twin(self, kernel: Callable) -> Callable:
         twin = self._serial.get(id(kernel))
         if twin is None:
             from ._jit import serial_twin
@@ -212,8 +213,18 @@ class PairKernels(Kernels):
             twin = self._serial.setdefault(id(kernel), serial_twin(kernel))
         return twin
 
+    def _call(self, kernel: Callable, job: Job, out: np.ndarray) -> None:
+        """``kernel(t, p, out, *hp)``: the plugin's (parallel) kernel through
+        ``_numba_threads.launch`` when the plan asks for a parallel run, else its serial
+        twin."""
+        with launch(job.workers if job.parallel else 1) as parallel:
+            if parallel:
+                kernel(job.t, job.p, out, *job.args)
+                return
+        self._twin(kernel)(job.t, job.p, out, *job.args)
+
     def _derivative(self, kernel: Callable, job: Job, out: np.ndarray) -> None:
-        self._kernel(kernel, job.parallel)(job.t, job.p, out, *job.args)
+        self._call(kernel, job, out)
         if job.w.shape[0]:
             factor = job.w * job.scale
             out *= (factor if out.ndim == 1 else factor[:, None]).astype(out.dtype, copy=False)
@@ -224,7 +235,7 @@ class PairKernels(Kernels):
         total = None
         if job.summed or job.values is not None:
             values = np.empty(job.p.shape[0], dtype=job.p.dtype)
-            self._kernel(self.forward, job.parallel)(job.t, job.p, values, *job.args)
+            self._call(self.forward, job, values)
             if job.summed:
                 total = R.weighted_sum(values, job.w, job.scan_workers)
             if job.values is not None:

@@ -6,10 +6,12 @@ is bit-identical whatever the thread count.
 
 Each kernel here is ``Chunked``: a serial ``nogil`` kernel over a range of units (chunks,
 or rows), called as ``kernel(workers, n_units, *args)``; with ``workers > 1`` a
-``prange`` driver over the same kernel runs the units on Numba's threads. These passes
-move data at a fraction of a nanosecond per element, so they need the cheap launch of
-Numba's threading layer (about 2 us) rather than lossreg's worker threads (30-60 us to
-wake, ``workers.py``), and their small bodies compile in a fraction of a second.
+``prange`` driver over the same kernel runs the units on Numba's threads, launched
+through ``lossreg._numba_threads.launch`` (fork- and thread-safe whatever the layer).
+These passes move data at a fraction of a nanosecond per element, so they need the cheap
+launch of Numba's threading layer (about 2 us) rather than lossreg's worker threads
+(30-60 us to wake, ``workers.py``), and their small bodies compile in a fraction of a
+second.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from numba import prange
 
+from .._numba_threads import launch
 from ._jit import njit
 
 CHUNK = 1 << 14
@@ -45,10 +48,11 @@ class Chunked:
         self.parallel = njit(parallel=True)(driver)
 
     def __call__(self, workers: int, n_units: int, *args) -> None:
-        if workers <= 1 or n_units <= 1:
-            self.kernel(0, n_units, *args)
-        else:
-            self.parallel(n_units, *args)
+        with launch(workers if n_units > 1 else 1) as parallel:
+            if parallel:
+                self.parallel(n_units, *args)
+                return
+        self.kernel(0, n_units, *args)
 
 
 def n_chunks(n: int, chunk: int = CHUNK) -> int:

@@ -672,15 +672,7 @@ _fill_mean_weights_serial = serial_twin(_fill_mean_weights)
 
 
 @njit(error_model="numpy")
-def softmax_ce_first_invalid(labels, n_classes, parallel, ls, cw, ignore, has_ignore):
-    """First index of a label outside [0, C) that is not ignore_index, or -1: a count
-    (parallel or serial by ``parallel``), then a scan only when something is wrong."""
-    if parallel:
-        count = _count_invalid(labels, n_classes, ignore, has_ignore)
-    else:
-        count = _count_invalid_serial(labels, n_classes, ignore, has_ignore)
-    if count == 0:
-        return -1
+def _first_invalid_label(labels, n_classes, ignore, has_ignore):
     for i in range(labels.shape[0]):
         y = labels[i]
         if (y < 0 or y >= n_classes) and not (has_ignore and y == ignore):
@@ -688,14 +680,24 @@ def softmax_ce_first_invalid(labels, n_classes, parallel, ls, cw, ignore, has_ig
     return -1
 
 
-@njit(error_model="numpy")
+# The two functions below choose between a prange kernel and its serial twin in Python:
+# an njit function with both in its branches would compile the prange one (and start
+# Numba's threading layer) on a small call's first compile.
+
+def softmax_ce_first_invalid(labels, n_classes, parallel, ls, cw, ignore, has_ignore):
+    """First index of a label outside [0, C) that is not ignore_index, or -1: a count
+    (parallel or serial by ``parallel``), then a scan only when something is wrong."""
+    count = _count_invalid if parallel else _count_invalid_serial
+    if count(labels, n_classes, ignore, has_ignore) == 0:
+        return -1
+    return _first_invalid_label(labels, n_classes, ignore, has_ignore)
+
+
 def softmax_ce_mean_weights(labels, n_classes, out, parallel, ls, cw, ignore, has_ignore):
     """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored.
     Without class weights and ignore_index every row counts 1: returns False, unfilled."""
     if cw.shape[0] == 0 and not has_ignore:
         return False
-    if parallel:
-        _fill_mean_weights(labels, n_classes, out, cw, ignore, has_ignore)
-    else:
-        _fill_mean_weights_serial(labels, n_classes, out, cw, ignore, has_ignore)
+    fill = _fill_mean_weights if parallel else _fill_mean_weights_serial
+    fill(labels, n_classes, out, cw, ignore, has_ignore)
     return True
