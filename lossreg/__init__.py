@@ -14,7 +14,8 @@ from typing import Any
 
 from . import _numba_threads  # noqa: F401  (its fork hook sees a layer started by anyone)
 from .errors import (ConfigError, DomainError, DTypeError, HyperparameterError, LossError,
-                     MissingDependencyError, PluginError, ShapeError, UnknownLossError)
+                     MissingDependencyError, PluginError, ReductionError, ShapeError,
+                     UnknownLossError)
 from .hookspecs import hookimpl
 from .loss import Loss
 from .registry import Registry, default_registry, set_default_registry
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError", "Domain", "DomainError", "DTypeError", "Hyperparameter",
     "HyperparameterError", "Interval", "Loss", "LossError", "LossSpec",
-    "MissingDependencyError", "PluginError",
+    "MissingDependencyError", "PluginError", "ReductionError",
     "Registry", "ShapeError", "UnknownLossError", "default_registry", "from_config", "get",
     "hookimpl", "names", "plugin_errors", "plugins", "set_default_registry", "spec",
 ]
@@ -36,7 +37,8 @@ def get(name: str, reduction: str = "mean", *, registry: Registry | None = None,
     """Look a loss up by name or alias and fix its hyperparameters.
 
     Names are case-insensitive and ignore '-' and '_'. Unknown names raise
-    UnknownLossError with close matches; bad hyperparameters raise HyperparameterError.
+    UnknownLossError with close matches; bad hyperparameters raise HyperparameterError,
+    a reduction the loss does not support ReductionError.
     """
     reg = registry or default_registry()
     return Loss(reg.spec(name), reduction=reduction, n_threads=n_threads, validate=validate,

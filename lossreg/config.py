@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._suggest import did_you_mean
-from .errors import ConfigError, HyperparameterError
+from .errors import ConfigError, HyperparameterError, ReductionError
 from .loss import BaseLoss, Loss, check_reduction
 from .spec import REDUCTIONS
 
@@ -321,7 +321,7 @@ def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str
 
 def _red(reduction: Any) -> str:
     if not isinstance(reduction, str):
-        raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ReductionError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 
 

@@ -28,6 +28,12 @@ class HyperparameterError(LossError, ValueError):
     """A hyperparameter that is unknown, of the wrong type or outside its interval."""
 
 
+class ReductionError(LossError, ValueError):
+    """A ``reduction`` that is not "mean", "sum" or "none", or that the loss does not
+    support (RMSE has only "mean"); the message lists the reductions the loss supports.
+    Not a HyperparameterError: a reduction is not a hyperparameter of the loss."""
+
+
 class DomainError(LossError, ValueError):
     """Input data outside the loss's domain.
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, HyperparameterError, LossError
+from .errors import DTypeError, LossError, ReductionError
 from .spec import REDUCTIONS, LossSpec
 from ._pandas import is_pandas, unwrap, wrap
 from ._suggest import did_you_mean
@@ -20,13 +20,14 @@ from ._suggest import did_you_mean
 
 def check_reduction(reduction: Any, supported: tuple[str, ...] = REDUCTIONS,
                     name: str | None = None) -> str:
-    """``reduction`` when it is one of ``supported``, else HyperparameterError."""
+    """``reduction`` when it is one of ``supported``, else ReductionError listing them."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise HyperparameterError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
-                                  f"{did_you_mean(str(reduction), REDUCTIONS)}")
+        raise ReductionError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}"
+                             f"{did_you_mean(str(reduction), REDUCTIONS)}")
     if reduction not in supported:
-        raise HyperparameterError(f"loss {name!r} supports reduction "
-                                  f"{' or '.join(map(repr, supported))}, got {reduction!r}")
+        only = "only " if len(supported) == 1 else ""
+        raise ReductionError(f"loss {name!r} supports {only}reduction "
+                             f"{' or '.join(map(repr, supported))}, got {reduction!r}")
     return reduction
 
 
@@ -154,15 +155,47 @@ class Loss(BaseLoss):
                               validate)
 
     def __eq__(self, other: object) -> bool:
+        """Equal losses: the same loss (name and source: the same plugin), the same
+        hyperparameters and the same reduction; so a loss equals its pickled or
+        deep-copied self and ``from_config(loss.config())``."""
         if not isinstance(other, Loss):
             return NotImplemented if not isinstance(other, BaseLoss) else False
-        return other.spec is self.spec and _plain(other.config()) == _plain(self.config())
+        return ((other.spec.name, other.spec.source) == (self.spec.name, self.spec.source)
+                and _plain(other.config()) == _plain(self.config()))
 
     __hash__ = None
+
+    def __reduce_ex__(self, protocol: int):
+        """Pickle (and ``copy.deepcopy``) by reference: the loss's name and source, its
+        config and options. Unpickling looks the name up in the default registry (the
+        receiving process's plugins) and checks the source, so kernels are never
+        pickled. A loss whose spec is not in the default registry (built by hand, or
+        from an isolated ``Registry``) is copied by value, as any object."""
+        from .registry import default_registry
+
+        registered = default_registry()._specs.get(self.spec.name)
+        if registered is None or registered.source != self.spec.source:
+            return super().__reduce_ex__(protocol)
+        return (_unpickle, (self.spec.name, self.spec.source, self.config(), self.n_threads,
+                            self.validate))
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"lossreg.get({self.name!r}, {hp})"
+
+
+def _unpickle(name: str, source: str, config: dict, n_threads: int | None,
+              validate: bool) -> Loss:
+    """The Loss that ``Loss.__reduce_ex__`` describes, from the default registry."""
+    from .errors import PluginError
+    from .registry import default_registry
+
+    spec = default_registry().spec(name)
+    if spec.source != source:
+        raise PluginError(f"cannot unpickle loss {name!r} from {source}: this process has "
+                          f"{name!r} from {spec.source}", source=source)
+    hyper = {k: v for k, v in config.items() if k not in ("name", "reduction")}
+    return Loss(spec, config["reduction"], n_threads=n_threads, validate=validate, **hyper)
 
 
 def _plain(cfg: dict) -> dict:

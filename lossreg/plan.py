@@ -20,9 +20,10 @@ from .dispatch import (Batch, check_domains, check_out, domain_error, label_weig
                        prepare)
 from numba.core.errors import NumbaError
 
-from .errors import PluginError
+from .errors import LossError, PluginError
 from .kernels.protocol import Job
 from .kernels.workers import default_workers
+from .registry import BUILTIN_SOURCE
 from .spec import LossSpec
 
 _F64 = np.dtype(np.float64)
@@ -169,20 +170,27 @@ class Plan:
         u *= d1
 
     def _run(self, job, batch: Batch):
-        """``kernels.run(job)``; a compile failure becomes a PluginError naming the
-        source, a reported bad index a DomainError naming the argument."""
+        """``kernels.run(job)``; a compile failure, or an exception raised by a plugin's
+        kernel, becomes a PluginError naming the loss and its source (the original as
+        ``__cause__``); a reported bad index a DomainError naming the argument."""
         try:
             outcome = self.kernels.run(job)
-        except NumbaError as exc:
-            text = str(exc).strip()
-            first = text.splitlines()[0] if text else type(exc).__name__
-            raise PluginError(f"kernel of loss {self.spec.name!r} (from {self.spec.source}) "
-                              f"failed to compile or run: {first}",
-                              source=self.spec.source) from exc
         except PluginError as exc:
             if exc.source is None:
                 exc.source = self.spec.source
             raise
+        except (LossError, MemoryError):
+            raise
+        except Exception as exc:
+            if not isinstance(exc, NumbaError) and self.spec.source == BUILTIN_SOURCE:
+                raise
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else ""
+            what = ("failed to compile or run" if isinstance(exc, NumbaError)
+                    else f"raised {type(exc).__name__}")
+            raise PluginError(f"kernel of loss {self.spec.name!r} (from {self.spec.source}) "
+                              f"{what}: {first or type(exc).__name__}",
+                              source=self.spec.source) from exc
         if outcome.bad_t >= 0:
             raise domain_error("y_true", self.spec.domain("y_true"), batch.t.reshape(-1),
                                outcome.bad_t)

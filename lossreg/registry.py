@@ -2,8 +2,11 @@
 
 Built-in losses are plugins like any other: they register through the same
 ``register_losses(register)`` hook. Entry points of group ``lossreg`` are loaded one by
-one; a plugin that fails to import, raises in its hook, registers an invalid spec or
-clashes by name is recorded (``Registry.errors``) and the others still load.
+one; a plugin that fails to import, raises in its hook (any exception, SystemExit
+included; KeyboardInterrupt alone goes through), registers an invalid spec or clashes by
+name is recorded (``Registry.errors``) and the others still load. A plugin that looks
+losses up while it is being registered gets a PluginError naming it and is recorded as
+failed: there is no registry to read yet.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import threading
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterable
@@ -76,6 +80,7 @@ class Registry:
 
     def __init__(self, *, builtins: bool = True, entry_points: bool | None = None,
                  block: Iterable[str] = (), plugins: Iterable[Any] = ()):
+        _refuse_reentry("lossreg.Registry()")
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._specs: dict[str, LossSpec] = {}
@@ -136,25 +141,21 @@ class Registry:
         return self._load(lambda: plugin, name, source or f"plugin {name}", strict=True)
 
     def _load(self, loader: Callable[[], Any], name: str, source: str, strict: bool) -> PluginRecord:
+        """Import (``loader``) and register one plugin; every failure is recorded (or, when
+        ``strict``, raised as PluginError). SystemExit and other BaseExceptions count as
+        failures too; only KeyboardInterrupt goes through: a plugin never stops the host.
+        While the plugin's code runs, lookups in a registry are refused (``_refuse_reentry``)."""
         added: list[str] = []
+        loading = _Default.loading
+        outer = (loading.plugin, loading.reentry)
+        loading.plugin, loading.reentry = (name, source), None
         try:
-            plugin = loader()
-            if self.pm.is_registered(plugin) or self.pm.has_plugin(name):
-                raise PluginError(f"plugin {name!r} is already registered", source=source)
-            if self.pm.register(plugin, name=name) is None:     # pluggy-blocked name
-                record = PluginRecord(name, source, status="blocked")
-                self._records.append(record)
-                return record
-            if not any(i.plugin is plugin for i in self.pm.hook.register_losses.get_hookimpls()):
-                raise PluginError(f"plugin {name!r} implements no lossreg hook "
-                                  f"(mark register_losses with @lossreg.hookimpl)", source=source)
-            # Through pluggy's hook caller (wrappers, tracing), restricted to this plugin.
-            others = [p for p in self.pm.get_plugins() if p is not plugin]
-            errors: list[str] = []
-            self.pm.subset_hook_caller("register_losses", remove_plugins=others)(
-                register=self._registrar(source, added, errors, strict))
-            record = PluginRecord(name, source, tuple(added), "; ".join(errors) or None)
-        except Exception as exc:  # noqa: BLE001 - a plugin must never break the registry
+            record = self._register_plugin(loader, name, source, strict, added)
+            if loading.reentry is not None:  # refused, and the plugin swallowed the error
+                raise PluginError(loading.reentry, source=source)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a plugin must never break the registry
             if strict:
                 self._forget(added)
                 if self.pm.has_plugin(name):
@@ -164,8 +165,28 @@ class Registry:
                 raise PluginError(f"plugin {name!r} from {source} failed: "
                                   f"{type(exc).__name__}: {exc}", source=source) from exc
             record = PluginRecord(name, source, tuple(added), f"{type(exc).__name__}: {exc}")
+        finally:
+            loading.plugin, loading.reentry = outer
         self._records.append(record)
         return record
+
+    def _register_plugin(self, loader: Callable[[], Any], name: str, source: str,
+                         strict: bool, added: list[str]) -> PluginRecord:
+        """``_load``'s work: import, register on pluggy, call its hook; the record."""
+        plugin = loader()
+        if self.pm.is_registered(plugin) or self.pm.has_plugin(name):
+            raise PluginError(f"plugin {name!r} is already registered", source=source)
+        if self.pm.register(plugin, name=name) is None:     # pluggy-blocked name
+            return PluginRecord(name, source, status="blocked")
+        if not any(i.plugin is plugin for i in self.pm.hook.register_losses.get_hookimpls()):
+            raise PluginError(f"plugin {name!r} implements no lossreg hook "
+                              f"(mark register_losses with @lossreg.hookimpl)", source=source)
+        # Through pluggy's hook caller (wrappers, tracing), restricted to this plugin.
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        errors: list[str] = []
+        self.pm.subset_hook_caller("register_losses", remove_plugins=others)(
+            register=self._registrar(source, added, errors, strict))
+        return PluginRecord(name, source, tuple(added), "; ".join(errors) or None)
 
     def _registrar(self, source: str, added: list[str], errors: list[str], strict: bool):
         def register(spec: LossSpec) -> None:
@@ -265,7 +286,9 @@ class Registry:
                 t, p = spec.sample(np.random.default_rng(0), 3)
                 reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
                 Loss(spec, reduction).value_and_grad(t, p)
-            except Exception as exc:  # noqa: BLE001 - recorded, never raised
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - recorded, never raised
                 owner = next((r.name for r in self._records if spec.name in r.losses), spec.name)
                 error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
                 record = PluginRecord(owner, spec.source, (spec.name,), error, status="kernel-error")
@@ -281,13 +304,40 @@ class Registry:
 
 # -- the default registry ------------------------------------------------------------------
 
+class _Loading(threading.local):
+    """The plugin whose code (import or hook) runs now in this thread, as (name,
+    source), and the message of a lookup refused meanwhile."""
+
+    plugin: tuple[str, str] | None = None
+    reentry: str | None = None
+
+
 class _Default:
-    """Holder of the lazily built default registry (replaceable in tests)."""
+    """Holder of the lazily built default registry and of the per-thread loading state
+    (both replaceable in tests)."""
 
     registry: Registry | None = None
+    loading: _Loading = _Loading()
+
+
+def _refuse_reentry(what: str) -> None:
+    """PluginError when a plugin's import or hook looks losses up (``what``): the registry
+    it would read is the one being built (re-entered, each lookup built another, nested,
+    registry). The refusal is remembered, so the plugin fails even if it catches it."""
+    loading = _Default.loading
+    if loading.plugin is None:
+        return
+    name, source = loading.plugin
+    message = (f"plugin {name!r} from {source} called {what} while being registered; "
+               f"losses cannot be looked up before the registry is built: do it when your "
+               f"loss is called, not at import or in register_losses")
+    loading.reentry = message
+    raise PluginError(message, source=source)
 
 
 def default_registry() -> Registry:
+    """The registry of ``lossreg.get``/``names``/``spec``, built on first use."""
+    _refuse_reentry("lossreg.get/names/spec (the default registry)")
     if _Default.registry is None:
         _Default.registry = Registry()
     return _Default.registry

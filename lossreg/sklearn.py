@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._bridge import describe, require, resolve, terms
-from .errors import HyperparameterError, ShapeError
+from .errors import HyperparameterError, ReductionError, ShapeError
 from .loss import BaseLoss
 
 require("sklearn", "sklearn", "lossreg.sklearn")
@@ -92,8 +92,8 @@ class LossMetric:
 
     def __init__(self, loss: BaseLoss):
         if loss.reduction != "mean":
-            raise HyperparameterError(f"a scorer needs reduction 'mean' (comparable across "
-                                      f"splits of different sizes), got {loss.reduction!r}")
+            raise ReductionError(f"a scorer needs reduction 'mean' (comparable across "
+                                 f"splits of different sizes), got {loss.reduction!r}")
         self.loss = loss
         self.method, self.kind = _route(loss)
         self.__name__ = loss.name

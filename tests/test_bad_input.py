@@ -23,7 +23,7 @@ import pytest
 
 import lossreg
 from lossreg import (DomainError, DTypeError, HyperparameterError, LossError, PluginError,
-                     ShapeError, UnknownLossError)
+                     ReductionError, ShapeError, UnknownLossError)
 from lossreg.kernels.reduce import CHUNK
 from lossreg.spec import REDUCTIONS
 
@@ -378,8 +378,8 @@ def test_huge_and_tiny_hyperparameters_are_rejected_or_stay_nan_free(name, key):
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_unknown_hyperparameters_and_reserved_keywords(name):
     expect(HyperparameterError, "nosuchthing", lambda: lossreg.get(name, nosuchthing=1.0))
-    expect(HyperparameterError, "reduction", lambda: lossreg.get(name, reduction="avg"))
-    expect(HyperparameterError, "reduction", lambda: lossreg.get(name, reduction=None))
+    expect(ReductionError, "reduction", lambda: lossreg.get(name, reduction="avg"))
+    expect(ReductionError, "reduction", lambda: lossreg.get(name, reduction=None))
     expect(HyperparameterError, "n_threads", lambda: lossreg.get(name, n_threads=True))
     expect(HyperparameterError, "n_threads", lambda: lossreg.get(name, n_threads=2.0))
     expect(HyperparameterError, "n_threads", lambda: lossreg.get(name, n_threads=-1))

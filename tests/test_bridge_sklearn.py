@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lossreg
-from lossreg.errors import HyperparameterError, ShapeError
+from lossreg.errors import ShapeError
 
 pytest.importorskip("sklearn")
 ls = pytest.importorskip("lossreg.sklearn")
@@ -122,7 +122,7 @@ def test_configs_loss_objects_and_bad_reductions():
     expected = -(np.mean((pred - y) ** 2) + 0.5 * np.mean(np.abs(pred - y)))
     assert ls.make_scorer(cfg)(model, X, y) == pytest.approx(expected, rel=1e-12)
     assert ls.make_scorer(lossreg.get("huber", delta=30.0))(model, X, y) < 0
-    with pytest.raises(HyperparameterError, match="reduction 'mean'"):
+    with pytest.raises(lossreg.ReductionError, match="reduction 'mean'"):
         ls.make_scorer("mse", reduction="sum")
-    with pytest.raises(HyperparameterError, match="reduction 'mean'"):
+    with pytest.raises(lossreg.ReductionError, match="reduction 'mean'"):
         ls.make_scorer(lossreg.get("mse", reduction="none"))

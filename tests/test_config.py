@@ -164,7 +164,7 @@ def test_weighted_sum_errors():
         from_config({"terms": [{"name": "mse", "weight": "heavy"}]})
     with pytest.raises(ConfigError, match="did you mean 'terms'"):
         from_config({"terms": [{"name": "mse"}], "temrs": 1})
-    with pytest.raises(HyperparameterError, match="supports reduction"):
+    with pytest.raises(lossreg.ReductionError, match="supports only reduction"):
         from_config({"terms": [{"name": "rmse"}], "reduction": "sum"})
 
 
@@ -181,16 +181,17 @@ def test_unknown_keys_suggest():
         from_config({"name": "hubr"})
 
 
-@pytest.mark.parametrize("cfg, hyper", [
-    ({"name": "huber", "delta": -1}, {"delta": -1}),
-    ({"name": "huber", "delta": "big"}, {"delta": "big"}),
-    ({"name": "focal", "gamma": float("nan")}, {"gamma": float("nan")}),
-    ({"name": "huber", "reduction": "avg"}, {"reduction": "avg"}),
+@pytest.mark.parametrize("cfg, hyper, error", [
+    ({"name": "huber", "delta": -1}, {"delta": -1}, HyperparameterError),
+    ({"name": "huber", "delta": "big"}, {"delta": "big"}, HyperparameterError),
+    ({"name": "focal", "gamma": float("nan")}, {"gamma": float("nan")}, HyperparameterError),
+    ({"name": "huber", "reduction": "avg"}, {"reduction": "avg"}, lossreg.ReductionError),
+    ({"name": "rmse", "reduction": "none"}, {"reduction": "none"}, lossreg.ReductionError),
 ])
-def test_bad_values_raise_what_get_raises(cfg, hyper):
-    with pytest.raises(HyperparameterError) as from_get:
+def test_bad_values_raise_what_get_raises(cfg, hyper, error):
+    with pytest.raises(error) as from_get:
         lossreg.get(cfg["name"], **hyper)
-    with pytest.raises(HyperparameterError) as from_cfg:
+    with pytest.raises(error) as from_cfg:
         from_config(cfg)
     assert str(from_cfg.value) == str(from_get.value)
 

@@ -10,7 +10,8 @@ from lossreg import (DomainError, DTypeError, HyperparameterError, LossError, Sh
 
 def test_error_hierarchy():
     assert issubclass(UnknownLossError, KeyError) and issubclass(UnknownLossError, LossError)
-    for cls in (HyperparameterError, DomainError, ShapeError, lossreg.ConfigError):
+    for cls in (HyperparameterError, DomainError, ShapeError, lossreg.ConfigError,
+                lossreg.ReductionError):
         assert issubclass(cls, ValueError) and issubclass(cls, LossError)
     assert issubclass(lossreg.PluginError, LossError)
 
@@ -52,8 +53,22 @@ def test_bad_hyperparameter_values(value):
 
 
 def test_bad_reduction():
-    with pytest.raises(HyperparameterError, match="did you mean 'mean'"):
+    with pytest.raises(lossreg.ReductionError, match="did you mean 'mean'"):
         lossreg.get("mse", reduction="meen")
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_unsupported_reduction_is_a_reduction_error_listing_the_supported(reduction):
+    """A reduction is not a hyperparameter: ReductionError (a ValueError and a
+    LossError), not HyperparameterError, saying which reductions rmse supports."""
+    with pytest.raises(lossreg.ReductionError,
+                       match=rf"^loss 'rmse' supports only reduction 'mean', got '{reduction}'$") \
+            as info:
+        lossreg.get("rmse", reduction=reduction)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, LossError)
+    assert not isinstance(info.value, HyperparameterError)
+    assert issubclass(lossreg.ReductionError, lossreg.errors.ReductionError)
+    assert "ReductionError" in lossreg.__all__
 
 
 def test_bad_n_threads():
