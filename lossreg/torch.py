@@ -33,10 +33,11 @@ for ``y_pred``, a floating ``y_true`` or ``sample_weight`` of another dtype than
 ``y_pred``, and a ``y_true`` or ``sample_weight`` that requires grad. Integer ``y_true``
 (class labels, e.g. int64 for ``softmax_cross_entropy``) go to lossreg's own checks.
 
-``torch.compile``: the call is wrapped in ``torch.compiler.disable``, so a compiled model
-that calls a lossreg loss gets a graph break there and the loss runs eagerly (its kernels
-are compiled by Numba, not by Inductor); ``fullgraph=True`` therefore raises
-``torch._dynamo.exc.Unsupported`` naming the disabled function.
+``torch.compile``: while Dynamo traces, the call goes through ``torch.compiler.disable``,
+so a compiled model that calls a lossreg loss gets a graph break there and the loss runs
+eagerly (its kernels are compiled by Numba, not by Inductor); ``fullgraph=True`` therefore
+raises ``torch._dynamo.exc.Unsupported`` naming the disabled function. In eager mode the
+wrapper is skipped (it costs ~5 us per call).
 """
 
 from __future__ import annotations
