@@ -65,8 +65,9 @@ def test_rmse_gradient_at_perfect_fit_is_zero():
 
 
 def test_rmse_rejects_sum_and_none():
-    with pytest.raises(lossreg.HyperparameterError, match="mean"):
-        lossreg.get("rmse", reduction="sum")
+    for reduction in ("sum", "none"):
+        with pytest.raises(lossreg.ReductionError, match="mean"):
+            lossreg.get("rmse", reduction=reduction)
 
 
 def test_float32_stays_float32(rng):
