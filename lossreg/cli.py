@@ -86,28 +86,20 @@ def parse_hyper(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def load_array(path: str, what: str) -> np.ndarray:
-    """An array from .npy (no pickles) or .csv (comma-separated, optional header row)."""
+    """An array from .npy (no pickles, no .npz) or .csv (numbers, optional header row;
+    the rules are in ``lossreg._datafiles``)."""
+    from ._datafiles import DataFileError, read_csv, read_npy
+
     p = pathlib.Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
         raise CLIError(f"{what}: file not found: {path}")
-    if suffix == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise CLIError(f"{what}: {path} is not a plain .npy array ({exc})") from None
-    if suffix in (".csv", ".txt"):
-        for skip in (0, 1):
-            try:
-                arr = np.loadtxt(p, delimiter=",", skiprows=skip, ndmin=1, dtype=np.float64)
-            except ValueError as exc:
-                error = exc
-                continue
-            if arr.ndim == 2 and arr.shape[1] == 1:
-                arr = arr[:, 0]
-            return arr
-        raise CLIError(f"{what}: {path} is not a numeric CSV ({' '.join(str(error).split())})")
-    raise CLIError(f"{what}: {path}: use a .npy or .csv file")
+    if suffix not in (".npy", ".csv", ".txt"):
+        raise CLIError(f"{what}: {path}: use a .npy or .csv file")
+    try:
+        return read_npy(p) if suffix == ".npy" else read_csv(p)
+    except DataFileError as exc:
+        raise CLIError(f"{what}: {exc}") from None
 
 
 def _fmt_value(value: Any) -> str:
