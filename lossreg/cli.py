@@ -285,18 +285,47 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # -- plot --------------------------------------------------------------------------------------
 
+def parse_loss_setting(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME:K=V[,K=V...]`` (``huber:delta=2``) -> (name, hyperparameters).
+
+    Values are read as --hyper values (JSON or a bare string); commas inside brackets
+    belong to the value (``softmax:class_weight=[1,2]``)."""
+    name, sep, rest = text.partition(":")
+    if not name.strip():
+        raise CLIError(f"expected NAME or NAME:K=V,..., got {text!r}")
+    if not sep:
+        return name.strip(), {}
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(rest):
+        depth += ch in "[{(" and 1 or ch in "]})" and -1 or 0
+        if ch == "," and depth == 0:
+            items.append(rest[start:i])
+            start = i + 1
+    items.append(rest[start:])
+    hyper: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise CLIError(f"{text!r}: settings after ':' are K=V pairs separated by commas, "
+                           f"e.g. huber:delta=2 (got {item!r})")
+        hyper[key.strip()] = parse_value(value)
+    return name.strip(), hyper
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw loss and gradient curves of one or more losses to an image (needs matplotlib)."""
     from .config import from_config
 
     hyper = parse_hyper(args.hyper)
-    if hyper and len(args.names) != 1:
-        raise CLIError("--hyper applies to a single loss; plot one NAME with it")
-    losses = [from_config({"name": n, **hyper}) for n in args.names]
+    settings = [parse_loss_setting(n) for n in args.names]
+    if hyper and len(settings) != 1:
+        raise CLIError("--hyper applies to a single loss; give each loss its own settings "
+                       "instead, e.g. huber:delta=2 smooth_l1:beta=2")
+    losses = [from_config({"name": name, **own, **hyper}) for name, own in settings]
     from .plotting import plot_losses
 
     path = plot_losses(losses, args.output, title=args.title)
-    print(path)
+    print(f"wrote {path}")
     return 0
 
 
@@ -410,10 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON record per loss")
 
     p = add("plot", cmd_plot)
-    p.add_argument("names", nargs="+", metavar="NAME", help="losses to draw on the same axes")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="image file; the format follows the suffix (.png, .svg, .pdf)")
-    p.add_argument("--hyper", action="append", metavar="K=V", help="hyperparameters (one NAME)")
+    p.add_argument("names", nargs="+", metavar="NAME[:K=V,...]",
+                   help="losses to draw on the same axes, each with its own settings if "
+                        "any: huber:delta=2 smooth_l1:beta=2")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="image file, the format following the suffix (.png, .svg, .pdf; "
+                        "none: .png), or a directory to write NAMES.png into")
+    p.add_argument("--hyper", action="append", metavar="K=V",
+                   help="hyperparameters of a single NAME (same as NAME:K=V)")
     p.add_argument("--title", help="figure title (default: the loss names)")
 
     p = add("run", cmd_run)

@@ -93,3 +93,71 @@ def test_npz_renamed_npy_and_other_non_npy_files(tmp_path, capsys):
         code, out, err = run(capsys, "eval", "mse", tmp_path / "t.npy", tmp_path / name)
         assert code == 1
         one_line_error(err, name, "is not a .npy file")
+
+
+# -- plot ---------------------------------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_plot_into_a_directory_or_without_suffix_says_what_it_wrote(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "figs").mkdir()
+    code, out, _ = run(capsys, "plot", "huber", "mae", "-o", tmp_path / "figs")
+    written = tmp_path / "figs" / "huber_mae.png"
+    assert code == 0 and out.strip() == f"wrote {written}"
+    assert written.read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "figs.png").exists()
+    code, out, _ = run(capsys, "plot", "mae", "-o", str(tmp_path / "new") + "/")
+    assert out.strip() == f"wrote {tmp_path / 'new' / 'mae.png'}"
+    code, out, _ = run(capsys, "plot", "mae", "-o", tmp_path / "noext")
+    assert out.strip() == f"wrote {tmp_path / 'noext.png'}"
+    assert (tmp_path / "noext.png").exists() and not (tmp_path / "noext").exists()
+
+
+def test_plot_takes_settings_per_loss(monkeypatch, capsys, tmp_path):
+    import lossreg.plotting
+
+    drawn = []
+    monkeypatch.setattr(lossreg.plotting, "plot_losses",
+                        lambda losses, path, title=None: drawn.append(losses) or path)
+    code, out, err = run(capsys, "plot", "huber:delta=2", "smooth_l1:beta=2",
+                         "softmax:class_weight=[1,2],label_smoothing=0.1", "mae",
+                         "-o", tmp_path / "p.png")
+    assert code == 0, err
+    assert drawn[0] == [lossreg.get("huber", delta=2.0), lossreg.get("smooth_l1", beta=2.0),
+                        lossreg.get("softmax_cross_entropy", class_weight=[1.0, 2.0],
+                                    label_smoothing=0.1), lossreg.get("mae")]
+    for bad, fragment in (("huber:delta", "K=V pairs"), ("huber:detla=2", "did you mean"),
+                          (":delta=2", "expected NAME")):
+        code, _, err = run(capsys, "plot", bad, "-o", tmp_path / "p.png")
+        assert code == 1
+        one_line_error(err, fragment)
+
+
+def test_readme_plot_example_draws_distinct_curves():
+    from lossreg.plotting import loss_curves
+
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines()
+                if ln.startswith("lossreg plot "))
+    names = line.split("#")[0].split()[2:]
+    names = names[:names.index("-o")]
+    curves = [loss_curves(lossreg.from_config(dict(name=n, **h)))[0]
+              for n, h in map(cli.parse_loss_setting, names)]
+    assert len(curves) >= 2
+    for a in range(len(curves)):
+        for b in range(a):
+            assert not np.allclose(curves[a].value, curves[b].value), (names[a], names[b])
+            assert not np.allclose(curves[a].grad, curves[b].grad), (names[a], names[b])
+
+
+def test_gradient_axis_names_the_variable():
+    from lossreg.plotting import loss_curves
+
+    (mse,) = loss_curves("mse")
+    assert mse.variable == "r" and "d loss / d r" in mse.grad_label
+    assert "d loss / d y_pred" in mse.grad_label and "dx" not in mse.grad_label
+    logit = loss_curves("binary_cross_entropy_with_logits")
+    assert {c.grad_label for c in logit} == {"gradient d loss / d z"}
+    assert loss_curves("binary_cross_entropy")[0].variable == "y_pred"
+    assert loss_curves("kl_div")[0].variable == "q"
