@@ -161,3 +161,42 @@ def test_gradient_axis_names_the_variable():
     assert {c.grad_label for c in logit} == {"gradient d loss / d z"}
     assert loss_curves("binary_cross_entropy")[0].variable == "y_pred"
     assert loss_curves("kl_div")[0].variable == "q"
+
+
+# -- bench --------------------------------------------------------------------------------------
+
+QUICK = ["bench", "--quick", "--no-torch", "--no-sklearn", "--no-progress", "--losses", "mse",
+         "--sizes", "10", "--budget", "0.002"]
+
+
+def test_bench_check_fails_on_a_fail_and_writes_only_when_asked(tmp_path, monkeypatch, capsys):
+    from lossreg import bench
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "targets", lambda results: [("always fails", False, "forced"),
+                                                           ("not measured", None, "skip")])
+    code, out, err = run(capsys, *QUICK)                      # no --check: report only
+    assert code == 0 and "FAIL  always fails" in out and "SKIP  not measured" in out
+    assert list(tmp_path.iterdir()) == []                     # wrote nothing (no benchmarks/)
+    code, out, err = run(capsys, *QUICK, "--check", "-o", "res")
+    assert code == 1 and "1 target(s) FAILED" in err
+    data = json.loads((tmp_path / "res" / "latest.json").read_text())
+    assert data["targets"][0] == {"target": "always fails", "passed": False, "detail": "forced"}
+    assert f"wrote {pathlib.Path('res') / 'latest.json'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+    monkeypatch.setattr(bench, "targets", lambda results: [("fine", True, "ok"),
+                                                           ("not measured", None, "skip")])
+    code, out, err = run(capsys, *QUICK, "--check")
+    assert code == 0 and "PASS  fine" in out
+
+
+def test_benchmarks_run_script_defaults_to_its_results_folder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    results = str(ROOT / "benchmarks" / "results")
+    assert mod.argv_with_default_output(["--quick"]) == ["--quick", "-o", results]
+    assert mod.argv_with_default_output(["--json", "x.json"]) == ["--json", "x.json"]
+    assert mod.argv_with_default_output(["-o", "d"]) == ["-o", "d"]
