@@ -937,7 +937,9 @@ def run(args: argparse.Namespace) -> int:
         if plot(results, plot_path):
             print(f"wrote {plot_path}")
         else:
-            print("matplotlib not installed: no plot", file=sys.stderr)
+            from .errors import install_hint
+
+            print("matplotlib not installed: no plot; " + install_hint("plot"), file=sys.stderr)
     failed = [t["target"] for t in results["targets"] if t["passed"] is False]
     if args.check and failed:
         print(f"lossreg bench --check: {len(failed)} target(s) FAILED", file=sys.stderr)

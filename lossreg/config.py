@@ -36,7 +36,7 @@ import numpy as np
 
 from ._limits import check_size, load_yaml, short_repr, too_deep
 from ._suggest import did_you_mean
-from .errors import ConfigError, HyperparameterError
+from .errors import ConfigError, HyperparameterError, install_hint
 from .loss import BaseLoss, Loss, check_reduction
 from .spec import REDUCTIONS
 
@@ -407,9 +407,8 @@ def _toml_module():
         import tomli
         return tomli
     except ImportError:
-        raise ConfigError("reading TOML on Python < 3.11 needs tomli: pip install "
-                          "\"lossreg[toml]\" (from a checkout: pip install -e \".[toml]\")") \
-            from None
+        raise ConfigError("reading TOML on Python < 3.11 needs tomli: "
+                          + install_hint("toml")) from None
 
 
 def load_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -443,9 +442,8 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
             try:
                 import yaml  # noqa: F401
             except ImportError:
-                raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install "
-                                  f"\"lossreg[yaml]\" (from a checkout: pip install -e "
-                                  f"\".[yaml]\")") from None
+                raise ConfigError(f"{path}: reading YAML needs PyYAML: "
+                                  + install_hint("yaml")) from None
             data = load_yaml(text, str(path))
     except ConfigError:
         raise

@@ -51,7 +51,7 @@ from ._suggest import did_you_mean
 from ._limits import check_size, short_repr
 from .config import (WeightedSum, _refuse_code_key, _refuse_value, from_config,
                      load_file)
-from .errors import ConfigError, LossError, MissingDependencyError
+from .errors import ConfigError, LossError, MissingDependencyError, install_hint
 from .loss import Loss
 
 __all__ = ["Experiment", "MissingDependencyError", "load_experiment", "run_experiment",
@@ -225,7 +225,7 @@ def _load_dataset(name: str, features: list | None = None) -> tuple[np.ndarray, 
         import sklearn.datasets as skd
     except ImportError:
         raise MissingDependencyError("experiments load scikit-learn's bundled datasets: "
-                                     "pip install \"lossreg[examples]\"") from None
+                                     + install_hint("examples")) from None
     bunch = getattr(skd, DATASETS[name][0])()
     x = np.asarray(bunch.data, dtype=np.float64)
     if features is not None:

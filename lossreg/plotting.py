@@ -34,7 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import DomainError, LossError, MissingDependencyError, ShapeError
+from .errors import (DomainError, LossError, MissingDependencyError, ShapeError,
+                     install_hint)
 from .loss import Loss
 from .spec import LossSpec
 
@@ -268,7 +269,7 @@ def _matplotlib():
     except ImportError as exc:
         raise MissingDependencyError(
             "plotting needs matplotlib, which is not installed; install the plot extra: "
-            "pip install 'lossreg[plot]'") from exc
+            + install_hint("plot")) from exc
     return Figure, FigureCanvasAgg
 
 

@@ -200,3 +200,31 @@ def test_benchmarks_run_script_defaults_to_its_results_folder():
     assert mod.argv_with_default_output(["--quick"]) == ["--quick", "-o", results]
     assert mod.argv_with_default_output(["--json", "x.json"]) == ["--json", "x.json"]
     assert mod.argv_with_default_output(["-o", "d"]) == ["-o", "d"]
+
+
+# -- missing optional dependencies ----------------------------------------------------------------
+
+CHECKOUT = 'from a checkout: pip install -e ".[{}]"'
+
+
+def test_missing_dependency_hints_also_give_the_checkout_command(tmp_path, monkeypatch):
+    import sys
+
+    from lossreg import experiments, plotting
+    from lossreg.errors import ConfigError, MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(MissingDependencyError) as info:
+        plotting.plot_losses("mse", tmp_path / "p.png")
+    assert 'pip install "lossreg[plot]"' in str(info.value)
+    assert CHECKOUT.format("plot") in str(info.value)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(MissingDependencyError) as info:
+        experiments._load_dataset("diabetes")
+    assert CHECKOUT.format("examples") in str(info.value)
+    (tmp_path / "c.yaml").write_text("name: mse\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    with pytest.raises(ConfigError) as info:
+        lossreg.from_config(tmp_path / "c.yaml")
+    assert CHECKOUT.format("yaml") in str(info.value)
