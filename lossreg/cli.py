@@ -360,19 +360,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- demo --------------------------------------------------------------------------------------
 
+DEMO_LOSSES = (("mse", {}), ("mae", {}), ("huber", {"delta": 0.5}), ("smooth_l1", {"beta": 1.0}))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Print a loss value and gradient for a few losses on a tiny example."""
     import lossreg
 
     y_true = np.array([0.0, 1.0, 2.0, 10.0])
     y_pred = np.array([0.5, 1.0, 3.5, 2.0])
-    print(f"y_true = {y_true.tolist()}\ny_pred = {y_pred.tolist()}")
-    for name, hyper in (("mse", {}), ("mae", {}), ("huber", {"delta": 0.5}),
-                        ("smooth_l1", {"beta": 1.0})):
+    n = y_true.size
+    print("lossreg demo: four regression losses on one small example (reduction 'mean')")
+    print(f"  y_true            = {_cells(y_true)}")
+    print(f"  y_pred            = {_cells(y_pred)}")
+    print(f"  r = y_pred-y_true = {_cells(y_pred - y_true)}")
+    print()
+    rows = []
+    for name, hyper in DEMO_LOSSES:
         loss = lossreg.get(name, **hyper)
         value, grad = loss.value_and_grad(y_true, y_pred)
-        print(f"{loss!r:45s} value = {value:.6g}   grad = {np.round(grad, 6).tolist()}")
+        label = name + ("(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"
+                        if hyper else "")
+        rows.append([label, f"{value:.6g}", _cells(grad)])
+    print(_table(rows, ["loss", "value", "grad = d(mean loss)/d y_pred, per element"]))
+    print()
+    print(f"value is the mean of the per-element losses; grad is its gradient with respect "
+          f"to y_pred\n(the per-element derivative divided by n = {n}), what an optimiser "
+          f"steps along.\nIn Python: lossreg.get(\"huber\", delta=0.5).value_and_grad("
+          f"y_true, y_pred)")
     return 0
+
+
+def _cells(values: np.ndarray) -> str:
+    """Numbers in fixed-width cells, so that rows of them line up."""
+    return "[" + " ".join(f"{float(v):8.4g}" for v in values) + " ]"
 
 
 # -- delegated ---------------------------------------------------------------------------------

@@ -228,3 +228,31 @@ def test_missing_dependency_hints_also_give_the_checkout_command(tmp_path, monke
     with pytest.raises(ConfigError) as info:
         lossreg.from_config(tmp_path / "c.yaml")
     assert CHECKOUT.format("yaml") in str(info.value)
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+def test_demo_says_what_its_numbers_are_and_lines_them_up(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "grad = d(mean loss)/d y_pred" in out and "mean of the per-element losses" in out
+    lines = out.splitlines()
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("loss "))
+    rows = lines[header + 2:header + 2 + len(cli.DEMO_LOSSES)]
+    # every row's value and grad cells start in the header's columns, grad brackets align
+    value_col, grad_col = lines[header].index("value"), lines[header].index("grad")
+    for row in rows:
+        assert row[value_col - 1] == " " and row[value_col] != " "
+        assert row[grad_col] == "[" and row.endswith("]")
+    assert len({len(r) for r in rows}) == 1
+    y_true = np.array([0.0, 1.0, 2.0, 10.0])
+    y_pred = np.array([0.5, 1.0, 3.5, 2.0])
+    for row, (name, hyper) in zip(rows, cli.DEMO_LOSSES):
+        value, grad = lossreg.get(name, **hyper).value_and_grad(y_true, y_pred)
+        assert row.startswith(name)
+        assert float(row[value_col:grad_col].split()[0]) == pytest.approx(value, rel=1e-5)
+        cells = [float(x) for x in row[grad_col:].strip("[] ").split()]
+        np.testing.assert_allclose(cells, grad, rtol=1e-3)
+    # the inputs line up with the gradient entries too
+    inputs = [ln for ln in lines if ln.lstrip().startswith(("y_true", "y_pred"))]
+    assert len({ln.index("[") for ln in inputs}) == 1
