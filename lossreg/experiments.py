@@ -176,7 +176,7 @@ def _settings(exp: dict, source: str) -> dict[str, Any]:
     for key in exp:
         _refuse_code_key(str(key), f"{source}: experiment")
     task = exp.get("task")
-    if task is None and exp.get("dataset") in DATASETS:
+    if task is None and isinstance(exp.get("dataset"), str) and exp["dataset"] in DATASETS:
         task = DATASETS[exp["dataset"]][1]
     schema = dict(_COMMON)
     schema.update(_REGRESSION if task == "regression" else _BINARY if task == "binary" else {})

@@ -140,6 +140,12 @@ def test_keys_are_checked_before_values(monkeypatch):
     with pytest.raises(ConfigError, match="unknown key 'extra' in a weighted sum"):
         lossreg.from_config({"terms": [{"name": "mse"}], "extra": [1, 2]})
     assert not any("extra" in w for w in seen), seen
+    exp = {"experiment": {"dataset": "diabetes", "bogus": "os.system"},
+           "losses": {"a": {"name": "mse"}}}
+    with pytest.raises(ConfigError, match=r"unknown \[experiment\] key 'bogus'"):
+        load_experiment(exp)
+    with pytest.raises(ConfigError, match="needs task"):          # was a raw TypeError
+        load_experiment({"experiment": {"dataset": [1]}, "losses": {"a": {"name": "mse"}}})
 
 
 def test_messages_quote_large_values_briefly():
