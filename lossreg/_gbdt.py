@@ -324,12 +324,14 @@ class Objective(_Adapter):
 
     # -- the objective -------------------------------------------------------------------
     def grad_hess(self, labels: Any, margin: Any, weight: Any = None,
-                  out: tuple[np.ndarray, np.ndarray] | None = None):
+                  out: tuple[np.ndarray, np.ndarray] | None = None, floored: bool = True):
         """``(gradient, Hessian)`` of each sample's (weighted) loss with respect to the
         margin, shaped like the margin ((n,) or (n, C)); float32 for a float32 margin
         without link, else float64. The Hessian is floored and, for multiclass, scaled
-        (see the module docstring). ``out``: a pair of C-contiguous buffers of the
-        margin's shape and that dtype to write into (ignored when they do not fit)."""
+        (see the module docstring); ``floored=False`` returns the loss's own Hessian
+        diagonal (an adapter building a full multiclass Hessian floors it itself).
+        ``out``: a pair of C-contiguous buffers of the margin's shape and that dtype to
+        write into (ignored when they do not fit)."""
         y, z, w = self._inputs(labels, margin, weight)
         if out is not None and any(b.shape != z.shape or b.dtype != z.dtype for b in out):
             out = None
@@ -343,6 +345,8 @@ class Objective(_Adapter):
                 g, h = self.loss.grad_hess(y, z, w, out=out)
         except LossError as exc:
             raise _prefixed(exc, self.name) from None
+        if not floored:
+            return g, h
         from ._gbdt_kernels import floor_hessian
         scale = self._scale(z.shape[1] if z.ndim == 2 else 1)
         floor_hessian(h.reshape(h.shape[0], -1), _NO_WEIGHTS if w is None else w,

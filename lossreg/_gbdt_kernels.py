@@ -54,14 +54,25 @@ def _chain_range(c0, c1, z, g, h):
 @njit(nogil=True, error_model="numpy")
 def _floor_range(c0, c1, h, w, floor, scale):
     n, k = h.shape
+    r0, r1 = c0 * CHUNK, min(c1 * CHUNK, n)
+    if k == 1:                          # one margin per sample: flat loops that vectorize
+        flat = h[:, 0]
+        if w.shape[0] > 0:
+            for i in range(r0, r1):
+                lo = floor * w[i]
+                v = flat[i] * scale
+                flat[i] = lo if v < lo else v       # NaN stays NaN: not hidden
+        else:
+            for i in range(r0, r1):
+                v = flat[i] * scale
+                flat[i] = floor if v < floor else v
+        return
     weighted = w.shape[0] > 0
-    for i in range(c0 * CHUNK, min(c1 * CHUNK, n)):
+    for i in range(r0, r1):
         lo = floor * w[i] if weighted else floor
         for j in range(k):
             v = h[i, j] * scale
-            if v < lo:                  # NaN stays NaN: a broken loss is not hidden
-                v = lo
-            h[i, j] = v
+            h[i, j] = lo if v < lo else v
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

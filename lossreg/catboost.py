@@ -10,11 +10,18 @@ CatBoost takes objects rather than functions: ``objective(...)`` returns one wit
 sample) and ``calc_ders_multi(approx, target, weight)`` (``softmax_cross_entropy``: one
 sample's score vector). CatBoost *maximises*: its ``der1``/``der2`` are the derivatives of
 the negated loss, so this adapter returns minus lossreg's gradient and (floored)
-Hessian; weights are CatBoost's own and are applied once, by lossreg. The multiclass
-Hessian CatBoost asks for is a C x C matrix: the adapter gives the diagonal one (the
-exact diagonal p (1 - p), floored; ``multiclass_hessian_scale`` multiplies it). CatBoost's
-built-in ``MultiClass`` uses the full matrix, so a lossreg softmax objective trains a
-different (diagonal-Newton) model from it. Element-wise objectives train like the
+Hessian; weights are CatBoost's own and are applied once, by lossreg.
+
+The multiclass Hessian CatBoost asks for is a C x C matrix. With
+``multiclass_hessian="full"`` (the default) the adapter gives the full softmax
+cross-entropy Hessian ``c (diag(p) - p p^T)``, as CatBoost's built-in ``MultiClass`` does,
+so a lossreg softmax objective trains the same model (tested to 1e-6, weighted and
+not). ``c`` is the sample's weight times its class weight (with label smoothing, the
+class weights averaged over the smoothed target); it is read off lossreg's exact
+diagonal, ``c = sum_j h_jj / sum_j p_j (1 - p_j)``, so every hyperparameter of the loss
+carries through, and the diagonal itself is lossreg's, floored. ``"diagonal"`` gives the
+diagonal alone (a diagonal-Newton step, as XGBoost and LightGBM take);
+``multiclass_hessian_scale`` multiplies either. Element-wise objectives train like the
 built-ins: ``mse`` like ``RMSE`` and ``binary_cross_entropy_with_logits`` like ``Logloss``
 (tested with ``bootstrap_type="No"``, ``l2_leaf_reg=0``, ``boost_from_average=False``).
 CatBoost asks for an explicit ``eval_metric`` with a custom objective. Link and floor
@@ -51,6 +58,7 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
         'pip install -e ".[catboost]")') from None
 
 from ._gbdt import DEFAULT_HESSIAN_FLOOR, Metric, Objective
+from .errors import HyperparameterError
 
 __all__ = ["CatBoostMetric", "CatBoostObjective", "metric", "objective"]
 
@@ -66,8 +74,9 @@ def _array(values: Any) -> np.ndarray:
 class CatBoostObjective:
     """The object ``objective(...)`` returns (see the module docstring)."""
 
-    def __init__(self, core: Objective):
+    def __init__(self, core: Objective, multiclass_hessian: str = "full"):
         self.core = core
+        self.multiclass_hessian = multiclass_hessian
 
     def calc_ders_range(self, approxes, targets, weights):
         """``[(der1, der2), ...]`` of the negated loss, one pair per sample."""
@@ -77,12 +86,28 @@ class CatBoostObjective:
 
     def calc_ders_multi(self, approxes, target, weight):
         """``(der1, der2)`` of the negated loss for one sample: a gradient of length C and
-        the diagonal C x C Hessian."""
+        the C x C Hessian (full or diagonal: ``multiclass_hessian``)."""
         z = _array(approxes)[None, :]
-        g, h = self.core.grad_hess(np.array([float(target)]), z,
-                                   None if weight is None else np.array([float(weight)]))
-        der2 = np.diag(-h[0])
-        return (-g[0]).tolist(), der2.tolist()
+        w = None if weight is None else np.array([float(weight)])
+        labels = np.array([float(target)])
+        if self.multiclass_hessian == "diagonal":
+            g, h = self.core.grad_hess(labels, z, w)
+            return (-g[0]).tolist(), np.diag(-h[0]).tolist()
+        g, h = self.core.grad_hess(labels, z, w, floored=False)
+        return (-g[0]).tolist(), (-self._full_hessian(z[0], h[0], w)).tolist()
+
+    def _full_hessian(self, z: np.ndarray, diagonal: np.ndarray, w) -> np.ndarray:
+        """``c (diag(p) - p p^T)`` for one sample with lossreg's own ``diagonal`` on the
+        diagonal, floored; all of it scaled as the core scales multiclass Hessians."""
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        spread = float(np.sum(p * (1.0 - p)))
+        c = float(np.sum(diagonal)) / spread if spread > 0.0 else 0.0
+        scale = self.core._scale(len(z))
+        full = (-c * scale) * np.outer(p, p)
+        floor = self.core.hessian_floor * (1.0 if w is None else float(w[0]))
+        np.fill_diagonal(full, np.maximum(scale * diagonal, floor))
+        return full
 
     def describe(self) -> str:
         return self.core.describe() + "\n  CatBoost: calc_ders_range / calc_ders_multi " \
@@ -114,17 +139,27 @@ class CatBoostMetric:
         return self.core.describe()
 
 
+MULTICLASS_HESSIANS = ("full", "diagonal")
+
+
 def objective(name_or_loss: Any, *, hessian_floor: float = DEFAULT_HESSIAN_FLOOR,
-              multiclass_hessian_scale: float = 1.0, n_threads: int | None = None,
-              **hyperparameters: Any) -> CatBoostObjective:
+              multiclass_hessian: str = "full", multiclass_hessian_scale: float = 1.0,
+              n_threads: int | None = None, **hyperparameters: Any) -> CatBoostObjective:
     """A registered loss (name, alias or ``lossreg.Loss``) as a CatBoost ``loss_function``
-    object. ``hessian_floor`` as in ``lossreg.xgboost.objective``."""
+    object. ``hessian_floor`` as in ``lossreg.xgboost.objective``; ``multiclass_hessian``
+    "full" (CatBoost's ``MultiClass`` convention) or "diagonal" (see the module
+    docstring)."""
+    if multiclass_hessian not in MULTICLASS_HESSIANS:
+        raise HyperparameterError(f"multiclass_hessian must be one of {MULTICLASS_HESSIANS}, "
+                                  f"got {multiclass_hessian!r}")
+    shape = ("c (diag(p) - p p^T), the full C x C matrix (CatBoost's MultiClass)"
+             if multiclass_hessian == "full" else "p (1 - p), as a diagonal C x C matrix")
     return CatBoostObjective(Objective(name_or_loss, hessian_floor=hessian_floor,
                                        multiclass_hessian_scale=multiclass_hessian_scale,
                                        multiclass_hessian_note=(
-                                           f"{multiclass_hessian_scale:g} p (1 - p), as a "
-                                           f"diagonal C x C matrix"),
-                                       n_threads=n_threads, **hyperparameters))
+                                           f"{multiclass_hessian_scale:g} x {shape}"),
+                                       n_threads=n_threads, **hyperparameters),
+                             multiclass_hessian)
 
 
 def metric(name_or_loss: Any, *, n_threads: int | None = None,

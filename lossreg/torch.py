@@ -33,10 +33,11 @@ for ``y_pred``, a floating ``y_true`` or ``sample_weight`` of another dtype than
 ``y_pred``, and a ``y_true`` or ``sample_weight`` that requires grad. Integer ``y_true``
 (class labels, e.g. int64 for ``softmax_cross_entropy``) go to lossreg's own checks.
 
-``torch.compile``: the call is wrapped in ``torch.compiler.disable``, so a compiled model
-that calls a lossreg loss gets a graph break there and the loss runs eagerly (its kernels
-are compiled by Numba, not by Inductor); ``fullgraph=True`` therefore raises
-``torch._dynamo.exc.Unsupported`` naming the disabled function.
+``torch.compile``: while Dynamo traces, the call goes through ``torch.compiler.disable``,
+so a compiled model that calls a lossreg loss gets a graph break there and the loss runs
+eagerly (its kernels are compiled by Numba, not by Inductor); ``fullgraph=True`` therefore
+raises ``torch._dynamo.exc.Unsupported`` naming the disabled function. In eager mode the
+wrapper is skipped (it costs ~5 us per call).
 """
 
 from __future__ import annotations
@@ -53,16 +54,27 @@ torch = require("torch", "torch", "lossreg.torch")
 
 __all__ = ["Loss", "LossFunction", "function"]
 
-_FLOATS = (torch.float32, torch.float64)
+#: y_pred's dtypes, with the NumPy dtype of the value returned for each.
+_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 # -- conversion -----------------------------------------------------------------------------
+# Every check below is an attribute read on the tensor (~0.1 us each): the bridge's own
+# cost per call is a few microseconds, next to the ~19 us torch charges for any custom
+# autograd.Function's forward+backward round trip (benchmarks: ``lossreg bench``).
 
-def _check_device(x: Any, argument: str) -> None:
-    if x.device.type != "cpu":
-        raise DTypeError(f"{argument} is on device {x.device}; lossreg's kernels run on the CPU "
-                         f"(move it with .cpu(): lossreg does not copy between devices silently)",
-                         argument=argument, constraint="CPU tensor")
+def _device_error(x: Any, argument: str) -> DTypeError:
+    return DTypeError(f"{argument} is on device {x.device}; lossreg's kernels run on the CPU "
+                      f"(move it with .cpu(): lossreg does not copy between devices silently)",
+                      argument=argument, constraint="CPU tensor")
+
+
+def _view(x: Any) -> np.ndarray:
+    """A CPU tensor that needs no grad as a NumPy view (lazy negation/conjugation bits
+    resolved first: NumPy cannot see them)."""
+    if x.is_neg() or x.is_conj():
+        x = x.resolve_neg().resolve_conj()
+    return x.numpy()
 
 
 def _as_numpy(x: Any, argument: str, dtype: Any) -> Any:
@@ -72,7 +84,8 @@ def _as_numpy(x: Any, argument: str, dtype: Any) -> Any:
     """
     if not isinstance(x, torch.Tensor):
         return x
-    _check_device(x, argument)
+    if not x.is_cpu:
+        raise _device_error(x, argument)
     if x.requires_grad:
         hint = (" (lossreg's argument order is (y_true, y_pred), the reverse of torch.nn's "
                 "(input, target); or pass y_true.detach())" if argument == "y_true" else
@@ -80,25 +93,26 @@ def _as_numpy(x: Any, argument: str, dtype: Any) -> Any:
         raise DTypeError(f"{argument} requires grad, but lossreg differentiates with respect "
                          f"to y_pred only{hint}", argument=argument,
                          constraint="does not require grad")
-    if x.is_floating_point() and x.dtype != dtype:
+    if x.dtype != dtype and x.is_floating_point():
         raise DTypeError(f"{argument} has dtype {x.dtype} but y_pred has {dtype}; mixed "
                          f"dtypes are refused (convert one with .to())", argument=argument,
                          constraint=f"dtype {dtype}")
     if x.is_complex():
         raise DTypeError(f"{argument} must be a real tensor, got dtype {x.dtype}",
                          argument=argument, constraint="real dtype")
-    return x.detach().resolve_neg().resolve_conj().numpy()
+    return _view(x)
 
 
 def _prediction(y_pred: Any):
     if not isinstance(y_pred, torch.Tensor):
         raise DTypeError(f"y_pred must be a torch.Tensor, got {type(y_pred).__name__}",
                          argument="y_pred", constraint="torch.Tensor")
-    _check_device(y_pred, "y_pred")
+    if not y_pred.is_cpu:
+        raise _device_error(y_pred, "y_pred")
     if y_pred.dtype not in _FLOATS:
         raise DTypeError(f"y_pred must be float32 or float64, got {y_pred.dtype}",
                          argument="y_pred", constraint="float32 or float64")
-    return y_pred.detach().resolve_neg().numpy()
+    return _view(y_pred.detach())
 
 
 # -- the autograd functions ----------------------------------------------------------------
@@ -160,7 +174,7 @@ class _Value(torch.autograd.Function):
             value = loss(t, p, w)
         if isinstance(value, np.ndarray):
             return torch.from_numpy(value)
-        return torch.tensor(value, dtype=y_pred.dtype)
+        return torch.from_numpy(np.asarray(value, _FLOATS[y_pred.dtype]))
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -176,12 +190,20 @@ class _Value(torch.autograd.Function):
         return grad_output * g, None, None, None
 
 
-def _apply(loss: BaseLoss, y_true, y_pred, sample_weight):
+def _run_eagerly(loss: BaseLoss, y_true, y_pred, sample_weight):
     return _Value.apply(y_pred, y_true, sample_weight, loss)
 
 
-_apply = torch.compiler.disable(
-    _apply, reason="lossreg's kernels are compiled by Numba and run eagerly on the CPU")
+_run_eagerly = torch.compiler.disable(
+    _run_eagerly, reason="lossreg's kernels are compiled by Numba and run eagerly on the CPU")
+
+
+def _apply(loss: BaseLoss, y_true, y_pred, sample_weight):
+    # torch.compiler.disable's wrapper costs ~5 us per call in eager mode, so it is taken
+    # only while Dynamo traces (where it makes the documented graph break)
+    if torch.compiler.is_compiling():
+        return _run_eagerly(loss, y_true, y_pred, sample_weight)
+    return _Value.apply(y_pred, y_true, sample_weight, loss)
 
 
 # -- public API ----------------------------------------------------------------------------

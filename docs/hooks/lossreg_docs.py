@@ -765,6 +765,12 @@ def gen_cli_list(page_uri: str) -> str:
     return f"```text\n$ lossreg list\n{out.getvalue().rstrip()}\n```\n"
 
 
+#: lossreg's bridge modules and the library each one needs to import.
+BRIDGED_LIBRARIES = {"lossreg.torch": "torch", "lossreg.jax": "jax", "lossreg.sklearn": "sklearn",
+                     "lossreg.xgboost": "xgboost", "lossreg.lightgbm": "lightgbm",
+                     "lossreg.catboost": "catboost"}
+
+
 def gen_api(page_uri: str) -> str:
     """mkdocstrings directives for the public modules that exist in this build."""
     import importlib.util
@@ -784,6 +790,12 @@ def gen_api(page_uri: str) -> str:
         ("JAX bridge", "lossreg.jax", ["function", "LossFunction"]),
         ("scikit-learn bridge", "lossreg.sklearn", ["make_scorer", "response_method",
                                                     "LossMetric"]),
+        ("XGBoost objectives", "lossreg.xgboost", ["objective", "metric", "XGBObjective",
+                                                   "XGBMetric"]),
+        ("LightGBM objectives", "lossreg.lightgbm", ["objective", "metric", "LGBMObjective",
+                                                     "LGBMMetric", "multiclass_factor"]),
+        ("CatBoost objectives", "lossreg.catboost", ["objective", "metric",
+                                                     "CatBoostObjective", "CatBoostMetric"]),
         ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels", "row_kernels"]),
         ("Kernel protocol", "lossreg.kernels.protocol", ["Kernels", "Job", "Outcome",
                                                          "RowKernels", "LabelKernels",
@@ -797,6 +809,9 @@ def gen_api(page_uri: str) -> str:
         module = target.rsplit(".", 1)[0] if target.endswith("Loss") else target
         if importlib.util.find_spec(module) is None:
             continue   # e.g. lossreg.config before it exists
+        library = BRIDGED_LIBRARIES.get(module)
+        if library is not None and importlib.util.find_spec(library) is None:
+            continue   # a bridge whose library this build lacks: it cannot be imported
         out.append(f"## {title}\n\n::: {target}")
         opts = ["    options:", "      show_root_heading: false"]
         if members:
