@@ -9,8 +9,15 @@ did-you-mean ConfigError) and never imports anything a config names (Hydra's
     pip install hydra-core && python examples/hydra_app.py loss.delta=2.0
     python examples/hydra_app.py loss.delta=2.0      # without Hydra: same config, PyYAML
 
-Without Hydra the script reads conf/config.yaml itself and applies ``a.b=value``
-overrides, so the code path through ``from_config`` is the same plain dict.
+    # another loss altogether (a weighted sum): delete the node, then add the new one
+    python examples/hydra_app.py '~loss' '+loss={terms: [{name: mse}, {name: mae, weight: 0.1}]}'
+
+``loss={...}`` alone would *merge* into the existing ``loss`` node: Hydra refuses new keys
+there ("Key 'terms' is not in struct"), and a merge would keep ``name`` next to ``terms``.
+
+Without Hydra the script reads conf/config.yaml itself and applies the same overrides
+(``a.b=value``, ``~a.b`` to delete, ``+a.b=value`` to add), so the code path through
+``from_config`` is the same plain dict.
 """
 
 from __future__ import annotations
@@ -50,13 +57,23 @@ def _set(cfg: dict, dotted: str, value) -> None:
     cfg[last] = value
 
 
+def _delete(cfg: dict, dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        cfg = cfg[key]
+    del cfg[last]
+
+
 def main_without_hydra(argv: list[str]) -> dict:
     import yaml  # PyYAML: pip install "lossreg[yaml]"
 
     cfg = lossreg.config.load_file(CONF / "config.yaml")
     for item in argv:
         key, _, text = item.partition("=")
-        _set(cfg, key, yaml.safe_load(text))                 # `loss.delta=2.0` -> 2.0
+        if key.startswith("~"):                              # `~loss`: delete the node
+            _delete(cfg, key[1:])
+        else:                                                # `+loss={...}` adds it
+            _set(cfg, key.lstrip("+"), yaml.safe_load(text))  # `loss.delta=2.0` -> 2.0
     return train(cfg["loss"], **cfg.get("train", {}))
 
 

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import HyperparameterError, MissingDependencyError
+from .errors import HyperparameterError, MissingDependencyError, install_hint
 from .loss import BaseLoss
 
 
@@ -22,7 +22,7 @@ def require(module: str, extra: str, purpose: str):
     except ImportError as exc:
         raise MissingDependencyError(
             f"{purpose} needs {module}, which is not installed; install the {extra} extra: "
-            f"pip install \"lossreg[{extra}]\" (from a checkout: pip install -e \".[{extra}]\")"
+            + install_hint(extra)
         ) from exc
 
 

@@ -1,15 +1,16 @@
 """A tiny dependency-free progress bar on stderr for the command line.
 
 Shown only when stderr is a terminal and neither ``CI`` nor ``LOSSREG_NO_PROGRESS`` is
-set, so pipes, logs, tests and ``--json`` consumers never see control characters.
+on (``lossreg._env``: ``0``/``off``/``false``/``no`` are off), so pipes, logs, tests and ``--json`` consumers never see control characters.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Iterable, Iterator, TextIO, TypeVar
+
+from ._env import flag
 
 T = TypeVar("T")
 
@@ -17,7 +18,7 @@ T = TypeVar("T")
 def enabled(stream: TextIO | None = None) -> bool:
     """True when a bar would be visible to a person (a TTY, not under CI)."""
     stream = stream if stream is not None else sys.stderr
-    if os.environ.get("CI") or os.environ.get("LOSSREG_NO_PROGRESS"):
+    if flag("CI") or flag("LOSSREG_NO_PROGRESS"):
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

@@ -17,7 +17,9 @@ lossreg`` in a subprocess, first-call compile times cold and with ``LOSSREG_CACH
 new process, the serial/parallel crossover, thread-count determinism and, when xgboost
 is installed, the boosting objectives (``lossreg.xgboost``) against NumPy objectives at
 1e6 and 1e6 x 10 and against one XGBoost round; prints a table of ratios and one
-PASS/FAIL line per target of issues 8 and 15; writes JSON and a plot.
+PASS/FAIL line per target of issues 8 and 15; with ``-o DIR`` writes ``DIR/latest.json``
+and ``DIR/latest.png`` (nothing is written unless asked); ``--check`` exits 1 when a
+target FAILs.
 
 Times are wall-clock on a shared machine: read the ratios of one run together.
 """
@@ -45,8 +47,9 @@ QUICK_SIZES = (10, 100_000)
 QUICK_LOSSES = ("mse", "huber")
 DTYPES = ("float64", "float32")
 OPS = ("value", "grad", "value_and_grad")
-DEFAULT_JSON = "benchmarks/results/latest.json"
-DEFAULT_PLOT = "benchmarks/results/latest.png"
+#: File names ``-o DIR`` writes (``benchmarks/run.py`` passes ``-o benchmarks/results``).
+JSON_NAME = "latest.json"
+PLOT_NAME = "latest.png"
 
 # Targets of issue 8 (the benchmark prints PASS/FAIL; unit tests never time anything).
 CEILING_TARGET = 0.9          # fused value_and_grad mse/huber at 1e7 float64
@@ -899,15 +902,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "installed and not --quick)")
     parser.add_argument("--no-startup", action="store_true",
                         help="skip import/compile/cache/thread subprocess measurements")
-    parser.add_argument("--json", default=DEFAULT_JSON,
-                        help=f"JSON output (default {DEFAULT_JSON})")
-    parser.add_argument("--plot", default=DEFAULT_PLOT,
-                        help=f"PNG plot (default {DEFAULT_PLOT}; needs matplotlib; '' for none)")
+    parser.add_argument("-o", "--output", metavar="DIR", default=None,
+                        help=f"write {JSON_NAME} and {PLOT_NAME} (needs matplotlib) into DIR; "
+                             f"without -o, --json or --plot nothing is written")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="write the results as JSON to FILE")
+    parser.add_argument("--plot", metavar="FILE", default=None,
+                        help="draw the ratios to FILE (needs matplotlib)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when any target prints FAIL (SKIP does not fail)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark; print ratios and PASS/FAIL lines; return 0 (1 on bad options)."""
+    """Run the benchmark; print ratios and PASS/FAIL lines; write files only when asked.
+    Returns 0, or 1 on bad options or (with ``--check``) when a target FAILs."""
     import numba
 
     import lossreg
@@ -1003,17 +1012,31 @@ def run(args: argparse.Namespace) -> int:
     for t in results["targets"]:
         status = "SKIP" if t["passed"] is None else ("PASS" if t["passed"] else "FAIL")
         print(f"{status}  {t['target']}: {t['detail']}")
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1, default=str))
-        print(f"wrote {path}")
-    if args.plot:
-        if plot(results, Path(args.plot)):
-            print(f"wrote {args.plot}")
+    json_path, plot_path = output_paths(args)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=1, default=str))
+        print(f"wrote {json_path}")
+    if plot_path:
+        if plot(results, plot_path):
+            print(f"wrote {plot_path}")
         else:
-            print("matplotlib not installed: no plot", file=sys.stderr)
+            from .errors import install_hint
+
+            print("matplotlib not installed: no plot; " + install_hint("plot"), file=sys.stderr)
+    failed = [t["target"] for t in results["targets"] if t["passed"] is False]
+    if args.check and failed:
+        print(f"lossreg bench --check: {len(failed)} target(s) FAILED", file=sys.stderr)
+        return 1
     return 0
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
+    """(JSON file, plot file) to write: --json/--plot, else -o DIR's latest.*, else None."""
+    out = Path(args.output) if getattr(args, "output", None) else None
+    json_path = args.json or (out / JSON_NAME if out else None)
+    plot_path = args.plot or (out / PLOT_NAME if out else None)
+    return (Path(json_path) if json_path else None, Path(plot_path) if plot_path else None)
 
 
 def main(argv: list[str] | None = None) -> int:

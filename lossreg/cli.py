@@ -86,28 +86,20 @@ def parse_hyper(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def load_array(path: str, what: str) -> np.ndarray:
-    """An array from .npy (no pickles) or .csv (comma-separated, optional header row)."""
+    """An array from .npy (no pickles, no .npz) or .csv (numbers, optional header row;
+    the rules are in ``lossreg._datafiles``)."""
+    from ._datafiles import DataFileError, read_csv, read_npy
+
     p = pathlib.Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
         raise CLIError(f"{what}: file not found: {path}")
-    if suffix == ".npy":
-        try:
-            return np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise CLIError(f"{what}: {path} is not a plain .npy array ({exc})") from None
-    if suffix in (".csv", ".txt"):
-        for skip in (0, 1):
-            try:
-                arr = np.loadtxt(p, delimiter=",", skiprows=skip, ndmin=1, dtype=np.float64)
-            except ValueError as exc:
-                error = exc
-                continue
-            if arr.ndim == 2 and arr.shape[1] == 1:
-                arr = arr[:, 0]
-            return arr
-        raise CLIError(f"{what}: {path} is not a numeric CSV ({' '.join(str(error).split())})")
-    raise CLIError(f"{what}: {path}: use a .npy or .csv file")
+    if suffix not in (".npy", ".csv", ".txt"):
+        raise CLIError(f"{what}: {path}: use a .npy or .csv file")
+    try:
+        return read_npy(p) if suffix == ".npy" else read_csv(p)
+    except DataFileError as exc:
+        raise CLIError(f"{what}: {exc}") from None
 
 
 def _fmt_value(value: Any) -> str:
@@ -293,18 +285,47 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 # -- plot --------------------------------------------------------------------------------------
 
+def parse_loss_setting(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME:K=V[,K=V...]`` (``huber:delta=2``) -> (name, hyperparameters).
+
+    Values are read as --hyper values (JSON or a bare string); commas inside brackets
+    belong to the value (``softmax:class_weight=[1,2]``)."""
+    name, sep, rest = text.partition(":")
+    if not name.strip():
+        raise CLIError(f"expected NAME or NAME:K=V,..., got {text!r}")
+    if not sep:
+        return name.strip(), {}
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(rest):
+        depth += ch in "[{(" and 1 or ch in "]})" and -1 or 0
+        if ch == "," and depth == 0:
+            items.append(rest[start:i])
+            start = i + 1
+    items.append(rest[start:])
+    hyper: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise CLIError(f"{text!r}: settings after ':' are K=V pairs separated by commas, "
+                           f"e.g. huber:delta=2 (got {item!r})")
+        hyper[key.strip()] = parse_value(value)
+    return name.strip(), hyper
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw loss and gradient curves of one or more losses to an image (needs matplotlib)."""
     from .config import from_config
 
     hyper = parse_hyper(args.hyper)
-    if hyper and len(args.names) != 1:
-        raise CLIError("--hyper applies to a single loss; plot one NAME with it")
-    losses = [from_config({"name": n, **hyper}) for n in args.names]
+    settings = [parse_loss_setting(n) for n in args.names]
+    if hyper and len(settings) != 1:
+        raise CLIError("--hyper applies to a single loss; give each loss its own settings "
+                       "instead, e.g. huber:delta=2 smooth_l1:beta=2")
+    losses = [from_config({"name": name, **own, **hyper}) for name, own in settings]
     from .plotting import plot_losses
 
     path = plot_losses(losses, args.output, title=args.title)
-    print(path)
+    print(f"wrote {path}")
     return 0
 
 
@@ -339,19 +360,40 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- demo --------------------------------------------------------------------------------------
 
+DEMO_LOSSES = (("mse", {}), ("mae", {}), ("huber", {"delta": 0.5}), ("smooth_l1", {"beta": 1.0}))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Print a loss value and gradient for a few losses on a tiny example."""
     import lossreg
 
     y_true = np.array([0.0, 1.0, 2.0, 10.0])
     y_pred = np.array([0.5, 1.0, 3.5, 2.0])
-    print(f"y_true = {y_true.tolist()}\ny_pred = {y_pred.tolist()}")
-    for name, hyper in (("mse", {}), ("mae", {}), ("huber", {"delta": 0.5}),
-                        ("smooth_l1", {"beta": 1.0})):
+    n = y_true.size
+    print("lossreg demo: four regression losses on one small example (reduction 'mean')")
+    print(f"  y_true            = {_cells(y_true)}")
+    print(f"  y_pred            = {_cells(y_pred)}")
+    print(f"  r = y_pred-y_true = {_cells(y_pred - y_true)}")
+    print()
+    rows = []
+    for name, hyper in DEMO_LOSSES:
         loss = lossreg.get(name, **hyper)
         value, grad = loss.value_and_grad(y_true, y_pred)
-        print(f"{loss!r:45s} value = {value:.6g}   grad = {np.round(grad, 6).tolist()}")
+        label = name + ("(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"
+                        if hyper else "")
+        rows.append([label, f"{value:.6g}", _cells(grad)])
+    print(_table(rows, ["loss", "value", "grad = d(mean loss)/d y_pred, per element"]))
+    print()
+    print(f"value is the mean of the per-element losses; grad is its gradient with respect "
+          f"to y_pred\n(the per-element derivative divided by n = {n}), what an optimiser "
+          f"steps along.\nIn Python: lossreg.get(\"huber\", delta=0.5).value_and_grad("
+          f"y_true, y_pred)")
     return 0
+
+
+def _cells(values: np.ndarray) -> str:
+    """Numbers in fixed-width cells, so that rows of them line up."""
+    return "[" + " ".join(f"{float(v):8.4g}" for v in values) + " ]"
 
 
 # -- delegated ---------------------------------------------------------------------------------
@@ -418,10 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON record per loss")
 
     p = add("plot", cmd_plot)
-    p.add_argument("names", nargs="+", metavar="NAME", help="losses to draw on the same axes")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="image file; the format follows the suffix (.png, .svg, .pdf)")
-    p.add_argument("--hyper", action="append", metavar="K=V", help="hyperparameters (one NAME)")
+    p.add_argument("names", nargs="+", metavar="NAME[:K=V,...]",
+                   help="losses to draw on the same axes, each with its own settings if "
+                        "any: huber:delta=2 smooth_l1:beta=2")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="image file, the format following the suffix (.png, .svg, .pdf; "
+                        "none: .png), or a directory to write NAMES.png into")
+    p.add_argument("--hyper", action="append", metavar="K=V",
+                   help="hyperparameters of a single NAME (same as NAME:K=V)")
     p.add_argument("--title", help="figure title (default: the loss names)")
 
     p = add("run", cmd_run)

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from ._limits import check_size, load_yaml, short_repr, too_deep
 from ._suggest import did_you_mean
-from .errors import ConfigError, HyperparameterError, ReductionError
+from .errors import ConfigError, HyperparameterError, ReductionError, install_hint
 from .loss import BaseLoss, Loss, check_reduction
 from .spec import REDUCTIONS
 
@@ -199,10 +200,11 @@ def _term_config(weight: float, loss: Loss) -> dict[str, Any]:
 
 def _check_weight(weight: Any) -> float:
     if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
-        raise HyperparameterError(f"weight must be a finite number >= 0, got {weight!r}")
+        raise HyperparameterError(f"weight must be a finite number >= 0, got "
+                                  f"{short_repr(weight)}")
     value = float(weight)
     if not math.isfinite(value) or value < 0:
-        raise HyperparameterError(f"weight must be in [0, inf), got {weight!r}")
+        raise HyperparameterError(f"weight must be in [0, inf), got {short_repr(weight)}")
     return value
 
 
@@ -218,7 +220,9 @@ def from_config(config: Mapping[str, Any] | str | os.PathLike, *, registry=None)
     ``loss`` and gives the same values and gradients.
     """
     if isinstance(config, (str, os.PathLike)):
-        config = load_file(config)
+        config = load_file(config)             # bounded by load_file
+    elif isinstance(config, Mapping):
+        check_size(config, "config")           # before anything walks it
     if not isinstance(config, Mapping):
         raise ConfigError(f"a loss config must be a mapping (dict or table), got "
                           f"{type(config).__name__}")
@@ -244,32 +248,51 @@ def _unwrap(config: Mapping) -> Mapping:
 
 
 def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str | None = None):
+    """One loss or weighted sum from a mapping. Keys are checked before any value is
+    looked at (code keys, the shape, unknown keys), then each value the loss uses."""
     from .loss import Loss as _Loss
     from .registry import default_registry
 
     cfg = {_key(k, where): v for k, v in cfg.items()}
-    for key, value in cfg.items():
-        _refuse_code(key, value, where)
+    for key in cfg:
+        _refuse_code_key(key, where)
     if "terms" in cfg and "name" in cfg:
         raise ConfigError(f"{where}: give either 'name' (one loss) or 'terms' (a weighted "
                           f"sum), not both")
     if "terms" not in cfg and "name" not in cfg:
         raise ConfigError(f"{where}: a loss config needs 'name' (one loss) or 'terms' (a "
-                          f"weighted sum); got keys {sorted(cfg)}"
+                          f"weighted sum); got keys {short_repr(sorted(cfg))}"
                           + did_you_mean_any(cfg, ("name", "terms")))
+    if "terms" in cfg:
+        for key in cfg:
+            if key not in _SUM_KEYS:
+                raise ConfigError(f"{where}: unknown key {short_repr(key)} in a weighted sum"
+                                  f"{did_you_mean(key, _SUM_KEYS)} (keys: {', '.join(_SUM_KEYS)})")
+    else:
+        name = cfg["name"]
+        _refuse_value(name, f"{where}.name")
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: 'name' must be a string, got {short_repr(name)}")
+        spec = (registry or default_registry()).spec(name)
+        known = list(_LOSS_KEYS) + list(spec.hyperparameters)
+        for key in cfg:
+            if key not in _LOSS_KEYS and key not in spec.hyperparameters:
+                takes = ", ".join(spec.hyperparameters) or "no hyperparameters"
+                raise ConfigError(f"{where}: unknown key {short_repr(key)} for loss "
+                                  f"{spec.name!r}{did_you_mean(key, known)} (keys: name, "
+                                  f"reduction, weight; {spec.name} takes {takes})")
+    for key in ("reduction", "weight"):
+        if key in cfg:
+            _refuse_value(cfg[key], f"{where}.{key}")
     own_reduction = cfg.get("reduction")
     if own_reduction is not None and reduction is not None and own_reduction != reduction:
-        raise ConfigError(f"{where}: reduction {own_reduction!r} differs from the weighted "
-                          f"sum's {reduction!r}; all terms share one reduction")
+        raise ConfigError(f"{where}: reduction {short_repr(own_reduction)} differs from the "
+                          f"weighted sum's {reduction!r}; all terms share one reduction")
     red = reduction if reduction is not None else own_reduction if own_reduction is not None \
         else "mean"
     weight = cfg.get("weight", 1.0)
 
     if "terms" in cfg:
-        for key in cfg:
-            if key not in _SUM_KEYS:
-                raise ConfigError(f"{where}: unknown key {key!r} in a weighted sum"
-                                  f"{did_you_mean(key, _SUM_KEYS)} (keys: {', '.join(_SUM_KEYS)})")
         terms = cfg["terms"]
         if isinstance(terms, (str, bytes)) or not isinstance(terms, Sequence) or \
                 isinstance(terms, Mapping):
@@ -283,24 +306,15 @@ def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str
             if not isinstance(term, Mapping):
                 raise ConfigError(f"{here}: a term must be a mapping with 'name' and 'weight', "
                                   f"got {type(term).__name__}")
-            term_weight = _check_weight(term.get("weight", 1.0))
-            built.append((term_weight, _build(term, here, registry, reduction=_red(red))))
+            loss_i = _build(term, here, registry, reduction=_red(red))
+            built.append((_check_weight(term.get("weight", 1.0)), loss_i))
         loss: _Loss = WeightedSum(built, _red(red))
     else:
-        name = cfg["name"]
-        if not isinstance(name, str):
-            raise ConfigError(f"{where}: 'name' must be a string, got {name!r}")
-        spec = (registry or default_registry()).spec(name)
-        known = list(_LOSS_KEYS) + list(spec.hyperparameters)
         hyper = {}
         for key, value in cfg.items():
             if key in _LOSS_KEYS:
                 continue
-            if key not in spec.hyperparameters:
-                takes = ", ".join(spec.hyperparameters) or "no hyperparameters"
-                raise ConfigError(f"{where}: unknown key {key!r} for loss {spec.name!r}"
-                                  f"{did_you_mean(key, known)} (keys: name, reduction, weight; "
-                                  f"{spec.name} takes {takes})")
+            _refuse_value(value, f"{where}.{key}")
             hp = spec.hyperparameters[key]
             if isinstance(value, str) and value.strip().lower() in ("none", "null") \
                     and hp.nullable:
@@ -321,13 +335,14 @@ def _build(cfg: Mapping, where: str, registry, top: bool = False, reduction: str
 
 def _red(reduction: Any) -> str:
     if not isinstance(reduction, str):
-        raise ReductionError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ReductionError(f"reduction must be one of {REDUCTIONS}, got "
+                             f"{short_repr(reduction)}")
     return reduction
 
 
 def _key(key: Any, where: str) -> str:
     if not isinstance(key, str):
-        raise ConfigError(f"{where}: keys must be strings, got {key!r}")
+        raise ConfigError(f"{where}: keys must be strings, got {short_repr(key)}")
     return key
 
 
@@ -341,10 +356,14 @@ def did_you_mean_any(cfg: Mapping, wanted: Sequence[str]) -> str:
 
 def _refuse_code(key: str, value: Any, where: str) -> None:
     """ConfigError for anything that is not plain data or that names code."""
+    _refuse_code_key(key, where)
+    _refuse_value(value, f"{where}.{key}")
+
+
+def _refuse_code_key(key: str, where: str) -> None:
     if key in _CODE_KEYS:
         raise ConfigError(f"{where}: key {key!r} asks to import or call code; a lossreg config "
                           f"only names registered losses ('name') and sets data")
-    _refuse_value(value, f"{where}.{key}")
 
 
 def _refuse_value(value: Any, where: str) -> None:
@@ -353,11 +372,12 @@ def _refuse_value(value: Any, where: str) -> None:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("${") or "${" in text:
-            raise ConfigError(f"{where}: unresolved interpolation {value!r}; resolve it first "
-                              f"(OmegaConf.to_container(cfg, resolve=True))")
+            raise ConfigError(f"{where}: unresolved interpolation {short_repr(value)}; resolve "
+                              f"it first (OmegaConf.to_container(cfg, resolve=True))")
         if _DOTTED.match(text) or _CALLISH.search(text):
-            raise ConfigError(f"{where}: {value!r} looks like a module path or a call; a lossreg "
-                              f"config never imports or runs code (name a registered loss)")
+            raise ConfigError(f"{where}: {short_repr(value)} looks like a module path or a "
+                              f"call; a lossreg config never imports or runs code (name a "
+                              f"registered loss)")
         return
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
@@ -387,16 +407,18 @@ def _toml_module():
         import tomli
         return tomli
     except ImportError:
-        raise ConfigError("reading TOML on Python < 3.11 needs tomli: pip install "
-                          "\"lossreg[toml]\"") from None
+        raise ConfigError("reading TOML on Python < 3.11 needs tomli: "
+                          + install_hint("toml")) from None
 
 
 def load_file(path: str | os.PathLike) -> dict[str, Any]:
     """Parse a .toml, .json, .yaml or .yml file into a plain dict (no code is run).
 
-    Raises ConfigError for an unknown suffix, a parse error, a top level that is not a
-    mapping, or YAML without PyYAML (naming the ``yaml`` extra); OSError when the file
-    cannot be read.
+    Raises ConfigError for an unknown suffix, a file that is not UTF-8, a parse error, a
+    config past the size and depth bounds of ``lossreg._limits`` (YAML is checked on its
+    node graph, before any Python object is built, so alias and merge-key bombs cost
+    nothing), a top level that is not a mapping, or YAML without PyYAML (naming the
+    ``yaml`` extra); OSError when the file cannot be read.
     """
     path = pathlib.Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
@@ -405,7 +427,12 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
                           f"{', '.join(SUFFIXES)}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                          f"{exc.start}); save the config as UTF-8") from None
     try:
         if kind == "toml":
             data = _toml_module().loads(text)
@@ -413,17 +440,21 @@ def load_file(path: str | os.PathLike) -> dict[str, Any]:
             data = json.loads(text)
         else:
             try:
-                import yaml
+                import yaml  # noqa: F401
             except ImportError:
-                raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install "
-                                  f"\"lossreg[yaml]\"") from None
-            data = yaml.safe_load(text)   # safe_load: never constructs Python objects
+                raise ConfigError(f"{path}: reading YAML needs PyYAML: "
+                                  + install_hint("yaml")) from None
+            data = load_yaml(text, str(path))
     except ConfigError:
         raise
+    except RecursionError:
+        raise too_deep(str(path)) from None
     except Exception as exc:  # noqa: BLE001 - each parser has its own error class
         msg = " ".join(str(exc).split())
+        msg = msg if len(msg) <= 300 else msg[:297] + "..."
         raise ConfigError(f"{path}: invalid {kind.upper()}: {msg}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: the top level must be a table/mapping, got "
                           f"{type(data).__name__}")
+    check_size(data, str(path))
     return dict(data)

@@ -62,7 +62,12 @@ class ConfigError(LossError, ValueError):
 
 class MissingDependencyError(LossError, ImportError):
     """An optional dependency (an extra such as ``lossreg[plot]`` or ``lossreg[torch]``)
-    is not installed; the message names the extra to install."""
+    is not installed; the message names the extra to install (:func:`install_hint`)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install an extra, from PyPI and from a checkout of the repository."""
+    return f'pip install "lossreg[{extra}]" (from a checkout: pip install -e ".[{extra}]")'
 
 
 class PluginError(LossError):

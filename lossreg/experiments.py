@@ -48,8 +48,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ._suggest import did_you_mean
-from .config import WeightedSum, _refuse_code, from_config, load_file
-from .errors import ConfigError, LossError, MissingDependencyError
+from ._limits import check_size, short_repr
+from .config import (WeightedSum, _refuse_code_key, _refuse_value, from_config,
+                     load_file)
+from .errors import ConfigError, LossError, MissingDependencyError, install_hint
 from .loss import Loss
 
 __all__ = ["Experiment", "MissingDependencyError", "load_experiment", "run_experiment",
@@ -133,7 +135,9 @@ def load_experiment(config: Mapping[str, Any] | str | os.PathLike, *, registry=N
     source = "<mapping>"
     if isinstance(config, (str, os.PathLike)):
         source = str(config)
-        config = load_file(config)
+        config = load_file(config)             # bounded by load_file
+    elif isinstance(config, Mapping):
+        check_size(config, source)             # before anything walks it
     if not isinstance(config, Mapping):
         raise ConfigError(f"an experiment must be a mapping, got {type(config).__name__}")
     if "experiment" not in config:
@@ -141,7 +145,7 @@ def load_experiment(config: Mapping[str, Any] | str | os.PathLike, *, registry=N
                           f"(evaluate it with `lossreg eval --config`)")
     for key in config:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{source}: unknown top-level key {key!r}"
+            raise ConfigError(f"{source}: unknown top-level key {short_repr(key)}"
                               f"{did_you_mean(str(key), _TOP_KEYS)} (an experiment has "
                               f"[experiment] and [losses.LABEL] tables)")
     exp = config["experiment"]
@@ -169,10 +173,10 @@ def load_experiment(config: Mapping[str, Any] | str | os.PathLike, *, registry=N
 
 
 def _settings(exp: dict, source: str) -> dict[str, Any]:
-    for key, value in exp.items():
-        _refuse_code(str(key), value, f"{source}: experiment")
+    for key in exp:
+        _refuse_code_key(str(key), f"{source}: experiment")
     task = exp.get("task")
-    if task is None and exp.get("dataset") in DATASETS:
+    if task is None and isinstance(exp.get("dataset"), str) and exp["dataset"] in DATASETS:
         task = DATASETS[exp["dataset"]][1]
     schema = dict(_COMMON)
     schema.update(_REGRESSION if task == "regression" else _BINARY if task == "binary" else {})
@@ -181,7 +185,10 @@ def _settings(exp: dict, source: str) -> dict[str, Any]:
             allowed = list(_COMMON) + list(_REGRESSION) + list(_BINARY)
             hint = did_you_mean(str(key), allowed)
             where = (f" for task {task!r}" if key in allowed else "")
-            raise ConfigError(f"{source}: unknown [experiment] key {key!r}{where}{hint}")
+            raise ConfigError(f"{source}: unknown [experiment] key {short_repr(key)}{where}"
+                              f"{hint}")
+    for key, value in exp.items():             # keys first, then values
+        _refuse_value(value, f"{source}: experiment.{key}")
     out = {}
     for key, (default, kind, check, text) in schema.items():
         value = exp.get(key, default if key != "task" else task)
@@ -202,7 +209,8 @@ def _settings(exp: dict, source: str) -> dict[str, Any]:
         else:
             ok = isinstance(value, str)
         if not ok or not check(value):
-            raise ConfigError(f"{source}: [experiment] {key} must be {text}, got {value!r}")
+            raise ConfigError(f"{source}: [experiment] {key} must be {text}, got "
+                              f"{short_repr(value)}")
         out[key] = int(value) if kind is int else value
     if DATASETS[out["dataset"]][1] != out["task"]:
         raise ConfigError(f"{source}: dataset {out['dataset']!r} is for task "
@@ -217,7 +225,7 @@ def _load_dataset(name: str, features: list | None = None) -> tuple[np.ndarray, 
         import sklearn.datasets as skd
     except ImportError:
         raise MissingDependencyError("experiments load scikit-learn's bundled datasets: "
-                                     "pip install \"lossreg[examples]\"") from None
+                                     + install_hint("examples")) from None
     bunch = getattr(skd, DATASETS[name][0])()
     x = np.asarray(bunch.data, dtype=np.float64)
     if features is not None:

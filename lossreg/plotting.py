@@ -16,7 +16,9 @@ table, so that plugin losses plot as well as the built-ins:
   1 when rows are not accepted) and, for distribution targets, the uniform row.
 
 The gradient panel shows the derivative *along the slice*, ``grad(y_pred) . d y_pred/dx``
-(for the row ``(1 - q, q)`` that is ``g_1 - g_0``), so it is the slope of the left panel.
+(for the row ``(1 - q, q)`` that is ``g_1 - g_0``), so it is the slope of the left panel;
+its axis names the variable: ``d loss / d r`` for the residual r (equal to ``d loss /
+d y_pred`` there), ``d loss / d z`` for a logit z, ``d loss / d q`` along a row.
 
 ``loss_curves`` computes the numbers (no matplotlib needed); ``plot_losses`` draws them.
 matplotlib is imported lazily, through its object API with the Agg canvas, so plotting
@@ -32,7 +34,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import DomainError, LossError, MissingDependencyError, ShapeError
+from .errors import (DomainError, LossError, MissingDependencyError, ShapeError,
+                     install_hint)
 from .loss import Loss
 from .spec import LossSpec
 
@@ -53,6 +56,13 @@ class Curve:
     x: np.ndarray
     value: np.ndarray
     grad: np.ndarray
+    variable: str = "x"  # the symbol of x in xlabel: "r", "z", "y_pred" or "q"
+
+    @property
+    def grad_label(self) -> str:
+        """The gradient axis: ``d loss / d r`` for residuals, and so on."""
+        extra = " (= d loss / d y_pred)" if self.variable == "r" else ""
+        return f"gradient d loss / d {self.variable}{extra}"
 
     @property
     def label(self) -> str:
@@ -67,6 +77,7 @@ class _Slice:
     y_true: np.ndarray
     y_pred: np.ndarray
     direction: np.ndarray | None   # rows: d y_pred / dx per class; None: element-wise
+    variable: str = "x"            # the symbol of x, for the gradient axis
 
 
 def _fmt(v: float) -> str:
@@ -129,16 +140,18 @@ def _elementwise_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
             x = _grid(lo, hi, points)
             y_pred = t + x
             xlabel = "residual r = y_pred − y_true"
+            variable = "r"
             label = "" if t == 0.0 else f"y_true = {_fmt(t)}"
         else:
             span = LOGIT_RANGE if unbounded_pred else half_span
             lo, hi = x_range or _inner(dp, span)
             x = _grid(lo, hi, points)
             y_pred = x
-            xlabel = ("logit z (y_pred)" if unbounded_pred and spec.task != "regression"
-                      else "prediction y_pred")
+            logit = unbounded_pred and spec.task != "regression"
+            xlabel = "logit z (y_pred)" if logit else "prediction y_pred"
+            variable = "z" if logit else "y_pred"
             label = f"y_true = {_fmt(t)}" if len(t_values) > 1 or t != 0.0 else ""
-        slices.append(_Slice(label, xlabel, x, np.full_like(x, t), y_pred, None))
+        slices.append(_Slice(label, xlabel, x, np.full_like(x, t), y_pred, None, variable))
     return slices
 
 
@@ -153,20 +166,23 @@ def _row_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
         y_pred = np.stack([total - x, x], axis=1)
         direction = np.array([-1.0, 1.0])
         xlabel = "q: y_pred row (1 − q, q)"
+        variable = "q"
     else:
         lo, hi = x_range or (-LOGIT_RANGE, LOGIT_RANGE)
         x = _grid(lo, hi, points)
         y_pred = np.stack([np.zeros_like(x), x], axis=1)
         direction = np.array([0.0, 1.0])
         xlabel = "logit z of class 1: y_pred row (0, z)"
+        variable = "z"
     s = 1.0 if dt.row_sum is None else float(dt.row_sum)
     targets = [("y_true = (0, 1)", np.array([0.0, s]))]
     if dt.row_sum is not None and not dt.integer:
         targets.append((f"y_true = ({_fmt(s / 2)}, {_fmt(s / 2)})", np.array([s / 2, s / 2])))
-    slices = [_Slice(label, xlabel, x, np.tile(row, (points, 1)), y_pred, direction)
+    slices = [_Slice(label, xlabel, x, np.tile(row, (points, 1)), y_pred, direction, variable)
               for label, row in targets]
     # Integer class labels (n,) instead of target rows: tried when rows are refused.
-    slices.append(_Slice("y_true = class 1", xlabel, x, np.ones(points), y_pred, direction))
+    slices.append(_Slice("y_true = class 1", xlabel, x, np.ones(points), y_pred, direction,
+                         variable))
     return slices
 
 
@@ -236,13 +252,13 @@ def loss_curves(loss: Loss | LossSpec | str, *, points: int = 401,
         except (DomainError, ShapeError) as exc:
             problems.append(f"{sl.label or 'default slice'}: {exc}")
             continue
-        curves.append(Curve(name, sl.label, sl.xlabel, sl.x, value, grad))
+        curves.append(Curve(name, sl.label, sl.xlabel, sl.x, value, grad, sl.variable))
     if not curves:
         raise LossError(f"cannot plot {name!r}: no automatic slice fits its domains "
                         f"({'; '.join(problems)})")
     if len(curves) == 1 and not rows:
         c = curves[0]
-        curves[0] = Curve(c.loss, "", c.xlabel, c.x, c.value, c.grad)
+        curves[0] = Curve(c.loss, "", c.xlabel, c.x, c.value, c.grad, c.variable)
     return curves
 
 
@@ -253,7 +269,7 @@ def _matplotlib():
     except ImportError as exc:
         raise MissingDependencyError(
             "plotting needs matplotlib, which is not installed; install the plot extra: "
-            "pip install 'lossreg[plot]'") from exc
+            + install_hint("plot")) from exc
     return Figure, FigureCanvasAgg
 
 
@@ -267,9 +283,11 @@ def plot_losses(losses: Sequence[Loss | LossSpec | str] | Loss | str, path: str 
     """Draw each loss (left) and its gradient (right) along its slices; save to ``path``.
 
     ``losses`` are Loss objects (their hyperparameters are used), specs or names
-    (defaults). The file format follows the suffix of ``path`` (png, svg, pdf, ...);
-    missing parent folders are created. Returns the path written. Raises
-    ``MissingDependencyError`` (a LossError and ImportError) without matplotlib.
+    (defaults). The file format follows the suffix of ``path`` (png, svg, pdf, ...); a
+    path without a suffix gets ``.png``; an existing directory (or a path ending in a
+    separator) receives ``<names>.png`` inside it; missing folders are created. Returns
+    the path written. Raises ``MissingDependencyError`` (a LossError and ImportError)
+    without matplotlib.
     """
     if isinstance(losses, (str, Loss, LossSpec)):
         losses = [losses]
@@ -295,7 +313,7 @@ def plot_losses(losses: Sequence[Loss | LossSpec | str] | Loss | str, path: str 
                 kw = dict(color=colors[id(curves)], linestyle=style, label=c.label)
                 ax_value.plot(c.x, c.value, **kw)
                 ax_grad.plot(c.x, c.grad, **kw)
-        for ax, ylabel in ((ax_value, "loss"), (ax_grad, "gradient d loss / dx")):
+        for ax, ylabel in ((ax_value, "loss"), (ax_grad, members[0][0].grad_label)):
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(True, alpha=0.3)
@@ -308,9 +326,22 @@ def plot_losses(losses: Sequence[Loss | LossSpec | str] | Loss | str, path: str 
         title = " vs ".join(curves[0].loss for curves in all_curves)
     if title:
         fig.suptitle(title)
-    path = pathlib.Path(path)
+    path = output_path(path, "_".join(curves[0].loss.split("(")[0] for curves in all_curves))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
+    return path
+
+
+def output_path(path: str | pathlib.Path, stem: str, suffix: str = ".png") -> pathlib.Path:
+    """Where an image asked for as ``path`` goes: ``path/<stem><suffix>`` when ``path`` is
+    a directory (existing, or written with a trailing separator), ``path`` plus ``suffix``
+    when it has none (matplotlib would add it silently), else ``path`` itself."""
+    text = str(path)
+    path = pathlib.Path(path)
+    if path.is_dir() or text.endswith(("/", "\\")):
+        return path / f"{stem}{suffix}"
+    if not path.suffix:
+        return path.with_name(path.name + suffix)
     return path
 
 
@@ -329,7 +360,8 @@ def _clip_outliers(ax, arrays: Iterable[np.ndarray]) -> None:
 def plot_metrics(result: Any, path: str | pathlib.Path, *,
                  metrics: Sequence[str] | None = None, dpi: int = 110) -> pathlib.Path:
     """Bar chart of an experiment's test metrics, one group of bars per metric and one bar
-    per loss (``lossreg.experiments.Result``; ``lossreg run CONFIG --plot PATH``).
+    per loss (``lossreg.experiments.Result``; ``lossreg run CONFIG --plot PATH``). ``path``
+    is read as by :func:`output_path` (a directory gets ``metrics.png``).
 
     ``metrics`` defaults to the threshold-free and headline ones the experiment computed
     (binary: AP, ROC-AUC, F1; regression: every metric). Returns the path written;
@@ -353,7 +385,7 @@ def plot_metrics(result: Any, path: str | pathlib.Path, *,
     ax.set_ylabel("test set")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
-    out = pathlib.Path(path)
+    out = output_path(path, "metrics")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi, bbox_inches="tight")
     return out

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import hookspecs
+from ._env import flag
 from ._suggest import close_matches
 from .errors import PluginError, UnknownLossError
 from .spec import LossSpec
@@ -57,7 +58,9 @@ class PluginRecord:
 
 
 def plugins_disabled(environ=os.environ) -> bool:
-    return environ.get("LOSSREG_DISABLE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no")
+    """``LOSSREG_DISABLE_PLUGINS`` read like every lossreg switch: 0/off/false/no keep
+    plugins on."""
+    return flag("LOSSREG_DISABLE_PLUGINS", environ)
 
 
 def _dist_key(name: str) -> str:

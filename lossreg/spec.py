@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ._limits import short_repr
 from .errors import HyperparameterError, PluginError
 
 FAMILIES_HINT = ("distance", "probabilistic")
@@ -194,7 +195,8 @@ class Hyperparameter:
 
         def fail(why: str) -> HyperparameterError:
             return HyperparameterError(
-                f"{self.name} must be {self.constraint()}, got {original!r}{why}{where}")
+                f"{self.name} must be {self.constraint()}, got {short_repr(original)}{why}"
+                f"{where}")
 
         if value is None:
             if self.nullable:

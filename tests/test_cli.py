@@ -199,12 +199,12 @@ def test_check_arguments(capsys):
 def test_plot(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     code, out, _ = run(capsys, "plot", "huber", "mae", "-o", tmp_path / "sub" / "p.png")
-    assert code == 0 and out.strip() == str(tmp_path / "sub" / "p.png")
+    assert code == 0 and out.strip() == f"wrote {tmp_path / 'sub' / 'p.png'}"
     assert (tmp_path / "sub" / "p.png").read_bytes()[:4] == b"\x89PNG"
     code, _, err = run(capsys, "plot", "huber", "mae", "--hyper", "delta=2", "-o",
                        tmp_path / "q.png")
     assert code == 1
-    one_line_error(err, "single loss")
+    one_line_error(err, "single loss", "huber:delta=2")
 
 
 def test_run_example(capsys):

@@ -4,7 +4,6 @@ import collections.abc
 import json
 import math
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -264,19 +263,6 @@ def test_file_errors(tmp_path, monkeypatch):
     (tmp_path / "ok.toml").write_text('name = "mse"\n')
     with pytest.raises(ConfigError, match=r"lossreg\[toml\]"):
         from_config(tmp_path / "ok.toml")
-
-
-def test_hydra_example_runs_on_plain_dicts():
-    pytest.importorskip("yaml")
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "hydra_app.py"),
-                          "loss.delta=0.5"], capture_output=True, text=True, timeout=120)
-    if "No module named 'hydra'" not in out.stderr and out.returncode and \
-            "hydra" in sys.modules:
-        pytest.skip("Hydra installed: the example runs through Hydra")
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    assert result["loss"] == {"name": "huber", "delta": 0.5, "reduction": "mean"}
-    assert result["weight_error"] < 0.1            # Huber ignores the 10% outliers
 
 
 # -- experiments --------------------------------------------------------------------------------

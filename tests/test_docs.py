@@ -81,8 +81,8 @@ def test_every_registered_loss_has_a_generated_catalogue_page(site):
             assert h.name in page and str(h.interval or "—") in page
         for alias in s.aliases:
             assert alias in page
-        if s.formula:
-            assert 'class="arithmatex"' in raw
+        if s.formula:                   # rendered to MathML at build time (hooks/mathml.py)
+            assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in raw
         assert "# -> " in page          # the example was run
         plot = site / "assets" / "plots" / f"{name}.png"
         assert f"../../assets/plots/{name}.png" in raw
@@ -229,3 +229,15 @@ def test_benchmark_section_shows_the_torch_bridge_rows(tmp_path, monkeypatch):
              "torch": {"value_and_grad": 0.1}, "torch_bridge": {"value_and_grad": 0.04}}]}))
     md = h.gen_benchmarks("performance.md")
     assert "### Through `lossreg.torch`" in md and "| `mse` | float64 | 10,000,000 | 40 ms | 2.00 | 2.50 |" in md
+
+
+def test_built_site_renders_formulas_without_the_network(site):
+    """Formulas are MathML in the pages (no MathJax, no script or stylesheet from another
+    host), so the site works offline."""
+    remote = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I)
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not remote.search(text), page
+        assert "mathjax" not in text.lower() and 'class="arithmatex"' not in text, page
+    huber = (site / "catalogue" / "huber" / "index.html").read_text(encoding="utf-8")
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in huber

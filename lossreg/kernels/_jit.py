@@ -1,7 +1,8 @@
 """Numba options shared by every lossreg kernel: lazy compile, opt-in on-disk cache.
 
 ``LOSSREG_CACHE=1`` turns on Numba's on-disk cache (in ``NUMBA_CACHE_DIR`` or next to the
-sources); any other value that is not 0/false/no is taken as the cache directory.
+sources); 0/off/false/no turn it off (``lossreg._env``); any other value is taken as the
+cache directory.
 The environment is read when a kernel module is first imported, never at ``import lossreg``.
 """
 
@@ -10,18 +11,14 @@ from __future__ import annotations
 import os
 import sys
 
-_OFF = {"", "0", "false", "no", "off"}
-_ON = {"1", "true", "yes", "on"}
+from .._env import switch
 
 
 def cache_setting(environ=os.environ) -> bool | str:
     """False, True, or a directory path, from ``LOSSREG_CACHE``."""
     value = environ.get("LOSSREG_CACHE", "").strip()
-    if value.lower() in _OFF:
-        return False
-    if value.lower() in _ON:
-        return True
-    return value
+    on = switch(value)                  # the parser every lossreg switch shares
+    return value if on is None else on
 
 
 def _configure() -> bool:
