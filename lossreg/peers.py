@@ -145,26 +145,39 @@ def t_bce_logits(y, z, reduction, alpha=None, pos_weight=None):
     return _reduce(terms, reduction)
 
 
-def t_focal(y, p, reduction, alpha=0.25, gamma=2.0):
+def t_focal(y, p, reduction, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision's form alpha_t (1 - p_t)^gamma BCE(p, y) (its sigmoid_focal_loss body on
+    probabilities); the split form with PyTorch's BCE per term when ``split_terms``."""
     import torch
 
     F = _F()
     a, b = _ab(alpha)
-    pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
-    neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
-    terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
-    return _reduce(terms, reduction)
+    if split_terms:
+        pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
+        neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
+        terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
+        return _reduce(terms, reduction)
+    ce = F.binary_cross_entropy(p, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    return _reduce((a * y + b * (1 - y)) * ce * (1 - p_t) ** gamma, reduction)
 
 
-def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0):
+def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision.ops.sigmoid_focal_loss written out (torchvision is not a dependency);
+    the split form from log-sigmoids when ``split_terms``."""
     import torch
 
     F = _F()
     a, b = _ab(alpha)
-    nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
-    terms = (a * y * torch.exp(-gamma * nlq) * nlp
-             + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
-    return _reduce(terms, reduction)
+    if split_terms:
+        nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
+        terms = (a * y * torch.exp(-gamma * nlq) * nlp
+                 + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
+        return _reduce(terms, reduction)
+    p = torch.sigmoid(z)
+    ce = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    return _reduce((a * y + b * (1 - y)) * ce * (1 - p_t) ** gamma, reduction)
 
 
 def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_index=None):

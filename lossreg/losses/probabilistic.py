@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..hookspecs import hookimpl
-from ..kernels import LabelKernels, elementwise_kernels, njit, row_kernels, vmath
+from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome,
+                       elementwise_kernels, njit, row_kernels, vmath)
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
@@ -121,7 +122,50 @@ def _power_from_log(x, lx, g):
 
 
 @njit(error_model="numpy")
-def focal_elem(t, p, a, b, gamma):
+def focal_elem(t, p, a, b, gamma, split):
+    """torchvision's focal loss on probabilities: alpha_t (1 - p_t)^g BCE(p, y) with
+    p_t = p y + (1-p)(1-y), alpha_t = a y + b (1-y) and PyTorch's BCE (logs clamped at
+    -100). ``split`` is ignored: ``focal_split_elem`` serves split_terms=True.
+
+    With m = 1 - p_t, computed as y (1-p) + (1-y) p (no cancellation; the same value as
+    torch's 1 - p_t for y in {0, 1}), M = m^g, B = BCE and s = 1 - 2y = dm/dp:
+      d/dp    = alpha_t [g m^(g-1) s B + M (p - y) / max(p (1-p), 1e-12)],
+      d2/dp2  = alpha_t [g (g-1) m^(g-2) s^2 B + g m^(g-1) s (p - y) (1/max(p r, 1e-12)
+                + 1/E) + M (y r^2 + (1-y) p^2) / E^2],   E = (p + 1e-12)(r + 1e-12),
+    i.e. PyTorch's autograd (and double backward) of that expression, the cross term
+    once with each of BCE's two derivative forms (as ``focal_split_elem``). m^(g-1) B
+    and m^(g-2) B are computed as m^g (B/m) and m^(g-1) (B/m), with B/m at m = 0 (p = y
+    in {0, 1}: B = 0) taking its limit 1 and (p - y)/m its limit s: so the gradient is
+    finite everywhere; the curvature is finite for g = 0 or g >= 1 and, as for the split
+    form, -inf where 0 < g < 1 and m = 0 (the true curvature diverges there). For
+    y in {0, 1} this is the split form exactly (up to rounding).
+    """
+    y = np.float64(t)
+    q = np.float64(p)
+    r = 1.0 - q
+    l1 = max(vmath.log(q), LOG_CLAMP)
+    l0 = max(vmath.log1p(-q), LOG_CLAMP)
+    bce = -(y * l1 + (1.0 - y) * l0)
+    m = y * r + (1.0 - y) * q
+    s = 1.0 - 2.0 * y
+    at = a * y + b * (1.0 - y)
+    lm = vmath.log(m)
+    mg = _power_from_log(m, lm, gamma)                   # m^g
+    bm = bce / m if m > 0.0 else 1.0                     # B / m (limit 1 at m = 0)
+    dm = (q - y) / m if m > 0.0 else s                   # (p - y) / m (limit s at m = 0)
+    bound = max(q * r, GRAD_EPS)
+    grad = at * (gamma * mg * s * bm + mg * (q - y) / bound)
+    c = gamma * (gamma - 1.0)
+    mg1 = _power_from_log(m, lm, gamma - 1.0)            # m^(g-1) (inf at m = 0, g < 1)
+    t2 = 0.0 if c == 0.0 else c * mg1 * (s * s) * bm
+    d = _torch_pq_elem(q, r)
+    hess = at * (t2 + gamma * mg * s * dm * (1.0 / bound + 1.0 / d)
+                 + mg * (y * (r * r) + (1.0 - y) * (q * q)) / (d * d))
+    return at * mg * bce, grad, hess
+
+
+@njit(error_model="numpy")
+def focal_split_elem(t, p, a, b, gamma, split):
     """-a (1-p)^g y log p - b p^g (1-y) log(1-p); logs clamped at -100.
 
     Gradient: the modulating factors are differentiated exactly, the log terms as in BCE
@@ -176,7 +220,45 @@ def focal_elem(t, p, a, b, gamma):
 
 
 @njit(error_model="numpy")
-def sigmoid_focal_elem(t, z, a, b, gamma):
+def sigmoid_focal_elem(t, z, a, b, gamma, split):
+    """torchvision.ops.sigmoid_focal_loss: alpha_t (1 - p_t)^g BCE_logits(z, y) with
+    p = sigmoid(z), p_t = p y + (1-p)(1-y), alpha_t = a y + b (1-y). ``split`` is
+    ignored (``sigmoid_focal_split_elem`` serves split_terms=True).
+
+    With r = 1 - p, m = 1 - p_t = y r + (1-y) p, M = m^g, s = 1 - 2y, B = y softplus(-z)
+    + (1-y) softplus(z) and v = p r / m (so dm/dz = s m v; v = p or r for y in {0, 1},
+    bounded for any y, which keeps every term finite without a power g - 1 or g - 2):
+      d/dz   = alpha_t M [g s v B + p - y],
+      d2/dz2 = alpha_t M [g (g-1) s^2 v^2 B + g s v (r - p) B + 2 g s v (p - y) + p r].
+    p and r come from exp(-|z|) (no 1 - 1), m's log from vmath.log; smooth and finite for
+    every finite logit. For y in {0, 1} this is the split form exactly (up to rounding).
+    """
+    y = np.float64(t)
+    x = np.float64(z)
+    u = vmath.exp(-abs(x))
+    e = vmath.log1p(u)
+    sp_pos = max(x, 0.0) + e          # -log(1 - p)
+    sp_neg = max(-x, 0.0) + e         # -log p
+    big = 1.0 / (1.0 + u)
+    small = u * big
+    p = big if x >= 0.0 else small
+    r = small if x >= 0.0 else big
+    bce = y * sp_neg + (1.0 - y) * sp_pos
+    m = y * r + (1.0 - y) * p
+    s = 1.0 - 2.0 * y
+    pr = p * r
+    v = pr / m if m > 0.0 else y * p + (1.0 - y) * r
+    mg = _power_from_log(m, vmath.log(m), gamma)
+    at = a * y + b * (1.0 - y)
+    w = at * mg
+    gsv = gamma * s * v
+    grad = w * (gsv * bce + (p - y))
+    hess = w * (gsv * ((gamma - 1.0) * s * v * bce + (r - p) * bce + 2.0 * (p - y)) + pr)
+    return w * bce, grad, hess
+
+
+@njit(error_model="numpy")
+def sigmoid_focal_split_elem(t, z, a, b, gamma, split):
     """Focal loss on logits via log-sigmoid identities: with p = sigmoid(z),
     -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z)).
 
@@ -235,7 +317,31 @@ def bce_logits_reference(y_true, y_pred, alpha=None, pos_weight=None):
     return a * y * np.logaddexp(0.0, -z) + b * (1 - y) * np.logaddexp(0.0, z)
 
 
-def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+def _alpha_t(y, alpha):
+    a, b = _weights_ab(alpha)
+    return a * y + b * (1 - y)
+
+
+def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision's alpha_t (1 - p_t)^gamma BCE(p, y); the split form if split_terms."""
+    if split_terms:
+        return focal_split_reference(y_true, y_pred, alpha, gamma)
+    y, p = _f64(y_true), _f64(y_pred)
+    m = y * (1 - p) + (1 - y) * p
+    return _alpha_t(y, alpha) * m ** gamma * bce_reference(y, p)
+
+
+def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision.ops.sigmoid_focal_loss; the split form if split_terms."""
+    if split_terms:
+        return sigmoid_focal_split_reference(y_true, y_pred, alpha, gamma)
+    y, z = _f64(y_true), _f64(y_pred)
+    p, r = _sigmoids(z)
+    m = y * r + (1 - y) * p
+    return _alpha_t(y, alpha) * m ** gamma * bce_logits_reference(y, z)
+
+
+def focal_split_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, p = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     with np.errstate(divide="ignore"):
@@ -243,7 +349,7 @@ def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
                  + b * (1 - y) * p ** gamma * np.maximum(np.log(1 - p), LOG_CLAMP))
 
 
-def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+def sigmoid_focal_split_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, z = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     nlp, nlq = np.logaddexp(0.0, -z), np.logaddexp(0.0, z)   # -log p, -log(1-p)
@@ -328,7 +434,47 @@ def bce_logits_reference_hessian(y_true, y_pred, alpha=None, pos_weight=None):
     return (a * y + b * (1 - y)) * p * r
 
 
-def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """The torchvision form's diagonal as ``focal_elem`` documents it (product rule over
+    alpha_t m^g BCE, BCE's derivatives as PyTorch's backward and double backward)."""
+    if split_terms:
+        return focal_split_reference_hessian(y_true, y_pred, alpha, gamma)
+    y, p = _f64(y_true), _f64(y_pred)
+    g = float(gamma)
+    r = 1 - p
+    m = y * r + (1 - y) * p
+    s = 1 - 2 * y
+    bce = bce_reference(y, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bm = np.where(m > 0, bce / np.where(m > 0, m, 1.0), 1.0)
+        dm = np.where(m > 0, (p - y) / np.where(m > 0, m, 1.0), s)
+        mg1 = m ** (g - 1) if g != 1 else np.ones_like(m)
+        c = g * (g - 1)
+        t2 = np.zeros_like(m) if c == 0 else c * mg1 * s * s * bm
+    mg = m ** g
+    d = _torch_pq(p)
+    return _alpha_t(y, alpha) * (t2 + g * mg * s * dm * (1 / np.maximum(p * r, GRAD_EPS) + 1 / d)
+                                 + mg * (y * r ** 2 + (1 - y) * p ** 2) / d ** 2)
+
+
+def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """The torchvision form's d2/dz2 as ``sigmoid_focal_elem`` documents it."""
+    if split_terms:
+        return sigmoid_focal_split_reference_hessian(y_true, y_pred, alpha, gamma)
+    y, z = _f64(y_true), _f64(y_pred)
+    g = float(gamma)
+    p, r = _sigmoids(z)
+    m = y * r + (1 - y) * p
+    s = 1 - 2 * y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(m > 0, p * r / np.where(m > 0, m, 1.0), y * p + (1 - y) * r)
+    bce = bce_logits_reference(y, z)
+    gsv = g * s * v
+    return _alpha_t(y, alpha) * m ** g * (
+        gsv * ((g - 1) * s * v * bce + (r - p) * bce + 2 * (p - y)) + p * r)
+
+
+def focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, p = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     g = float(gamma)
@@ -346,7 +492,7 @@ def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
                 - c * (s1 + s0) + (w1 * r ** 2 + w0 * p ** 2) / _torch_pq(p) ** 2)
 
 
-def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+def sigmoid_focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, z = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     g = float(gamma)
@@ -435,7 +581,34 @@ def _bce_logits_args(hp):
 
 
 def _focal_args(hp):
-    return (*_weights_ab(hp["alpha"]), float(hp["gamma"]))
+    return (*_weights_ab(hp["alpha"]), float(hp["gamma"]), bool(hp["split_terms"]))
+
+
+class FormKernels(Kernels):
+    """Two element-wise kernel sets behind one loss, picked per call by a bool kernel
+    argument (the last one, ``split_terms``): both element functions take it, so the
+    job is passed on unchanged. Each set compiles only when first used, so the default
+    form costs nothing extra and the alternative keeps its own, unchanged speed (a
+    branch-free blend of the two forms in one element function would cost every call
+    the other form's logs)."""
+
+    def __init__(self, default: ElementwiseKernels, alternative: ElementwiseKernels):
+        self.default, self.alternative = default, alternative
+        self.layout = default.layout
+        self.has_hessian = default.has_hessian and alternative.has_hessian
+        self.checks = default.checks
+        self.serial_below = default.serial_below
+
+    def describe(self) -> str:
+        return f"{self.default.describe()}; split_terms=True: {self.alternative.describe()}"
+
+    def run(self, job: Job) -> Outcome:
+        return (self.alternative if job.args[-1] else self.default).run(job)
+
+
+def _focal_kernels(default, alternative) -> FormKernels:
+    return FormKernels(elementwise_kernels(default, style="blocks"),
+                       elementwise_kernels(alternative, style="blocks"))
 
 
 def _softmax_args(hp):
@@ -456,6 +629,18 @@ def _softmax_check_args(args, pred_shape):
 # -- specs ------------------------------------------------------------------------------------
 
 ALPHA_DOC = "weight of the positive term (1 - alpha: negative term); None weighs both 1"
+
+
+def focal_hyper() -> dict:
+    """The hyperparameters of focal and sigmoid_focal."""
+    return {
+        "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
+        "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
+                                "focusing exponent; 0 gives alpha-weighted BCE"),
+        "split_terms": Hyperparameter(
+            bool, False, None, "False: torchvision's alpha_t (1-p_t)^gamma BCE; True: the "
+            "split form alpha y (1-p)^gamma (-log p) + (1-alpha)(1-y) p^gamma (-log(1-p)) "
+            "(equal for y in {0, 1})")}
 
 
 def specs() -> list[LossSpec]:
@@ -592,43 +777,44 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="focal", family=FAMILY, task="binary", reference=focal_reference,
             reference_hessian=focal_reference_hessian,
-            kernels=elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
-            hyperparameters={
-                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
-                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
-                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            kernels=_focal_kernels(focal_elem, focal_split_elem), kernel_args=_focal_args,
+            hyperparameters=focal_hyper(),
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
             summary="Focal loss on probabilities: BCE down-weighting easy examples by "
-                    "(1 - p_t)^gamma.",
-            formula=r"\ell(y, p) = -\alpha (1-p)^\gamma y \log p - (1-\alpha) p^\gamma (1-y)"
-                    r" \log(1-p)",
+                    "(1 - p_t)^gamma (torchvision's form, soft targets allowed).",
+            formula=r"\ell(y, p) = \alpha_t (1-p_t)^\gamma\, \mathrm{BCE}(p, y),\quad "
+                    r"p_t = p y + (1-p)(1-y),\ \alpha_t = \alpha y + (1-\alpha)(1-y)",
             properties={"nonnegative", "smooth"},
-            notes="The source article's form; for y in {0, 1} it equals torchvision's "
-                  "alpha_t (1 - p_t)^gamma BCE. Logs clamped at -100 as in BCE; the gradient "
-                  "differentiates (1-p)^gamma and p^gamma exactly and the logs as BCE does "
-                  "(bounded denominator max(p(1-p), 1e-12)), so it is finite at p in {0, 1} "
-                  "and gamma = 0 gives binary_cross_entropy exactly. "
-                  "Not convex for gamma > 0.",
+            notes="The default is the form of torchvision, optax and Keras: alpha_t "
+                  "(1 - p_t)^gamma BCE(p, y). split_terms=True gives the source article's "
+                  "form (lossreg's earlier default) -alpha (1-p)^gamma y log p - (1-alpha) p^gamma "
+                  "(1-y) log(1-p). The two are equal for y in {0, 1} and differ for soft "
+                  "targets (label smoothing): the torchvision form is minimised at p = y "
+                  "only when gamma = 0, the split form neither. BCE is PyTorch's (logs "
+                  "clamped at -100, gradient denominator max(p(1-p), 1e-12)), so values and "
+                  "gradients are finite at p in {0, 1} and gamma = 0 with alpha=None gives "
+                  "binary_cross_entropy exactly. Not convex for gamma > 0.",
         ),
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
             reference=sigmoid_focal_reference,
             reference_hessian=sigmoid_focal_reference_hessian,
-            kernels=elementwise_kernels(sigmoid_focal_elem, style="blocks"),
+            kernels=_focal_kernels(sigmoid_focal_elem, sigmoid_focal_split_elem),
             kernel_args=_focal_args,
-            hyperparameters={
-                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
-                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
-                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            hyperparameters=focal_hyper(),
             domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
-            summary="Focal loss on logits (RetinaNet, torchvision's sigmoid_focal_loss), stable.",
-            formula=r"\ell(y, z) = \alpha y (1-p)^\gamma \mathrm{softplus}(-z) + (1-\alpha)"
-                    r"(1-y) p^\gamma \mathrm{softplus}(z),\quad p = \sigma(z)",
+            summary="Focal loss on logits (RetinaNet, torchvision's sigmoid_focal_loss), "
+                    "stable, soft targets allowed.",
+            formula=r"\ell(y, z) = \alpha_t (1-p_t)^\gamma\, \mathrm{BCE}_{\mathrm{logits}}"
+                    r"(z, y),\quad p = \sigma(z),\ p_t = p y + (1-p)(1-y)",
             properties={"nonnegative", "smooth"},
-            notes="Uses log-sigmoid identities: -log p = softplus(-z), (1-p)^gamma = "
-                  "exp(-gamma softplus(z)); finite values and gradients for every finite "
-                  "logit. For y in {0, 1} equals torchvision.ops.sigmoid_focal_loss; "
-                  "alpha=None weighs both terms 1 (torchvision's alpha < 0).",
+            notes="Equals torchvision.ops.sigmoid_focal_loss (and optax's, Keras' "
+                  "BinaryFocalCrossentropy with from_logits) for any y in [0, 1]; "
+                  "split_terms=True gives the split form alpha y (1-p)^gamma softplus(-z) + "
+                  "(1-alpha)(1-y) p^gamma softplus(z) (equal for y in {0, 1}). BCE is "
+                  "computed from softplus and 1 - p_t from exp(-|z|): finite values and "
+                  "gradients for every finite logit. alpha=None weighs both terms 1 "
+                  "(torchvision's alpha < 0).",
         ),
     ]
 
