@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import HyperparameterError, ShapeError
 from ..hookspecs import hookimpl
-from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome,
+from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, RowKernels,
                        elementwise_kernels, njit, row_kernels, vmath)
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
@@ -619,6 +619,19 @@ def _softmax_args(hp):
             ignore is not None)
 
 
+class SoftmaxKernels(RowKernels):
+    """softmax_cross_entropy's row kernels, refusing ignore_index with probability rows
+    (PyTorch raises there too; silently ignoring it would hide a wrong target form)."""
+
+    def run(self, job: Job) -> Outcome:
+        if job.args[3] and not job.labels:
+            raise HyperparameterError(
+                f"ignore_index={job.args[2]} applies to integer class labels only, but "
+                "y_true holds probability rows (its shape equals y_pred's); pass labels of "
+                "shape y_pred.shape[:-1] or drop ignore_index (loss 'softmax_cross_entropy')")
+        return RowKernels.run(self, job)
+
+
 def _softmax_check_args(args, pred_shape):
     cw = args[1]
     if cw.shape[0] and cw.shape[0] != pred_shape[-1]:
@@ -742,7 +755,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass",
-            kernels=row_kernels(
+            kernels=SoftmaxKernels(
                 softmax_ce_impl, checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
                                     softmax_ce_mean_weights)),
@@ -771,7 +784,8 @@ def specs() -> list[LossSpec]:
                   "the class weights of the non-ignored rows (times sample_weight); with "
                   "probability rows by the number of rows (sum of sample_weight). A mean "
                   "over no weight (all rows ignored) raises DomainError. ignore_index applies "
-                  "to labels only. Gradient S softmax(z) - w t' with S = sum_j w_j t'_j; the "
+                  "to labels only: with probability rows it raises HyperparameterError, as "
+                  "PyTorch does. Gradient S softmax(z) - w t' with S = sum_j w_j t'_j; the "
                   "row max is subtracted, so logits of any size are safe.",
         ),
         LossSpec(
