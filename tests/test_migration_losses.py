@@ -69,3 +69,45 @@ def test_softmax_ignore_index_with_probability_rows_raises_like_torch():
     torch = pytest.importorskip("torch")
     with pytest.raises(Exception):
         torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(rows), ignore_index=1)
+
+
+# -- kl_div in log space: torch.nn.KLDivLoss(log_target=..., reduction="batchmean") ------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_kl_div_log_inputs_agree_with_torch_kldivloss(dtype):
+    torch = pytest.importorskip("torch")
+    t = RNG.dirichlet(np.full(6, 0.5), size=30)
+    q = RNG.dirichlet(np.full(6, 0.5), size=30) * 0.99 + 0.01 / 6
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for log_pred, log_target in ((True, False), (True, True), (False, True)):
+        tt = (np.log(t) if log_target else t).astype(dtype)
+        qq = (np.log(q) if log_pred else q).astype(dtype)
+        loss = lossreg.get("kl_div", log_pred=log_pred, log_target=log_target)
+        value, grad = loss.value_and_grad(tt, qq)
+        hess = loss.hessian(tt, qq)
+        x = torch.tensor(qq, dtype=torch.float64, requires_grad=True)
+        ref = torch.nn.KLDivLoss(reduction="batchmean", log_target=log_target)(
+            x if log_pred else x.log(), torch.tensor(tt, dtype=torch.float64))
+        (g,) = torch.autograd.grad(ref, x, create_graph=True)
+        h = (torch.autograd.grad(g.sum(), x)[0].numpy() if g.requires_grad
+             else np.zeros_like(qq))           # linear in log-probabilities: no graph
+        assert value == pytest.approx(ref.item(), rel=tol)
+        np.testing.assert_allclose(grad, g.detach().numpy(), rtol=tol,
+                                   atol=tol * np.abs(g.detach().numpy()).max())
+        np.testing.assert_allclose(hess, h, rtol=tol, atol=tol * np.abs(h).max())
+
+
+def test_kl_div_log_domains_and_eps():
+    t = RNG.dirichlet(np.ones(4), size=3)
+    lossreg.get("kl_div", log_target=True)(np.log(t), t)                  # fine
+    with pytest.raises(lossreg.DomainError, match="y_pred must be in"):
+        lossreg.get("kl_div", log_pred=True)(t, t)                         # not logs
+    with pytest.raises(lossreg.DomainError, match="y_true must be in"):
+        lossreg.get("kl_div")(np.log(t), t)                                # logs, not asked
+    with pytest.raises(HyperparameterError, match="eps"):
+        lossreg.get("kl_div", log_pred=True, eps=1e-3)
+    log_t = np.log(t)
+    log_t[0] = [-np.inf, np.log(1 / 3), np.log(1 / 3), np.log(1 / 3)]   # log 0: a term of 0
+    v = lossreg.get("kl_div", log_pred=True, log_target=True, reduction="none")(
+        log_t, np.log(np.full((3, 4), 0.25)))
+    assert np.all(np.isfinite(v)) and v[0] == pytest.approx(np.log(4 / 3), rel=1e-12)

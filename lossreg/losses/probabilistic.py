@@ -28,7 +28,7 @@ from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, 
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
-                   softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
+                   kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
                    softmax_ce_mean_weights)
 
 FAMILY = "probabilistic"
@@ -42,6 +42,9 @@ ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 su
 DISTRIBUTION = Domain(UNIT, row_sum=1.0, row_sum_tol=ROW_SUM_TOL,
                       doc="rows are probability distributions")
 PROBABILITIES = Domain(UNIT, doc="probabilities")
+LOG_PROBABILITIES = Domain(Interval(-np.inf, 0.0, closed_low=True),
+                           doc="log-probabilities (-inf: probability 0); rows not checked "
+                               "to normalise")
 LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
 
 
@@ -229,7 +232,8 @@ def sigmoid_focal_elem(t, z, a, b, gamma, split):
     + (1-y) softplus(z) and v = p r / m (so dm/dz = s m v; v = p or r for y in {0, 1},
     bounded for any y, which keeps every term finite without a power g - 1 or g - 2):
       d/dz   = alpha_t M [g s v B + p - y],
-      d2/dz2 = alpha_t M [g (g-1) s^2 v^2 B + g s v (r - p) B + 2 g s v (p - y) + p r].
+      d2/dz2 = alpha_t M [g (g-1) s^2 v^2 B + g s v (r - p) B + 2 g s v (p - y) + p r],
+    with p - y computed as (1-y) p - y r (exact, not 1 - 1, for y in {0, 1}).
     p and r come from exp(-|z|) (no 1 - 1), m's log from vmath.log; smooth and finite for
     every finite logit. For y in {0, 1} this is the split form exactly (up to rounding).
     """
@@ -252,8 +256,9 @@ def sigmoid_focal_elem(t, z, a, b, gamma, split):
     at = a * y + b * (1.0 - y)
     w = at * mg
     gsv = gamma * s * v
-    grad = w * (gsv * bce + (p - y))
-    hess = w * (gsv * ((gamma - 1.0) * s * v * bce + (r - p) * bce + 2.0 * (p - y)) + pr)
+    d = (1.0 - y) * p - y * r        # p - y, exact for y in {0, 1} (no 1 - 1)
+    grad = w * (gsv * bce + d)
+    hess = w * (gsv * ((gamma - 1.0) * s * v * bce + (r - p) * bce + 2.0 * d) + pr)
     return w * bce, grad, hess
 
 
@@ -328,7 +333,14 @@ def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
         return focal_split_reference(y_true, y_pred, alpha, gamma)
     y, p = _f64(y_true), _f64(y_pred)
     m = y * (1 - p) + (1 - y) * p
-    return _alpha_t(y, alpha) * m ** gamma * bce_reference(y, p)
+    return _alpha_t(y, alpha) * m ** gamma * _bce_log1p(y, p)
+
+
+def _bce_log1p(y, p):
+    """BCE with log1p(-p) for log(1 - p) (as the kernels): exact for tiny p."""
+    with np.errstate(divide="ignore"):
+        return -(y * np.maximum(np.log(p), LOG_CLAMP)
+                 + (1 - y) * np.maximum(np.log1p(-p), LOG_CLAMP))
 
 
 def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
@@ -362,7 +374,14 @@ def _xlogy(x, y):
         return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
 
 
-def kl_reference(y_true, y_pred, eps=0.0):
+def kl_reference(y_true, y_pred, eps=0.0, log_pred=False, log_target=False):
+    if log_pred or log_target:
+        t, x = _f64(y_true), _f64(y_pred)
+        big_p = np.exp(t) if log_target else t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = t if log_target else np.log(t)
+            x = x if log_pred else np.log(np.maximum(x, eps))
+            return np.sum(np.where(big_p > 0, big_p * (log_p - x), 0.0), axis=-1)
     p, q = _f64(y_true), np.maximum(_f64(y_pred), eps)
     with np.errstate(divide="ignore"):
         return np.sum(_xlogy(p, p) - _xlogy(p, q), axis=-1)
@@ -444,7 +463,7 @@ def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=F
     r = 1 - p
     m = y * r + (1 - y) * p
     s = 1 - 2 * y
-    bce = bce_reference(y, p)
+    bce = _bce_log1p(y, p)
     with np.errstate(divide="ignore", invalid="ignore"):
         bm = np.where(m > 0, bce / np.where(m > 0, m, 1.0), 1.0)
         dm = np.where(m > 0, (p - y) / np.where(m > 0, m, 1.0), s)
@@ -470,8 +489,9 @@ def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split
         v = np.where(m > 0, p * r / np.where(m > 0, m, 1.0), y * p + (1 - y) * r)
     bce = bce_logits_reference(y, z)
     gsv = g * s * v
+    d = (1 - y) * p - y * r
     return _alpha_t(y, alpha) * m ** g * (
-        gsv * ((g - 1) * s * v * bce + (r - p) * bce + 2 * (p - y)) + p * r)
+        gsv * ((g - 1) * s * v * bce + (r - p) * bce + 2 * d) + p * r)
 
 
 def focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
@@ -503,8 +523,13 @@ def sigmoid_focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0)
     return w1 * (g * p * nlp * (g * p - r) + pr) + w0 * (g * r * nlq * (g * r - p) + pr)
 
 
-def kl_reference_hessian(y_true, y_pred, eps=0.0):
+def kl_reference_hessian(y_true, y_pred, eps=0.0, log_pred=False, log_target=False):
+    """t/q^2 where t > 0 and q >= eps (P = exp(t) with log_target); 0 with log_pred (the
+    loss is linear in log-probabilities)."""
     t, q = _f64(y_true), _f64(y_pred)
+    if log_pred:
+        return np.zeros_like(q)
+    t = np.exp(t) if log_target else t
     mask = (t > 0) & (q >= eps)
     with np.errstate(divide="ignore"):
         return np.where(mask, t / np.where(mask, q, 1.0) / np.where(mask, q, 1.0), 0.0)
@@ -552,10 +577,13 @@ def _dirichlet_rows(rng, n, n_classes, zeros: bool):
 
 def distribution_sampler(rng, n, **hyper):
     """Target rows with exact zeros and a one-hot row; strictly positive prediction rows
-    (>= 0.1 / C, so finite differences and gradients stay finite)."""
-    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=True)
+    (>= 0.1 / C, so finite differences and gradients stay finite). kl_div's log_pred /
+    log_target: those rows' logs (targets then without zeros)."""
+    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=not hyper.get("log_target"))
     q = 0.9 * _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=False) + 0.1 / SAMPLE_CLASSES
-    return t, q / q.sum(axis=1, keepdims=True)
+    q = q / q.sum(axis=1, keepdims=True)
+    return (np.log(t) if hyper.get("log_target") else t,
+            np.log(q) if hyper.get("log_pred") else q)
 
 
 def softmax_sampler(rng, n, **hyper):
@@ -571,6 +599,45 @@ def label_sampler(rng, n, **hyper):
 
 
 # -- kernel arguments -------------------------------------------------------------------------
+
+def _kl_args(hp):
+    """(eps,) for probabilities (kl_impl), (eps, log_pred, log_target) for a log form
+    (kl_log_impl): ``KLKernels`` picks the implementation by the count."""
+    if hp["log_pred"] and hp["eps"] > 0:
+        raise HyperparameterError(
+            f"eps={hp['eps']!r} clamps probabilities, but log_pred=True: y_pred holds "
+            "log-probabilities; use eps=0 (loss 'kl_div')")
+    if not (hp["log_pred"] or hp["log_target"]):
+        return (float(hp["eps"]),)
+    return (float(hp["eps"]), bool(hp["log_pred"]), bool(hp["log_target"]))
+
+
+def _kl_domains(hp):
+    out = {}
+    if hp.get("log_target"):
+        out["y_true"] = LOG_PROBABILITIES
+    if hp.get("log_pred"):
+        out["y_pred"] = LOG_PROBABILITIES
+    return out
+
+
+class KLKernels(RowKernels):
+    """kl_div's kernels: ``kl_impl`` on probabilities (the default; args (eps,)), and
+    ``kl_log_impl`` when either argument is in log space (args (eps, log_pred,
+    log_target)), compiled only when first used."""
+
+    def __init__(self, prob_impl, log_impl, serial_below: int):
+        RowKernels.__init__(self, prob_impl, serial_below=serial_below)
+        self.log_form = RowKernels(log_impl, serial_below=serial_below)
+
+    def describe(self) -> str:
+        return f"{RowKernels.describe(self)}; log inputs: {self.log_form.describe()}"
+
+    def run(self, job: Job) -> Outcome:
+        if len(job.args) == 1:
+            return RowKernels.run(self, job)
+        return self.log_form.run(job)
+
 
 def _bce_args(hp):
     return _weights_ab(hp["alpha"])
@@ -662,11 +729,18 @@ def specs() -> list[LossSpec]:
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
-            kernels=row_kernels(kl_impl, serial_below=ROW_SERIAL_BELOW),
+            kernels=KLKernels(kl_impl, kl_log_impl, serial_below=ROW_SERIAL_BELOW),
             reference=kl_reference, reference_hessian=kl_reference_hessian,
-            sampler=distribution_sampler,
-            hyperparameters={"eps": Hyperparameter(
-                float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
+            sampler=distribution_sampler, kernel_args=_kl_args, domains_for=_kl_domains,
+            hyperparameters={
+                "eps": Hyperparameter(
+                    float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may "
+                    "be +inf); probabilities only"),
+                "log_pred": Hyperparameter(
+                    bool, False, None, "y_pred holds log-probabilities (PyTorch's input)"),
+                "log_target": Hyperparameter(
+                    bool, False, None, "y_true holds log-probabilities (PyTorch's "
+                    "log_target=True)")},
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
             summary="Kullback-Leibler divergence KL(y_true || y_pred) between rows of "
                     "distributions, mean over rows (batchmean).",
@@ -678,7 +752,14 @@ def specs() -> list[LossSpec]:
                   "neither is declared as a property. "
                   "reduction='mean' averages the per-row divergences over rows: PyTorch's "
                   "reduction='batchmean', NOT its 'mean' (which also divides by C, a "
-                  "classic trap). Arguments are probabilities, not log-probabilities. "
+                  "classic trap). Arguments are probabilities by default; log_pred=True "
+                  "takes y_pred as log-probabilities and log_target=True y_true, so "
+                  "kl_div(log_pred=True, log_target=...) is torch.nn.KLDivLoss(log_target="
+                  "..., reduction='batchmean') (arguments in lossreg's order: target "
+                  "first). Log-space rows are not checked to normalise (PyTorch does not "
+                  "either); with log_pred the loss is linear in y_pred (gradient -P, "
+                  "Hessian 0) and eps must be 0; where P = 0 (y_true = -inf with "
+                  "log_target) a term is 0, where PyTorch gives NaN. "
                   "Where y_true > 0 and y_pred = 0 (eps = 0) the value is +inf and the "
                   "gradient -inf; set eps > 0 to clamp y_pred. Rows must sum to 1 within "
                   f"{ROW_SUM_TOL:g}. The gradient is the partial derivative -p/q, not "
