@@ -111,3 +111,51 @@ def test_kl_div_log_domains_and_eps():
     v = lossreg.get("kl_div", log_pred=True, log_target=True, reduction="none")(
         log_t, np.log(np.full((3, 4), 0.25)))
     assert np.all(np.isfinite(v)) and v[0] == pytest.approx(np.log(4 / 3), rel=1e-12)
+
+
+# -- nll: torch.nn.functional.nll_loss -----------------------------------------------------------
+
+NLL_HYPERS = [{}, {"class_weight": "random"}, {"ignore_index": 2},
+              {"class_weight": "random", "ignore_index": 0}]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_nll_agrees_with_torch_nll_loss(dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.log(RNG.dirichlet(np.full(5, 0.5), size=40) * 0.999 + 0.0002).astype(dtype)
+    x[0, 1] = -1e4                                   # a tiny probability
+    y = RNG.integers(0, 5, 40)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for hyper in NLL_HYPERS:
+        hyper = dict(hyper)
+        kw = {}
+        if hyper.get("class_weight") == "random":
+            hyper["class_weight"] = RNG.uniform(0.1, 3.0, 5).tolist()
+            kw["weight"] = torch.tensor(hyper["class_weight"], dtype=torch.float64)
+        if "ignore_index" in hyper:
+            kw["ignore_index"] = hyper["ignore_index"]
+        for reduction in ("mean", "sum", "none"):
+            loss = lossreg.get("nll_loss", reduction=reduction, **hyper)
+            value, grad = loss.value_and_grad(y, x)
+            xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+            ref = F.nll_loss(xt, torch.tensor(y), reduction=reduction, **kw)
+            (ref.sum() if reduction == "none" else ref).backward()
+            np.testing.assert_allclose(value, ref.detach().numpy(), rtol=tol)
+            np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=tol, atol=0)
+        assert not np.any(lossreg.get("nll", **hyper).hessian(y, x))   # linear: torch's
+        #                                                 double backward has no graph
+
+
+def test_nll_bad_labels_and_soft_rows():
+    x = np.log(np.full((3, 4), 0.25))
+    with pytest.raises(lossreg.DomainError, match=r"\[0, 4\)"):
+        lossreg.get("nll")(np.array([0, 4, 1]), x)
+    with pytest.raises(lossreg.DomainError, match="y_pred"):
+        lossreg.get("nll")(np.array([0, 1, 1]), -x)                   # not log-probabilities
+    with pytest.raises(HyperparameterError, match="ignore_index"):
+        lossreg.get("nll", ignore_index=0)(np.full((3, 4), 0.25), x)
+    with pytest.raises(lossreg.ShapeError, match="class_weight"):
+        lossreg.get("nll", class_weight=[1.0, 2.0])(np.array([0, 1, 1]), x)
+    t = RNG.dirichlet(np.ones(4), size=3)                              # soft rows: CE on logs
+    assert lossreg.get("nll")(t, x) == pytest.approx(np.log(4), rel=1e-14)

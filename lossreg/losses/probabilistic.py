@@ -686,16 +686,22 @@ def _softmax_args(hp):
             ignore is not None)
 
 
-class SoftmaxKernels(RowKernels):
-    """softmax_cross_entropy's row kernels, refusing ignore_index with probability rows
-    (PyTorch raises there too; silently ignoring it would hide a wrong target form)."""
+class TargetFormKernels(RowKernels):
+    """Row kernels for labels or probability rows whose kernel arguments end with
+    (ignore_index, has_ignore) (softmax_cross_entropy, nll): they refuse ignore_index
+    with probability rows (PyTorch raises there too; silently ignoring it would hide a
+    wrong target form)."""
+
+    def __init__(self, impl, loss: str, **options):
+        RowKernels.__init__(self, impl, **options)
+        self.loss = loss
 
     def run(self, job: Job) -> Outcome:
-        if job.args[3] and not job.labels:
+        if job.args[-1] and not job.labels:
             raise HyperparameterError(
-                f"ignore_index={job.args[2]} applies to integer class labels only, but "
+                f"ignore_index={job.args[-2]} applies to integer class labels only, but "
                 "y_true holds probability rows (its shape equals y_pred's); pass labels of "
-                "shape y_pred.shape[:-1] or drop ignore_index (loss 'softmax_cross_entropy')")
+                f"shape y_pred.shape[:-1] or drop ignore_index (loss {self.loss!r})")
         return RowKernels.run(self, job)
 
 
@@ -836,8 +842,8 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass",
-            kernels=SoftmaxKernels(
-                softmax_ce_impl, checks_pred=True, serial_below=ROW_SERIAL_BELOW,
+            kernels=TargetFormKernels(
+                softmax_ce_impl, "softmax_cross_entropy", checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
                                     softmax_ce_mean_weights)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
