@@ -29,7 +29,7 @@ from .spec import LossSpec
 
 ENTRY_POINT_GROUP = "lossreg"
 BUILTIN_MODULES = ("lossreg.losses.distance", "lossreg.losses.probabilistic",
-                   "lossreg.losses.nll")
+                   "lossreg.losses.nll", "lossreg.losses.glm")
 BUILTIN_SOURCE = "lossreg (built-in)"
 
 
