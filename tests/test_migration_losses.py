@@ -159,3 +159,121 @@ def test_nll_bad_labels_and_soft_rows():
         lossreg.get("nll", class_weight=[1.0, 2.0])(np.array([0, 1, 1]), x)
     t = RNG.dirichlet(np.ones(4), size=3)                              # soft rows: CE on logs
     assert lossreg.get("nll")(t, x) == pytest.approx(np.log(4), rel=1e-14)
+
+
+# -- glm: poisson_nll (torch), the deviances (scikit-learn) --------------------------------------
+
+def _counts(n=60):
+    y = RNG.poisson(3.0, n).astype(np.float64)
+    return y, RNG.gamma(2.0, 1.5, n) + 0.05
+
+
+def _torch_deviance(y, m, p, torch):
+    """scikit-learn's _mean_tweedie_deviance, written in torch (for autograd)."""
+    if p == 0:
+        return (y - m) ** 2
+    if p == 1:
+        return 2 * (torch.where(y > 0, y * torch.log(torch.where(y > 0, y, 1.0) / m), 0.0)
+                    - y + m)
+    if p == 2:
+        return 2 * (torch.log(m / y) + y / m - 1)
+    return 2 * (torch.clamp(y, min=0) ** (2 - p) / ((1 - p) * (2 - p))
+                - y * m ** (1 - p) / (1 - p) + m ** (2 - p) / (2 - p))
+
+
+DEVIANCES = [("poisson_deviance", {}, 1.0), ("gamma_deviance", {}, 2.0)] + [
+    ("tweedie_deviance", {"power": p}, p) for p in (-1.0, 0.0, 1.0, 1.5, 2.0, 3.0)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_deviances_agree_with_sklearn_and_autograd(dtype):
+    torch = pytest.importorskip("torch")
+    metrics = pytest.importorskip("sklearn.metrics")
+    y, mu = _counts()
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for name, hyper, p in DEVIANCES:
+        yy = y + 0.5 if p >= 2 else (y - 2.0 if p <= 0 else y)     # each power's domain
+        yy, m = yy.astype(dtype), mu.astype(dtype)
+        want = metrics.mean_tweedie_deviance(yy.astype(np.float64), m.astype(np.float64),
+                                             power=p)
+        for log_input in (False, True):
+            x = np.log(m.astype(np.float64)).astype(dtype) if log_input else m
+            loss = lossreg.get(name, log_input=log_input, **hyper)
+            value, grad = loss.value_and_grad(yy, x)
+            hess = loss.hessian(yy, x)
+            if not log_input:
+                assert value == pytest.approx(want, rel=tol), (name, p)
+            xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+            ref = _torch_deviance(torch.tensor(yy, dtype=torch.float64),
+                                  torch.exp(xt) if log_input else xt, p, torch).mean()
+            (g,) = torch.autograd.grad(ref, xt, create_graph=True)
+            (h,) = torch.autograd.grad(g.sum(), xt)
+            assert value == pytest.approx(ref.item(), rel=tol), (name, p, log_input)
+            np.testing.assert_allclose(grad, g.detach().numpy(), rtol=tol,
+                                       atol=tol * np.abs(grad).max())
+            np.testing.assert_allclose(hess, h.numpy(), rtol=tol, atol=tol * np.abs(hess).max())
+    assert lossreg.get("poisson_deviance")(y, mu) == pytest.approx(
+        metrics.mean_poisson_deviance(y, mu), rel=1e-12)
+    assert lossreg.get("gamma_deviance")(y + 1, mu) == pytest.approx(
+        metrics.mean_gamma_deviance(y + 1, mu), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_poisson_nll_agrees_with_torch(dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    y, mu = _counts()
+    y[:3] = [0.0, 1.0, 40.0]                  # Stirling's term is added only for y > 1
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    for log_input in (True, False):
+        for full in (False, True):
+            for eps in (1e-8, 0.5):
+                x = (np.log(mu) if log_input else mu).astype(dtype)
+                yy = y.astype(dtype)
+                loss = lossreg.get("poisson_nll_loss", log_input=log_input, full=full, eps=eps)
+                value, grad = loss.value_and_grad(yy, x)
+                hess = loss.hessian(yy, x)
+                xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+                ref = F.poisson_nll_loss(xt, torch.tensor(yy, dtype=torch.float64),
+                                         log_input=log_input, full=full, eps=eps)
+                (g,) = torch.autograd.grad(ref, xt, create_graph=True)
+                (h,) = torch.autograd.grad(g.sum(), xt)
+                assert value == pytest.approx(ref.item(), rel=tol)
+                np.testing.assert_allclose(grad, g.detach().numpy(), rtol=tol,
+                                           atol=tol * np.abs(grad).max())
+                np.testing.assert_allclose(hess, h.numpy(), rtol=tol,
+                                           atol=tol * np.abs(hess).max())
+
+
+def test_glm_domains_follow_power_and_link():
+    one, zero = np.ones(3), np.zeros(3)
+    with pytest.raises(HyperparameterError, match=r"power must be in \(-inf, 0\] or \[1, inf\)"):
+        lossreg.get("tweedie_deviance", power=0.5)
+    cases = [("gamma_deviance", {}, zero, one, "y_true"),            # y > 0
+             ("poisson_deviance", {}, -one, one, "y_true"),          # y >= 0
+             ("poisson_deviance", {}, one, zero, "y_pred"),          # mu > 0
+             ("tweedie_deviance", {"power": 3.0}, zero, one, "y_true"),
+             ("tweedie_deviance", {"power": 1.5}, one, -one, "y_pred"),
+             ("poisson_nll", {"log_input": False}, one, -one, "y_pred")]
+    for name, hyper, y, x, argument in cases:
+        with pytest.raises(lossreg.DomainError) as err:
+            lossreg.get(name, **hyper)(y, x)
+        assert err.value.argument == argument and err.value.index == 0, (name, hyper)
+    # what the domains allow: power < 0 any y; power 0 any mu; the log link any eta
+    assert np.isfinite(lossreg.get("tweedie_deviance", power=-1.0)(-one, one))
+    assert np.isfinite(lossreg.get("tweedie_deviance", power=0.0)(-one, -one))
+    assert np.isfinite(lossreg.get("gamma_deviance", log_input=True)(one, -one))
+    assert np.isfinite(lossreg.get("poisson_nll")(zero, -one))
+
+
+def test_glm_extremes_are_finite():
+    y = np.array([0.0, 1e-300, 1.0, 1e6, 1e300])
+    for name, hyper, lo in (("poisson_deviance", {}, 0), ("tweedie_deviance", {}, 0),
+                            ("gamma_deviance", {}, 1), ("poisson_nll", {}, 0)):
+        yy = y[lo:]
+        for x in (np.full(yy.size, 1e-8), np.full(yy.size, 3.0)):
+            loss = lossreg.get(name, reduction="none", **hyper)
+            v, g = loss.value_and_grad(yy, x)
+            h = loss.hessian(yy, x)
+            assert np.all(np.isfinite(v) | (v == np.inf)) and not np.any(np.isnan(g)), name
+            assert not np.any(np.isnan(h)), name

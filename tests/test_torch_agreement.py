@@ -151,9 +151,9 @@ HYPERS = {
     "binary_cross_entropy_with_logits": [{}, {"alpha": 0.25}, {"pos_weight": 3.0},
                                          {"alpha": 0.7, "pos_weight": 0.5}],
     "focal": [{}, {"alpha": None, "gamma": 0.0}, {"alpha": 0.5, "gamma": 1.0},
-              {"gamma": 0.5}, {"split_terms": True, "gamma": 0.5}],
+              {"gamma": 0.5}],
     "sigmoid_focal": [{}, {"alpha": None, "gamma": 0.0}, {"alpha": 0.5, "gamma": 1.0},
-                      {"gamma": 0.5}, {"split_terms": True, "gamma": 0.5}],
+                      {"gamma": 0.5}],
 }
 CASES = {"kl_div": row_cases, "js_div": row_cases, "cross_entropy": row_cases,
          "binary_cross_entropy": prob_cases, "focal": prob_cases,
