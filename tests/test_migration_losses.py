@@ -55,6 +55,23 @@ def test_focal_split_terms_keeps_the_article_form_and_agrees_on_hard_labels():
     assert lossreg.get("focal").hyperparameters["split_terms"] is False
 
 
+def test_focal_split_terms_agrees_with_torch_autograd():
+    torch = pytest.importorskip("torch")
+    from lossreg.peers import PEERS
+
+    y = np.concatenate([RNG.uniform(0, 1, 40), [0.0, 1.0, 0.3]])
+    p = np.concatenate([RNG.uniform(0.01, 0.99, 40), [1e-9, 1 - 1e-9, 0.5]])
+    for gamma in (0.5, 2.0):
+        loss = lossreg.get("focal", gamma=gamma, split_terms=True, reduction="none")
+        value, grad = loss.value_and_grad(y, p)
+        pt = torch.tensor(p, requires_grad=True)
+        ref = PEERS["focal"].torch(torch.from_numpy(y), pt, "none", gamma=gamma,
+                                   split_terms=True)
+        ref.sum().backward()
+        np.testing.assert_allclose(value, ref.detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(grad, pt.grad.numpy(), rtol=1e-10)
+
+
 # -- softmax_cross_entropy: ignore_index is for labels only -------------------------------------
 
 def test_softmax_ignore_index_with_probability_rows_raises_like_torch():
