@@ -180,6 +180,26 @@ poisson_deviance_reference, poisson_deviance_reference_hessian = _fixed_power(1.
 gamma_deviance_reference, gamma_deviance_reference_hessian = _fixed_power(2.0)
 
 
+# -- samplers (valid, moderate inputs for tests and benchmarks) -------------------------------
+
+def _sampler(power: float, log_input: bool):
+    """Targets of the power's distribution (Poisson counts with zeros, Gamma amounts,
+    signed values for power <= 0) and means of a few units, or their logs."""
+    def sampler(rng, n, **hyper):
+        p = float(hyper.get("power", power))
+        mu = rng.gamma(2.0, 1.0, n) + 0.1
+        if p <= 0:
+            y = rng.normal(1.0, 2.0, n)
+        elif p < 2:
+            y = rng.poisson(mu).astype(np.float64)
+        else:
+            y = rng.gamma(2.0, mu / 2.0) + 1e-3
+        return y, (np.log(mu) if hyper.get("log_input", log_input) else mu)
+
+    sampler.__qualname__ = sampler.__name__ = f"sampler_power_{power:g}"
+    return sampler
+
+
 # -- hyperparameters: kernel arguments and domains -------------------------------------------
 
 def _tweedie_args(hp):
@@ -234,7 +254,7 @@ def specs() -> list[LossSpec]:
                 "eps": Hyperparameter(float, 1e-8, NONNEGATIVE,
                                       "added to y_pred inside the log when log_input=False")},
             domains={"y_true": COUNTS, "y_pred": LOG_MEANS},
-            domains_for=_poisson_nll_domains,
+            domains_for=_poisson_nll_domains, sampler=_sampler(1.0, True),
             summary="Poisson negative log-likelihood (PyTorch's poisson_nll_loss): rates or "
                     "log-rates.",
             formula=r"\ell(y, x) = e^{x} - y\,x \ \text{(log\_input)},\qquad "
@@ -253,7 +273,7 @@ def specs() -> list[LossSpec]:
             kernel_args=lambda hp: _tweedie_args({"power": 1.0, **hp}),
             hyperparameters={"log_input": _log_input()},
             domains=_tweedie_domains({"log_input": False}, 1.0),
-            domains_for=lambda hp: _tweedie_domains(hp, 1.0),
+            domains_for=lambda hp: _tweedie_domains(hp, 1.0), sampler=_sampler(1.0, False),
             summary="Poisson deviance (scikit-learn's mean_poisson_deviance), for counts.",
             formula=r"\ell(y, \mu) = 2\left(y \log\frac{y}{\mu} - y + \mu\right)",
             properties={"convex", "smooth"},
@@ -267,7 +287,7 @@ def specs() -> list[LossSpec]:
             kernel_args=lambda hp: _tweedie_args({"power": 2.0, **hp}),
             hyperparameters={"log_input": _log_input()},
             domains=_tweedie_domains({"log_input": False}, 2.0),
-            domains_for=lambda hp: _tweedie_domains(hp, 2.0),
+            domains_for=lambda hp: _tweedie_domains(hp, 2.0), sampler=_sampler(2.0, False),
             summary="Gamma deviance (scikit-learn's mean_gamma_deviance), for positive "
                     "amounts with a constant coefficient of variation.",
             formula=r"\ell(y, \mu) = 2\left(\log\frac{\mu}{y} + \frac{y}{\mu} - 1\right)",
@@ -285,7 +305,7 @@ def specs() -> list[LossSpec]:
                                         "Gaussian, 1 < p < 2 compound Poisson-Gamma"),
                 "log_input": _log_input()},
             domains=_tweedie_domains({"power": 1.5, "log_input": False}),
-            domains_for=_tweedie_domains,
+            domains_for=_tweedie_domains, sampler=_sampler(1.5, False),
             summary="Tweedie deviance of any power (scikit-learn's mean_tweedie_deviance).",
             formula=r"\ell(y, \mu) = 2\left(\frac{\max(y,0)^{2-p}}{(1-p)(2-p)} - "
                     r"\frac{y\,\mu^{1-p}}{1-p} + \frac{\mu^{2-p}}{2-p}\right)",
