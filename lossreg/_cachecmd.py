@@ -108,6 +108,7 @@ def _warm(args: argparse.Namespace) -> int:
     names = [lossreg.spec(n).name for n in args.names] or lossreg.names()
     dtypes = args.dtype or ["float64", "float32"]
     start = time.perf_counter()
+    _cachedir.NOTICE_STREAM = None                # the bar says it
     with Progress(len(names) * len(dtypes), "compiling") as bar:
         for name in names:
             for dtype in dtypes:

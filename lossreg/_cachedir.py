@@ -31,6 +31,10 @@ from ._env import switch
 ENV = "LOSSREG_CACHE"
 APP = "lossreg"
 
+# Where the one "compiling kernels" notice goes besides the log (kernels._cache.NOTICE):
+# None for library use; the command line sets stderr when a person is watching.
+NOTICE_STREAM = None
+
 
 def default_root(environ: Mapping[str, str] | None = None,
                  system: str | None = None) -> pathlib.Path:

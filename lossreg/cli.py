@@ -7,6 +7,7 @@ import argparse
 import json
 import pathlib
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -499,25 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warnings() -> None:
-    """Show lossreg's own warnings (``LossregWarning``) as one ``lossreg: warning:`` line
-    on stderr, without the file and source line Python adds; others as usual."""
-    import warnings
-
+def _one_line_warnings(show: Callable) -> Callable:
+    """A ``warnings.showwarning`` that prints lossreg's own warnings (``LossregWarning``)
+    as one ``lossreg: warning:`` line on stderr, without the file and source line Python
+    adds, and passes any other warning to ``show``."""
     from .errors import LossregWarning
-
-    show = warnings.showwarning
-    if getattr(show, "_lossreg", False):
-        return
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         if isinstance(category, type) and issubclass(category, LossregWarning):
             print(f"lossreg: warning: {message}", file=file or sys.stderr)
         else:
             show(message, category, filename, lineno, file, line)
-
-    showwarning._lossreg = True
-    warnings.showwarning = showwarning
+    return showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -526,7 +520,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    _one_line_warnings()
+    from . import _cachedir
+    from ._progress import enabled
+
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(show)
+    _cachedir.NOTICE_STREAM = sys.stderr if enabled() else None   # "compiling kernels..."
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:   # `lossreg list | head`: stop quietly, no flush error at exit
@@ -544,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lossreg: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
+        _cachedir.NOTICE_STREAM = None
 
 
 if __name__ == "__main__":

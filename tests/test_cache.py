@@ -314,3 +314,26 @@ def test_cli_with_the_cache_off(tmp_path):
     out = _lossreg(["cache", "clear"], tmp_path, LOSSREG_CACHE="off")
     assert out.returncode == 0 and "off" in out.stdout
     assert not (tmp_path / ".cache").exists()
+
+
+def test_compile_notice_is_given_once_and_only_for_long_compiles(monkeypatch):
+    import io
+    import time
+
+    stream = io.StringIO()
+    monkeypatch.setattr(_cachedir, "NOTICE_STREAM", stream)
+    notice = _cache.CompileNotice(delay=0.05)
+    notice.begin("quick_elem, float64")
+    notice.end()                                         # done before the delay: silent
+    time.sleep(0.2)
+    assert stream.getvalue() == ""
+    notice.begin("slow_elem, float32")
+    notice.begin("nested_elem, float32")                 # a nested compile: one notice
+    time.sleep(0.5)
+    notice.end()
+    notice.end()
+    notice.begin("later_elem, float64")                  # once per process
+    time.sleep(0.2)
+    notice.end()
+    assert stream.getvalue().count("\n") == 1
+    assert stream.getvalue().startswith("lossreg: compiling kernels (slow_elem, float32)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 import pathlib
 import sys
@@ -105,6 +106,58 @@ class CacheState:
 
 
 STATE = CacheState()
+LOG = logging.getLogger("lossreg.kernels")
+
+
+class CompileNotice:
+    """Says once per process that kernels are being compiled, when a compile is still
+    running ``delay`` seconds after it started: on the ``lossreg.kernels`` logger (INFO)
+    always, and as one line on ``_cachedir.NOTICE_STREAM`` when it is set (the CLI sets
+    stderr when a person is watching: ``lossreg._progress.enabled``)."""
+
+    def __init__(self, delay: float = 1.0):
+        self.delay = delay
+        self.given = False
+        self._depth = 0
+        self._timer: threading.Timer | None = None
+        self._what = ""
+        self._lock = threading.Lock()
+
+    def begin(self, what: str) -> None:
+        with self._lock:
+            self._depth += 1
+            if self.given or self._timer is not None:
+                return
+            self._what = what
+            self._timer = threading.Timer(self.delay, self._say)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def end(self) -> None:
+        with self._lock:
+            self._depth = max(0, self._depth - 1)
+            if self._depth == 0 and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _say(self) -> None:
+        with self._lock:
+            if self.given or self._depth == 0:
+                return
+            self.given = True
+            text = (f"compiling kernels ({self._what}) on first use; "
+                    f"{'cached for next time' if STATE.directory() else 'not cached'}")
+        LOG.info(text)
+        stream = _cachedir.NOTICE_STREAM
+        if stream is not None:
+            try:
+                stream.write(f"lossreg: {text}\u2026\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+NOTICE = CompileNotice()
 
 
 class _Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
@@ -224,9 +277,15 @@ class KernelCache(_Cache):
                 pass
 
     def load_overload(self, sig, target_context):
+        """The cached compile of ``sig``, or None: Numba then compiles and calls
+        ``save_overload`` (which ends the ``NOTICE`` begun here)."""
         files = self._get()
-        if files is None:
-            return None
+        loaded = None if files is None else self._load(files, sig, target_context)
+        if loaded is None:
+            NOTICE.begin(_describe(self._py_func, sig))
+        return loaded
+
+    def _load(self, files: _Files, sig, target_context):
         try:
             return files.load_overload(sig, target_context)
         except Exception as exc:          # noqa: BLE001 - any unreadable entry: recompile
@@ -240,6 +299,7 @@ class KernelCache(_Cache):
             return None
 
     def save_overload(self, sig, data) -> None:
+        NOTICE.end()
         files = self._get()
         if files is None or not self.state.writable:
             return
@@ -257,6 +317,14 @@ class KernelCache(_Cache):
                 files.drop_index()
                 if attempt:
                     return
+
+
+def _describe(py_func, sig) -> str:
+    """``huber_elem, float64`` from a (generated) kernel's name and its signature."""
+    name = getattr(py_func, "__name__", "kernel").split("__")[0]
+    dtypes = [str(getattr(a, "dtype", "")) for a in getattr(sig, "args", sig or ())]
+    dtype = next((d for d in dtypes if d.startswith("float")), "")
+    return f"{name}, {dtype}" if dtype else name
 
 
 def _short(exc: BaseException, limit: int = 80) -> str:
