@@ -68,10 +68,13 @@ def _kernel_sources_digest() -> str:
     """A digest of lossreg's shared kernel sources (``lossreg/kernels/*.py``).
 
     Numba stamps a cache entry with its own source file only; the generated kernels
-    inline code from these files, so an edit here must change the key too."""
+    inline code from these files, so an edit here must change the key too
+    (``_cache.py``, the cache's own plumbing, compiles nothing and is left out)."""
     folder = pathlib.Path(__file__).parent / "kernels"
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
+        if path.name == "_cache.py":
+            continue
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
