@@ -51,7 +51,8 @@ def info() -> dict:
     if root is None:
         data.update(state="off", reason=state.reason or f"disabled by {_cachedir.ENV}")
     else:
-        problem = _cachedir.trust_problem(root) if root.exists() else None
+        problem = next((_cachedir.trust_problem(path) for path in (root, root / data["key"])
+                        if path.exists() and _cachedir.trust_problem(path)), None)
         if problem:
             data.update(state="refused", reason=problem)
         else:
