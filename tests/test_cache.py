@@ -106,6 +106,15 @@ def test_directory_is_private_and_keyed(tmp_path):
         assert (directory.stat().st_mode & 0o777) == 0o700
 
 
+def test_njit_attaches_the_cache_unless_told_not_to():
+    eager = njit("float64(float64)")(_plus_one)          # a signature: compiled at once
+    assert isinstance(eager._cache, _cache.KernelCache) and eager(1.0) == 2.0
+    assert isinstance(njit(_plus_one)._cache, _cache.KernelCache)
+    assert not isinstance(njit(cache=False)(_plus_one)._cache, _cache.KernelCache)
+    with pytest.raises(ValueError, match="fastmath"):
+        njit(fastmath=True)
+
+
 def test_serial_twin_is_cached_apart_from_its_parallel_kernel():
     parallel = njit(parallel=True)(_plus_one)
     twin = serial_twin(parallel)
