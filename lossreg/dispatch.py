@@ -41,7 +41,18 @@ class Batch:
 # -- conversion and checks ---------------------------------------------------------------
 
 def as_real_array(x: Any, argument: str) -> np.ndarray:
-    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument."""
+    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument,
+    and masked arrays with masked elements (``np.asarray`` would drop the mask and use
+    the hidden values as data); a masked array with nothing masked is its data."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask:
+        masked = np.flatnonzero(np.ma.getmaskarray(x))
+        if masked.size:
+            i = int(masked[0])
+            raise DTypeError(f"{argument} is a masked array with {masked.size} masked "
+                             f"element(s), first at flat index {i}: lossreg does not drop "
+                             f"masked elements; pass sample_weight=0 for them (and "
+                             f"x.filled(v) with any valid v) or select the unmasked ones",
+                             argument=argument, constraint="no masked elements", index=i)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -54,8 +65,9 @@ def as_real_array(x: Any, argument: str) -> np.ndarray:
 
 
 def working_dtype(y_pred: np.ndarray) -> np.dtype:
-    """float32 (and float16) inputs compute in float32; everything else in float64."""
-    if y_pred.dtype in (np.float32, np.float16):
+    """float32 (and float16) inputs compute in float32, whatever their byte order
+    (``'>f4'`` too: the conversion makes it native); everything else in float64."""
+    if y_pred.dtype.kind == "f" and y_pred.dtype.itemsize <= 4:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -107,8 +119,16 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
 
 
 def _as_labels(y_true: np.ndarray) -> np.ndarray:
-    """Class labels as a flat int64 array; floats must be whole numbers (DomainError)."""
+    """Class labels as a flat int64 array; floats must be whole numbers and unsigned
+    labels below 2**63 (DomainError with the value as given: a uint64 label 2**64 - 1
+    must not wrap to -1, which ``ignore_index=-1`` would silently ignore)."""
     flat = y_true.reshape(-1)
+    if flat.dtype.kind == "u" and flat.dtype.itemsize == 8 and flat.size \
+            and int(flat.max()) >= 2 ** 63:
+        i = int(np.argmax(flat >= np.uint64(2 ** 63)))
+        raise DomainError(f"y_true class labels must be below 2**63 (int64); first "
+                          f"violation at index {i} ({int(flat[i])})", argument="y_true",
+                          constraint="integer class label", index=i)
     if flat.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero(~(np.isfinite(flat) & (flat == np.floor(flat))
