@@ -21,6 +21,7 @@ from .spec import Domain, LossSpec
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 _MAX_F64 = float(np.finfo(np.float64).max)
+_MIN_POSITIVE = 5e-324                   # the smallest subnormal: w >= it means w > 0
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Batch:
     weight_sum: float
     dtype: np.dtype
     labels: bool = False     # t holds int64 class labels (n,) for a rows loss (LabelTargets)
+    zeros: bool = False      # some weight in w is exactly 0 (the plan skips those terms)
 
 
 # -- conversion and checks ---------------------------------------------------------------
@@ -105,9 +107,10 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
              np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1]))
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
-    w, weight_sum = _weights(sample_weight, value_shape, n_terms, workers_for)
+    w, weight_sum, zeros = _weights(sample_weight, value_shape, n_terms, workers_for)
     if reduction == "mean" and not 2.0 ** -64 <= weight_sum <= 2.0 ** 64 and weight_sum > 0:
         w, weight_sum = _rescaled(w)
+        zeros = zeros or not bool(w.all())       # a weight 2**1074 times below the max
     if n_terms == 0 and reduction == "mean":
         raise ShapeError(f"empty input (y_pred has shape {y_pred.shape}): the mean of no "
                          f"elements is undefined; use reduction='sum' or 'none'")
@@ -115,7 +118,7 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
         raise DomainError("sample_weight sums to 0: the weighted mean is undefined",
                           argument="sample_weight", constraint="sum(sample_weight) > 0")
     return Batch(t, p, w, y_pred.shape, value_shape, n_terms, weight_sum, dtype,
-                 labels=spec.layout == "rows" and t.ndim == 1)
+                 labels=spec.layout == "rows" and t.ndim == 1, zeros=zeros)
 
 
 def _as_labels(y_true: np.ndarray) -> np.ndarray:
@@ -174,21 +177,28 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
 
 
 def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,
-             workers_for: Callable[[int], int]) -> tuple[np.ndarray, float]:
+             workers_for: Callable[[int], int]) -> tuple[np.ndarray, float, bool]:
+    """Weights as contiguous float64, their sum, and whether some weight is exactly 0
+    (found by the same pass: it scans for values outside [min subnormal, max] and
+    rescans for the error only when the first one found is not a 0)."""
     if sample_weight is None:
-        return _EMPTY_F64, float(n_terms)
+        return _EMPTY_F64, float(n_terms), False
     w = as_real_array(sample_weight, "sample_weight")
     if w.shape != tuple(value_shape):
         raise ShapeError(f"sample_weight has shape {w.shape} but the loss has "
                          f"{n_terms} terms of shape {tuple(value_shape)}; they must be equal")
     w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-    # finite and >= 0: one pass, parallel unless small
-    i = R.first_outside_index(w, 0.0, _MAX_F64, False, workers_for(w.size))
+    # finite and > 0: one pass, parallel unless small; a 0 found first needs a second
+    # pass for the error (finite and >= 0)
+    i = R.first_outside_index(w, _MIN_POSITIVE, _MAX_F64, False, workers_for(w.size))
+    zeros = i >= 0 and w[i] == 0.0
+    if zeros:
+        i = R.first_outside_index(w, 0.0, _MAX_F64, False, workers_for(w.size))
     if i >= 0:
         raise DomainError(f"sample_weight must be finite and >= 0; first violation at index "
                           f"{i} ({w[i]!r})", argument="sample_weight",
                           constraint="finite and >= 0", index=i)
-    return w, R.weighted_sum(w, _EMPTY_F64, workers_for(w.size))
+    return w, R.weighted_sum(w, _EMPTY_F64, workers_for(w.size)), zeros
 
 
 def _rescaled(w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -217,10 +227,11 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
                        argument=argument, constraint=constraint, index=index)
 
 
-def check_domains(spec: LossSpec, batch: Batch, workers: int) -> None:
+def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = False) -> None:
     """Domain scans for what the loss's kernels do not check themselves: the intervals
-    of the arguments outside ``spec.kernels.checks``, whole-number and row-sum rules."""
-    fused = spec.kernels.checks
+    of the arguments outside ``spec.kernels.checks`` (of all arguments when ``every``:
+    the kernels will see only part of the data), whole-number and row-sum rules."""
+    fused = () if every else spec.kernels.checks
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
         if argument == "y_true" and batch.labels:
             continue  # class labels: range-checked by label_weights

@@ -130,6 +130,7 @@ def specs() -> list[LossSpec]:
             name="rmse", aliases=("l2",), family=FAMILY, task=TASK, reference=mse_reference,
             reference_hessian=mse_reference_hessian, kernels=mse_kernels,
             outer=(math.sqrt, _sqrt_derivative, _sqrt_curvature), reductions=("mean",),
+            homogeneity=1,
             summary="Root mean squared error (L2 loss in the source article): sqrt of the MSE.",
             formula=r"L(y, \hat y) = \sqrt{\frac{\sum_i w_i (\hat y_i - y_i)^2}{\sum_i w_i}}",
             properties={"convex", "nonnegative"},
