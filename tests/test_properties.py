@@ -268,30 +268,30 @@ def prop_out_aliasing(name, data):
     spec, hyper, t, p = draw_case(data, name, bound=1e3, n_max=6)
     reduction = data.draw(st.sampled_from(spec.reductions), label="reduction")
     loss = lossreg.get(name, reduction=reduction, **hyper)
-    method, call = data.draw(st.sampled_from(list(_methods(spec))), label="method")
     modes = ["separate", "y_pred", "partial"] + (["y_true"] if t.shape == p.shape else [])
-    mode = data.draw(st.sampled_from(modes), label="mode")
-    expected = call(loss, t, p, None)
-    tt, pp = t.copy(), p.copy()
-    if mode == "separate":
-        out = np.empty_like(p)
-    elif mode == "y_pred":
-        out = pp
-    elif mode == "y_true":
-        tt = t.astype(p.dtype)
-        expected = call(loss, tt.copy(), p, None)
-        out = tt
-    else:
-        buf = np.empty(p.size + 1, dtype=p.dtype)
-        buf[:p.size] = p.reshape(-1)
-        pp, out = buf[:p.size].reshape(p.shape), buf[1:].reshape(p.shape)
-    got = call(loss, tt, pp, out)
-    filled = got[1] if got[1] is not None else got[2]
-    check(filled is out, (method, mode, "out= not returned"))
-    for a, b in zip(expected, got):
-        if a is not None:
-            check(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True),
-                  (method, mode, reduction, hyper, a, b))
+    for method, call in _methods(spec):
+        for mode in modes:
+            expected = call(loss, t, p, None)
+            tt, pp = t.copy(), p.copy()
+            if mode == "separate":
+                out = np.empty_like(p)
+            elif mode == "y_pred":
+                out = pp
+            elif mode == "y_true":
+                tt = t.astype(p.dtype)
+                expected = call(loss, tt.copy(), p, None)
+                out = tt
+            else:
+                buf = np.empty(p.size + 1, dtype=p.dtype)
+                buf[:p.size] = p.reshape(-1)
+                pp, out = buf[:p.size].reshape(p.shape), buf[1:].reshape(p.shape)
+            got = call(loss, tt, pp, out)
+            filled = got[1] if got[1] is not None else got[2]
+            check(filled is out, (method, mode, "out= not returned"))
+            for a, b in zip(expected, got):
+                if a is not None:
+                    check(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True),
+                          (method, mode, reduction, hyper, a, b))
 
 
 def _ends(iv) -> tuple[float, float]:
