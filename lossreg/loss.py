@@ -70,9 +70,12 @@ class BaseLoss(metaclass=ABCMeta):
         """``_evaluate`` with caller buffers, under the one ``out=`` rule
         (``lossreg.outputs``): a buffer overlapping an input or the other buffer is
         replaced by a fresh one whose result is copied back."""
-        g_buf, h_buf = stand_ins((out, hess_out), (y_true, y_pred, sample_weight))
-        v, g, h = self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
-                                 g_buf, h_buf)
+        g_buf, h_buf = stand_ins(out, hess_out, (y_true, y_pred, sample_weight))
+        result = self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                                g_buf, h_buf)
+        if g_buf is out and h_buf is hess_out:
+            return result
+        v, g, h = result
         return v, deliver(g, out, g_buf), deliver(h, hess_out, h_buf)
 
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):

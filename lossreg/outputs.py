@@ -69,12 +69,11 @@ def _stand_in(buf: Any, others: tuple) -> Any:
     return buf
 
 
-def stand_ins(buffers: tuple, inputs: tuple) -> tuple:
-    """For each caller buffer in ``buffers`` (a pair; None allowed): itself, or a fresh
+def stand_ins(out: Any, hess_out: Any, inputs: tuple) -> tuple:
+    """For each caller buffer, ``out`` and ``hess_out`` (None allowed): itself, or a fresh
     array of its shape and dtype when it may share memory with any of ``inputs``;
     DomainError when the two buffers overlap each other. Anything that is not a writeable array is passed through (the plan
     refuses it with its usual error)."""
-    out, hess_out = buffers
     if hess_out is None:
         return _stand_in(out, inputs), None
     if out is None:

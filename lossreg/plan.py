@@ -125,50 +125,26 @@ class Plan:
 
     # -- the work ------------------------------------------------------------------------
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
-                out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
-        """Checks on the whole batch, then the kernels: on the terms of non-zero weight
-        only when some weight is 0 (``_nonzero``), so such a term contributes exactly 0
-        even where its loss or derivative is infinite (0 * inf would be NaN)."""
-        spec = self.spec
-        scan = self.scan_workers_for(batch.p.size)
-        args = self.args
-        if batch.labels:
-            args = self.label_args
-            label_weights(spec, args, batch, self.reduction, validate, scan)
-        if validate and (self.needs_scan or batch.zeros):
-            check_domains(spec, batch, scan, every=batch.zeros)
-        if batch.zeros:
-            return self._nonzero(batch, args, value, grad, hess, out, hess_out, validate)
-        return self._compute(batch, args, value, grad, hess, out, hess_out, validate)
-
-    def _nonzero(self, batch: Batch, args: tuple, value: bool, grad: bool, hess: bool,
-                 out, hess_out, validate: bool):
-        """The work on the terms (elements or rows) of non-zero weight, scattered back:
-        the others get value, gradient and Hessian exactly 0. The same kernels as any
-        call (no extra compile); the domains were checked on the whole batch."""
-        keep = np.flatnonzero(batch.w)
-        p = batch.p[keep]
-        v = g = h = None
-        if keep.size:
-            part = Batch(batch.t[keep], p, batch.w[keep], p.shape, (keep.size,), keep.size,
-                         batch.weight_sum, batch.dtype, batch.labels)
-            v, g, h = self._compute(part, args, value, grad, hess, None, None, validate)
-        if value and self.reduction == "none":
-            full = np.zeros(batch.n_terms, dtype=batch.dtype)
-            if v is not None:
-                full[keep] = v
-            v = full.reshape(batch.value_shape)
-        elif value and v is None:
-            v = 0.0
-        return v, _scattered(g, keep, out, batch) if grad else None, \
-            _scattered(h, keep, hess_out, batch) if hess else None
-
-    def _compute(self, batch: Batch, args: tuple, value: bool, grad: bool, hess: bool,
-                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
+                out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool,
+                checked: bool = False):
+        """Checks on the whole batch (unless ``checked``: a part of a checked batch),
+        then the kernels: on the terms of non-zero weight only when some weight is 0
+        (``_nonzero``), so such a term contributes exactly 0 even where its loss or
+        derivative is infinite (0 * inf would be NaN)."""
         spec, reduction = self.spec, self.reduction
         n = batch.p.size
         workers = self.workers_for(n)
         scan = self.scan_workers_for(n)
+        args = self.args
+        if batch.labels:
+            args = self.label_args
+            if not checked:
+                label_weights(spec, args, batch, reduction, validate, scan)
+        if not checked:
+            if validate and (self.needs_scan or batch.zeros):
+                check_domains(spec, batch, scan, every=batch.zeros)
+            if batch.zeros:
+                return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
@@ -180,7 +156,7 @@ class Plan:
             if not _OUTER_SAFE_LOW <= m <= _OUTER_SAFE_HIGH and spec.homogeneity is not None:
                 scaled = _homogeneous(batch)
                 if scaled is not None:
-                    return self._rescaled(scaled, args, value, grad, hess, out, hess_out,
+                    return self._rescaled(scaled, value, grad, hess, out, hess_out,
                                           validate)
             if value:
                 result = float(spec.outer[0](m))
@@ -201,15 +177,37 @@ class Plan:
                 result = total * scale if reduction == "mean" else total
         return result, _finish(g, out, batch), _finish(h, hess_out, batch)
 
-    def _rescaled(self, scaled: tuple, args: tuple, value: bool, grad: bool, hess: bool,
-                  out, hess_out, validate: bool):
+    def _nonzero(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out,
+                 validate: bool):
+        """The work on the terms (elements or rows) of non-zero weight, scattered back:
+        the others get value, gradient and Hessian exactly 0. The same kernels as any
+        call (no extra compile); the domains were checked on the whole batch."""
+        keep = np.flatnonzero(batch.w)
+        p = batch.p[keep]
+        v = g = h = None
+        if keep.size:
+            part = Batch(batch.t[keep], p, batch.w[keep], p.shape, (keep.size,), keep.size,
+                         batch.weight_sum, batch.dtype, batch.labels)
+            v, g, h = self.execute(part, value, grad, hess, None, None, validate, True)
+        if value and self.reduction == "none":
+            full = np.zeros(batch.n_terms, dtype=batch.dtype)
+            if v is not None:
+                full[keep] = v
+            v = full.reshape(batch.value_shape)
+        elif value and v is None:
+            v = 0.0
+        return v, _scattered(g, keep, out, batch) if grad else None, \
+            _scattered(h, keep, hess_out, batch) if hess else None
+
+    def _rescaled(self, scaled: tuple, value: bool, grad: bool, hess: bool, out, hess_out,
+                  validate: bool):
         """A loss homogeneous of degree k (value(s t, s p) = s^k value(t, p)) on inputs
         scaled by 2^-e: value times 2^(e k), gradient 2^(e (k - 1)), Hessian
         2^(e (k - 2)); powers of two, so exact (RMSE of residuals whose squares overflow
         or underflow)."""
         batch, e = scaled
         k = self.spec.homogeneity
-        v, g, h = self._compute(batch, args, value, grad, hess, out, hess_out, validate)
+        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True)
         if v is not None:
             v = math.ldexp(v, e * k)
         for arr, power in ((g, e * (k - 1)), (h, e * (k - 2))):
@@ -267,14 +265,15 @@ class Plan:
 
 def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
     """The batch with y_true and y_pred times 2^-e putting max |y_pred - y_true| in
-    [0.5, 1), and e; None when every residual is 0 (nothing to rescale)."""
+    [0.5, 1), and e; None when every residual is 0 or the scale is already that one
+    (nothing to rescale: a mean still out of range comes from the weights)."""
     with np.errstate(over="ignore", invalid="ignore"):
         top = float(np.max(np.abs(batch.p.astype(np.float64) - batch.t)))
     if not math.isfinite(top):       # the residual itself overflows: bound it by the inputs
         top = max(float(np.max(np.abs(batch.t))), float(np.max(np.abs(batch.p))))
-    if top == 0.0:
-        return None
     e = math.frexp(top)[1]
+    if top == 0.0 or e == 0:
+        return None
     t, p = np.ldexp(batch.t, -e).astype(batch.dtype), np.ldexp(batch.p, -e).astype(batch.dtype)
     return Batch(t, p, batch.w, batch.pred_shape, batch.value_shape, batch.n_terms,
                  batch.weight_sum, batch.dtype, batch.labels), e
