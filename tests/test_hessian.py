@@ -174,9 +174,13 @@ def compare_with_torch(spec, t, p, reduction, hyper, sample_weight, label, kinks
     times 2^-e, where its squares do not overflow, and its Hessian is scaled by 2^-e."""
     loss = lossreg.get(spec.name, reduction=reduction, **hyper)
     ours = np.asarray(loss.hessian(t, p, sample_weight=sample_weight), np.float64)
-    fn = torch_value_fn(spec, np.ldexp(t, -exponent), reduction, hyper, sample_weight)
+    if exponent:
+        t, p = np.ldexp(t, -exponent), np.ldexp(p, -exponent)
+    fn = torch_value_fn(spec, t, reduction, hyper, sample_weight)
     with np.errstate(all="ignore"):
-        ref = np.ldexp(torch_hessian_diag(spec, fn, np.ldexp(p, -exponent)), -exponent)
+        ref = torch_hessian_diag(spec, fn, p)
+    if exponent:
+        ref = np.ldexp(ref, -exponent)
     where = f"{spec.name} {hyper} {reduction} w={'yes' if sample_weight is not None else 'no'} [{label}]"
     assert ours.shape == ref.shape
     assert not np.any(np.isnan(ours)), f"{where}: NaN in our Hessian at {np.flatnonzero(np.isnan(ours))}"
