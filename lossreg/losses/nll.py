@@ -2,7 +2,8 @@
 
 Integer labels (n,) pick -w_y x_y per row (class weights, ignore_index, PyTorch's
 weighted mean: the label-range check and the "mean" denominator are softmax
-cross-entropy's, ``rows.softmax_ce_first_invalid`` / ``softmax_ce_mean_weights``, fed a
+cross-entropy's, ``rows.softmax_ce_first_invalid`` / ``softmax_ce_mean_weights`` /
+``softmax_ce_scale_free``, fed a
 label smoothing of 0); probability rows (n, C) give -sum_j w_j t_j x_j (cross-entropy on
 log-probabilities). The loss is linear in y_pred: gradient -w t, Hessian 0. Block
 functions on ``rows._drivers`` (serial below ``rows.SERIAL_BELOW`` elements, prange
@@ -19,7 +20,7 @@ from ..spec import NONNEGATIVE, Domain, Hyperparameter, Interval, LossSpec
 from .probabilistic import LOG_PROBABILITIES, SAMPLE_CLASSES, TargetFormKernels, \
     _dirichlet_rows, _softmax_check_args
 from .rows import (SERIAL_BELOW, _block_range, _drivers, _label_state, _unlabelled_fill,
-                   softmax_ce_first_invalid, softmax_ce_mean_weights)
+                   softmax_ce_first_invalid, softmax_ce_mean_weights, softmax_ce_scale_free)
 
 
 @njit(error_model="numpy")
@@ -110,7 +111,7 @@ def specs() -> list[LossSpec]:
         kernels=TargetFormKernels(
             nll_impl, "nll", serial_below=SERIAL_BELOW,
             labels=LabelKernels(nll_label_impl, softmax_ce_first_invalid,
-                                softmax_ce_mean_weights)),
+                                softmax_ce_mean_weights, softmax_ce_scale_free)),
         reference=nll_reference, reference_hessian=nll_reference_hessian,
         sampler=nll_sampler, kernel_args=_args, check_args=_softmax_check_args,
         hyperparameters={

@@ -28,8 +28,8 @@ from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, 
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
-                   kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
-                   softmax_ce_mean_weights)
+                   kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl,
+                   softmax_ce_label_impl, softmax_ce_mean_weights, softmax_ce_scale_free)
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -845,7 +845,7 @@ def specs() -> list[LossSpec]:
             kernels=TargetFormKernels(
                 softmax_ce_impl, "softmax_cross_entropy", checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
-                                    softmax_ce_mean_weights)),
+                                    softmax_ce_mean_weights, softmax_ce_scale_free)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
             sampler=softmax_sampler,
             kernel_args=_softmax_args, check_args=_softmax_check_args,
