@@ -94,14 +94,18 @@ def t_smooth_l1(t, p, reduction, beta=1.0):
     return _F().smooth_l1_loss(p, t, reduction=reduction, beta=beta)
 
 
-def t_kl(t, q, reduction, eps=0.0):
+def t_kl(t, q, reduction, eps=0.0, log_pred=False, log_target=False):
+    """KLDivLoss(log_target=...): its input is log q (ours when log_pred)."""
     if t.ndim == 1:   # one row for us; torch's batchmean would divide a 1-D input by C
-        return t_kl(t[None], q[None], reduction, eps)[0 if reduction == "none" else ...]
+        return t_kl(t[None], q[None], reduction, eps, log_pred,
+                    log_target)[0 if reduction == "none" else ...]
     F = _F()
     qc = q.clamp(min=eps) if eps > 0 else q
+    x = q if log_pred else qc.log()
     if reduction == "mean":
-        return F.kl_div(qc.log(), t, reduction="batchmean")   # batchmean: our "mean"
-    return _reduce(F.kl_div(qc.log(), t, reduction="none").sum(-1), reduction)
+        return F.kl_div(x, t, reduction="batchmean", log_target=log_target)   # our "mean"
+    return _reduce(F.kl_div(x, t, reduction="none", log_target=log_target).sum(-1),
+                   reduction)
 
 
 def t_js(t, q, reduction):
@@ -287,7 +291,7 @@ PEERS: dict[str, Peer] = {
     "mae": Peer(torch=t_mae, numpy_grad=g_mae, sklearn=s_mae),
     "huber": Peer(torch=t_huber, numpy_grad=g_huber, sklearn=s_huber),
     "smooth_l1": Peer(torch=t_smooth_l1, numpy_grad=g_smooth_l1),
-    "kl_div": Peer(torch=t_kl, torch_native=lambda eps=0.0: not eps),
+    "kl_div": Peer(torch=t_kl, torch_native=lambda eps=0.0, **_: not eps),
     "js_div": Peer(torch=t_js, torch_native=_never),
     "cross_entropy": Peer(torch=t_ce),
     "binary_cross_entropy": Peer(torch=t_bce, torch_native=lambda alpha=None: alpha is None),

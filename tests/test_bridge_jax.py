@@ -58,7 +58,7 @@ JNP = {
                                              + xlogy(q, q) - xlogy(q, 0.5 * (t + q)))),
     "nll": lambda t, x: _rows_mean(-t * x),
     "poisson_nll": lambda t, x: jnp.mean(jnp.exp(x) - t * x),
-    "poisson_deviance": lambda t, m: jnp.mean(2 * (xlogy(t, t / m) - t + m)),
+    "poisson_deviance": lambda t, m: jnp.mean(2 * (xlogy(t, t) - xlogy(t, m) - t + m)),
     "gamma_deviance": lambda t, m: jnp.mean(2 * (jnp.log(m / t) + t / m - 1)),
     "tweedie_deviance": lambda t, m: jnp.mean(_tweedie(t, m)),
 }

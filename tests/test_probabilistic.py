@@ -19,7 +19,8 @@ from lossreg.errors import DomainError, HyperparameterError, ShapeError
 from lossreg.losses import probabilistic as P
 
 PROB = ["kl_div", "js_div", "cross_entropy", "binary_cross_entropy",
-        "binary_cross_entropy_with_logits", "softmax_cross_entropy", "focal", "sigmoid_focal"]
+        "binary_cross_entropy_with_logits", "softmax_cross_entropy", "focal", "sigmoid_focal",
+        "nll"]
 
 
 def test_names_aliases_and_family():
@@ -28,7 +29,7 @@ def test_names_aliases_and_family():
                         "bce": "binary_cross_entropy", "log_loss": "binary_cross_entropy",
                         "bce_with_logits": "binary_cross_entropy_with_logits",
                         "softmax": "softmax_cross_entropy", "Log-Loss": "binary_cross_entropy",
-                        "KL": "kl_div"}.items():
+                        "KL": "kl_div", "nll_loss": "nll"}.items():
         assert lossreg.get(alias).name == name
 
 

@@ -300,7 +300,7 @@ def specs() -> list[LossSpec]:
             reference=tweedie_reference, reference_hessian=tweedie_reference_hessian,
             kernels=tweedie_kernels, kernel_args=_tweedie_args,
             hyperparameters={
-                "power": Hyperparameter(float, 1.5, Interval(), "Tweedie power p: (-inf, 0] or "
+                "power": Hyperparameter(float, 1.5, Interval(-100.0, 100.0), "Tweedie power p: (-inf, 0] or "
                                         "[1, inf); 0 normal, 1 Poisson, 2 Gamma, 3 inverse "
                                         "Gaussian, 1 < p < 2 compound Poisson-Gamma"),
                 "log_input": _log_input()},
@@ -313,7 +313,8 @@ def specs() -> list[LossSpec]:
             notes=DEVIANCE_NOTES.format(name="tweedie_deviance") + " Domains as "
                   "scikit-learn: power < 0: any y, mu > 0; power 0: any y and mu; "
                   "1 <= power < 2: y >= 0, mu > 0; power >= 2: y > 0, mu > 0; 0 < power < 1 "
-                  "raises HyperparameterError. The default power is 1.5 (LightGBM's and "
+                  "raises HyperparameterError; |power| <= 100 (beyond, mu^(1-p) "
+                  "overflows a double for ordinary means). The default power is 1.5 (LightGBM's and "
                   "XGBoost's Tweedie default), not scikit-learn's 0 (which is squared error).",
         ),
     ]
