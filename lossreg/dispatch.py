@@ -41,7 +41,16 @@ class Batch:
 # -- conversion and checks ---------------------------------------------------------------
 
 def as_real_array(x: Any, argument: str) -> np.ndarray:
-    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument."""
+    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument.
+
+    A dask array is refused, not computed (``np.asarray`` would silently load all of it
+    into memory): ``lossreg.dask`` evaluates it block by block."""
+    if hasattr(x, "__dask_graph__"):
+        raise DTypeError(f"{argument} is a dask collection ({type(x).__name__}); use "
+                         f"lossreg.dask.evaluate(loss, y_true, y_pred) (or grad, "
+                         f"value_and_grad, ...), which evaluates it block by block with the "
+                         f"same result, or call .compute() first", argument=argument,
+                         constraint="not a dask collection (see lossreg.dask)")
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
