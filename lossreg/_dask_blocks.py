@@ -206,6 +206,13 @@ def _weights_batch(spec, t, p, w, n_terms: int, plan) -> Batch:
     return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, ws, p.dtype, labels=labels)
 
 
+def block_summary(result: BlockResult) -> BlockResult:
+    """The block's chunk totals and error without its arrays: what the final task needs,
+    so the arrays are released as soon as they are written (out of core)."""
+    return BlockResult(result.n_terms, result.partials, result.wparts, result.dparts,
+                       failure=result.failure)
+
+
 def block_grad(result: BlockResult, shape: tuple) -> np.ndarray:
     return result.checked().grad.reshape(shape)
 

@@ -41,6 +41,8 @@ from .loss import Loss
 
 __all__ = ["evaluate", "grad", "value_and_grad", "hessian", "grad_hess"]
 
+da = require("dask.array", "dask", "lossreg.dask")
+
 DEFAULT_BLOCK = 1 << 22     # terms per block when the inputs are not dask arrays
 
 
@@ -202,7 +204,6 @@ class _Inputs:
 def _run(loss: Any, y_true, y_pred, sample_weight, hyperparameters: dict, compute: bool,
          validate: bool | None, block_size, value: bool = False, grad: bool = False,
          hess: bool = False):
-    da = require("dask.array", "dask", "lossreg.dask")
     loss = _loss(loss, dict(hyperparameters))
     spec, reduction = loss.spec, loss.reduction
     if hess and not spec.has_hessian:
@@ -350,6 +351,16 @@ class _Graph:
     def _keys(self, blocks) -> list:
         return [(blocks.name, i) for i in range(self.nb)]
 
+    def _summaries(self, blocks):
+        """One small task per block keeping only its chunk totals and error, so that the
+        final task does not hold the blocks' derivative arrays in memory."""
+        from dask.highlevelgraph import HighLevelGraph
+
+        name = f"lossreg-totals-{blocks.name}"
+        layer = {(name, i): (B.block_summary, (blocks.name, i)) for i in range(self.nb)}
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=[blocks])
+        return self._array(graph, name, blocks.chunks, np.dtype(object), 1)
+
     def _value(self, blocks, blocks_job, first_value, weights):
         from dask.highlevelgraph import HighLevelGraph
 
@@ -367,10 +378,11 @@ class _Graph:
         if first_value is not None:
             task, deps = (B.value_of, (first_value.name,)), [first_value]
         else:
-            total = (B.finish, self._keys(blocks), inp.n_terms, self.reduction,
+            small = self._summaries(blocks)
+            total = (B.finish, self._keys(small), inp.n_terms, self.reduction,
                      inp.w is not None, blocks_job, None if weights is None else (weights.name,))
-            task, deps = (B.value_of, total), [blocks] + ([weights] if weights is not None
-                                                          else [])
+            task, deps = (B.value_of, total), [small] + ([weights] if weights is not None
+                                                         else [])
         graph = HighLevelGraph.from_collections(name, {(name,): task}, dependencies=deps)
         return self._array(graph, name, (), np.dtype(np.float64), 0)
 
