@@ -141,7 +141,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     except E.DomainError as exc:
         res.failure = _failure(PREPARE, exc, row0, n_cols, rows)
         return res
-    if w is not None:
+    if w is not None and summary is None:      # else a first pass summed them already
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
     if batch.labels:
         try:

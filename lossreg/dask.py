@@ -98,7 +98,8 @@ def grad_hess(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None, *,
 def _loss(loss: Any, hyperparameters: dict) -> Loss:
     reduction = hyperparameters.pop("reduction", None)
     resolved = resolve(loss, reduction, hyperparameters)
-    if not isinstance(resolved, Loss):
+    if not isinstance(resolved, Loss) or getattr(resolved, "terms", None) is not None \
+            or resolved.spec is None:
         raise LossError(f"lossreg.dask evaluates one registered loss; got "
                         f"{type(resolved).__name__} (evaluate each term and add the values)")
     if not getattr(resolved.spec.kernels, "fills_partials", False):

@@ -253,10 +253,9 @@ def client():
 def test_local_cluster_processes_bit_identical(client):
     loss = lossreg.get("binary_cross_entropy")
     ref_v, ref_g = loss.value_and_grad(T, P, W)
-    for chunks in (4000, 20000):
-        t, p, w = chunked(T, chunks), chunked(P, chunks), chunked(W, 6000)
-        v, g = client.compute(list(ld.value_and_grad(loss, t, p, w)), sync=True)
-        assert float(v) == ref_v and np.array_equal(g, ref_g)
+    t, p, w = chunked(T, 4000), chunked(P, 7000), chunked(W, 6000)
+    v, g = client.compute(list(ld.value_and_grad(loss, t, p, w)), sync=True)
+    assert float(v) == ref_v and np.array_equal(g, ref_g)
     n, c = CHUNK + 5, 3
     z, labels = RNG.normal(size=(n, c)), RNG.integers(0, c, n)
     sce = lossreg.get("softmax_cross_entropy")
