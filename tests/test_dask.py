@@ -271,7 +271,6 @@ def test_local_cluster_reports_global_indices(client):
     assert info.value.index == 44444 and "index 44444 " in str(info.value)
 
 
-@pytest.mark.slow
 def test_a_worker_that_dies_mid_computation_is_retried(client, tmp_path):
     marker = str(tmp_path / "died-once")
 
