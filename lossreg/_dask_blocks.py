@@ -15,7 +15,7 @@ in-memory call would raise (the earliest check, then the smallest global index).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -77,7 +77,6 @@ class BlockResult:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     failure: Failure | None = None
-    extra: dict = field(default_factory=dict)
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
