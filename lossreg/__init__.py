@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import _numba_threads  # noqa: F401  (its fork hook sees a layer started by anyone)
-from .errors import (ConfigError, DomainError, DTypeError, HyperparameterError, LossError,
-                     MissingDependencyError, PluginError, ReductionError, ShapeError,
-                     UnknownLossError)
+from .errors import (CacheWarning, ConfigError, DomainError, DTypeError, HyperparameterError,
+                     LossError, LossregWarning, MissingDependencyError, PluginError,
+                     ReductionError, ShapeError, UnknownLossError)
 from .hookspecs import hookimpl
 from .loss import Loss
 from .registry import Registry, default_registry, set_default_registry
@@ -24,8 +24,8 @@ from .spec import Domain, Hyperparameter, Interval, LossSpec
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Domain", "DomainError", "DTypeError", "Hyperparameter",
-    "HyperparameterError", "Interval", "Loss", "LossError", "LossSpec",
+    "CacheWarning", "ConfigError", "Domain", "DomainError", "DTypeError", "Hyperparameter",
+    "HyperparameterError", "Interval", "Loss", "LossError", "LossSpec", "LossregWarning",
     "MissingDependencyError", "PluginError", "ReductionError",
     "Registry", "ShapeError", "UnknownLossError", "default_registry", "from_config", "get",
     "hookimpl", "names", "plugin_errors", "plugins", "set_default_registry", "spec",

@@ -77,6 +77,8 @@ class BlockResult:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     failure: Failure | None = None
+    zeros: bool = False                      # some weight in the block is exactly 0
+    kept: int = -1                           # terms summed (zeros: the non-zero ones)
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
@@ -127,7 +129,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     loss = job.loss
     spec = loss.spec
     rows = spec.layout == "rows"
-    plan = Plan(spec, loss._args, "sum", job.threads)
+    plan = Plan(spec, loss._args, job.reduction, job.threads)
     n_cols = p.shape[1] if rows else 1
     n_terms = p.shape[0]
     res = BlockResult(n_terms)
@@ -142,31 +144,78 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
         return res
     if w is not None and summary is None:      # else a first pass summed them already
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
+    args = plan.label_args if batch.labels else plan.args
+    res.zeros = bool(batch.zeros)
     if batch.labels:
         try:
-            label_weights(spec, loss._args, batch, "sum", job.validate, scan)
+            label_weights(spec, args, batch, "sum", job.validate, scan)
         except E.DomainError as exc:
             res.failure = _failure(LABELS, exc, row0, n_cols, rows)
             return res
         lt = spec.kernels.labels
         if job.reduction == "mean" and lt.mean_weights is not None:
             d = np.empty(n_terms, dtype=np.float64)
-            if lt.mean_weights(batch.t, n_cols, d, False, *loss._args) is not False:
+            if lt.mean_weights(batch.t, n_cols, d, False, *args) is not False:
                 res.dparts = R.partial_sums(d, batch.w, scan)
     if job.weights_only:
         return res
-    if job.validate and plan.needs_scan:
+    if job.validate and (plan.needs_scan or batch.zeros):
         try:
-            check_domains(spec, batch, scan)
+            check_domains(spec, batch, scan, every=batch.zeros)
         except E.DomainError as exc:
             res.failure = _failure(DOMAINS, exc, row0, n_cols, rows)
             return res
+    if batch.zeros:
+        return _nonzero(job, plan, batch, args, res, summary)
+    return _kernels(job, plan, batch, args, res, summary, row0)
+
+
+def _nonzero(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
+             summary: dict | None) -> BlockResult:
+    """A block with weights exactly 0: as ``Plan._nonzero`` in memory, the kernels run on
+    the terms of non-zero weight only (a zero-weight term contributes exactly 0, even
+    where its loss is infinite) and derivatives and values are scattered back. The
+    chunk totals are then those of the block's own non-zero terms (in memory: of all
+    non-zero terms), so the sum may differ from the in-memory one in the last bits."""
+    keep = np.flatnonzero(batch.w)
+    part = Batch(batch.t[keep], batch.p[keep], batch.w[keep], batch.p[keep].shape,
+                 (keep.size,), keep.size, batch.weight_sum, batch.dtype, batch.labels)
+    inner = BlockResult(keep.size, zeros=True)
+    if keep.size:
+        inner = _kernels(job, plan, part, args, inner, summary)
+        if inner.failure is not None:
+            res.failure = inner.failure._replace(index=-1)
+            return res
+    res.kept = keep.size
+    res.partials = inner.partials if keep.size or not job.value else _EMPTY_F64
+    for name in ("values", "grad", "hess"):
+        got = getattr(inner, name)
+        want = (job.value and job.reduction == "none") if name == "values" \
+            else getattr(job, name)
+        if want:
+            shape = (batch.n_terms,) if name == "values" else batch.p.shape
+            full = np.zeros(shape, batch.dtype)
+            if got is not None:
+                full[keep] = got
+            setattr(res, name, full)
+    return res
+
+
+def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
+             summary: dict | None, row0: int = 0) -> BlockResult:
+    """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals)."""
+    spec = job.loss.spec
+    p = batch.p
+    n_terms = batch.n_terms
+    rows = spec.layout == "rows"
+    n_cols = p.shape[1] if rows else 1
+    scan = plan.scan_workers_for(p.size)
     workers = plan.workers_for(p.size)
     g = np.empty(batch.p.shape, batch.dtype) if job.grad else None
     h = np.empty(batch.p.shape, batch.dtype) if job.hess else None
     if spec.outer is not None and summary is not None:      # RMSE's derivative pass
         u = g if g is not None else np.empty(batch.p.shape, batch.dtype)
-        run = Job(batch.t, batch.p, batch.w, loss._args, plan.bounds, False, None, u, h,
+        run = Job(batch.t, batch.p, batch.w, args, plan.bounds, False, None, u, h,
                   summary["scale"], False, workers > 1, workers, batch.labels, scan)
         plan._run(run, batch)
         d1 = u.dtype.type(spec.outer[1](summary["m"]))
@@ -182,7 +231,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     summed = job.value and job.reduction != "none"
     partials = np.empty(R.n_chunks(n_terms), np.float64) if summed else None
     scale = 1.0 if summary is None else summary["scale"]
-    run = Job(batch.t, batch.p, batch.w, loss._args, plan.bounds, summed, values, g, h,
+    run = Job(batch.t, batch.p, batch.w, args, plan.bounds, summed, values, g, h,
               scale, job.validate, workers > 1, workers, batch.labels, scan, partials)
     try:
         plan._run(run, batch)
@@ -199,17 +248,18 @@ def _weights_batch(spec, t, p, w, n_terms: int, plan) -> Batch:
     labels = t is not None and spec.layout == "rows" and t.ndim == 1
     tl = _as_labels(t) if labels else _EMPTY_F64
     if w is None:
-        wv, ws = _EMPTY_F64, float(n_terms)
+        wv, ws, zeros = _EMPTY_F64, float(n_terms), False
     else:
-        wv, ws = _weights(w, (n_terms,), n_terms, plan.scan_workers_for)
-    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, ws, p.dtype, labels=labels)
+        wv, ws, zeros = _weights(w, (n_terms,), n_terms, plan.scan_workers_for)
+    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, ws, p.dtype, labels=labels,
+                 zeros=zeros)
 
 
 def block_summary(result: BlockResult) -> BlockResult:
     """The block's chunk totals and error without its arrays: what the final task needs,
     so the arrays are released as soon as they are written (out of core)."""
     return BlockResult(result.n_terms, result.partials, result.wparts, result.dparts,
-                       failure=result.failure)
+                       failure=result.failure, zeros=result.zeros, kept=result.kept)
 
 
 def block_grad(result: BlockResult, shape: tuple) -> np.ndarray:
@@ -233,11 +283,22 @@ def _joined(results: list[BlockResult], attr: str, n_terms: int, what: str) -> n
     if any(x is None for x in parts):
         raise E.LossError(f"lossreg.dask: a block returned no {what}")
     joined = np.concatenate(parts) if parts else _EMPTY_F64
-    expected = R.n_chunks(n_terms)
-    if sum(r.n_terms for r in results) != n_terms or joined.shape[0] != expected:
-        raise E.LossError(f"lossreg.dask: the blocks hold {joined.shape[0]} chunk totals of "
-                          f"{what} for {n_terms} terms, expected {expected}")
+    held = sum(r.n_terms for r in results)
+    wrong = [i for i, (r, x) in enumerate(zip(results, parts))
+             if x.shape[0] != _expected_totals(r, attr)]
+    if held != n_terms or wrong:
+        raise E.LossError(f"lossreg.dask: the blocks hold {held} of {n_terms} terms"
+                          + (f" and block {wrong[0]} has {parts[wrong[0]].shape[0]} chunk "
+                             f"totals of {what}, expected {_expected_totals(results[wrong[0]], attr)}"
+                             if wrong else "") + ": a block was lost or repeated")
     return joined
+
+
+def _expected_totals(r: BlockResult, attr: str) -> int:
+    """Chunk totals a block must return: one per chunk of its terms (of its non-zero
+    weight terms for the loss totals of a block with zero weights)."""
+    n = r.kept if attr == "partials" and r.kept >= 0 else r.n_terms
+    return R.n_chunks(n) if n else 0
 
 
 def _first_failure(results: list[BlockResult], stages: tuple[int, ...]) -> None:
@@ -289,6 +350,12 @@ def finish(results: list[BlockResult], n_terms: int, reduction: str, weighted: b
     outer = job.loss.spec.outer
     if outer is not None:
         m = total / summary["ws"]
+        if m != 0.0 and not 2.0 ** -500 <= m <= 2.0 ** 500 \
+                and job.loss.spec.homogeneity is not None:
+            raise E.LossError(f"loss {job.loss.name!r}: the weighted mean {m!r} is outside "
+                              f"[2**-500, 2**500], where lossreg in memory recomputes on "
+                              f"inputs rescaled by a power of two, which lossreg.dask does "
+                              f"not; scale y_true and y_pred by a power of two first (exact)")
         summary["m"] = m
         summary["value"] = float(outer[0](m))
     elif reduction == "mean":

@@ -7,6 +7,7 @@ import argparse
 import json
 import pathlib
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 DELEGATED = (
     ("bench", "lossreg.bench", "benchmark the kernels against NumPy (progress bar, ratios)"),
     ("new-plugin", "lossreg.scaffold", "write a ready-to-install lossreg plugin distribution"),
+    ("cache", "lossreg._cachecmd", "inspect, clear or pre-fill (warm) the compiled-kernel cache"),
 )
 
 
@@ -417,7 +419,8 @@ def _unavailable(command: str, module: str, error: str) -> Callable[[argparse.Na
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lossreg", description=__doc__,
-        epilog="LOSSREG_CACHE=1 keeps compiled kernels on disk between runs.")
+        epilog="Compiled kernels are cached on disk between runs (`lossreg cache info`); "
+               "LOSSREG_CACHE=DIR moves the cache, LOSSREG_CACHE=0 turns it off.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable, **kwargs) -> argparse.ArgumentParser:
@@ -497,12 +500,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(show: Callable) -> Callable:
+    """A ``warnings.showwarning`` that prints lossreg's own warnings (``LossregWarning``)
+    as one ``lossreg: warning:`` line on stderr, without the file and source line Python
+    adds, and passes any other warning to ``show``."""
+    from .errors import LossregWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if isinstance(category, type) and issubclass(category, LossregWarning):
+            print(f"lossreg: warning: {message}", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code. Errors print one line on stderr (exit 1)."""
     from .errors import LossError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    from . import _cachedir
+    from ._progress import enabled
+
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(show)
+    _cachedir.NOTICE_STREAM = sys.stderr if enabled() else None   # "compiling kernels..."
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:   # `lossreg list | head`: stop quietly, no flush error at exit
@@ -520,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lossreg: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = show
+        _cachedir.NOTICE_STREAM = None
 
 
 if __name__ == "__main__":

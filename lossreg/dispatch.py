@@ -21,6 +21,7 @@ from .spec import Domain, LossSpec
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 _MAX_F64 = float(np.finfo(np.float64).max)
+_MIN_POSITIVE = 5e-324                   # the smallest subnormal: w >= it means w > 0
 
 
 @dataclass(slots=True)
@@ -36,14 +37,16 @@ class Batch:
     weight_sum: float
     dtype: np.dtype
     labels: bool = False     # t holds int64 class labels (n,) for a rows loss (LabelTargets)
+    zeros: bool = False      # some weight in w is exactly 0 (the plan skips those terms)
 
 
 # -- conversion and checks ---------------------------------------------------------------
 
 def as_real_array(x: Any, argument: str) -> np.ndarray:
-    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument.
-
-    A dask array is refused, not computed (``np.asarray`` would silently load all of it
+    """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument,
+    and masked arrays with masked elements (``np.asarray`` would drop the mask and use
+    the hidden values as data); a masked array with nothing masked is its data. A dask
+    collection is refused, not computed (``np.asarray`` would silently load all of it
     into memory): ``lossreg.dask`` evaluates it block by block."""
     if _is_lazy(x):
         raise DTypeError(f"{argument} is a dask collection ({type(x).__name__}); use "
@@ -51,6 +54,15 @@ def as_real_array(x: Any, argument: str) -> np.ndarray:
                          f"value_and_grad, ...), which evaluates it block by block with the "
                          f"same result, or call .compute() first", argument=argument,
                          constraint="not a dask collection (see lossreg.dask)")
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask:
+        masked = np.flatnonzero(np.ma.getmaskarray(x))
+        if masked.size:
+            i = int(masked[0])
+            raise DTypeError(f"{argument} is a masked array with {masked.size} masked "
+                             f"element(s), first at flat index {i}: lossreg does not drop "
+                             f"masked elements; pass sample_weight=0 for them (and "
+                             f"x.filled(v) with any valid v) or select the unmasked ones",
+                             argument=argument, constraint="no masked elements", index=i)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -70,8 +82,9 @@ def _is_lazy(x: Any) -> bool:
 
 
 def working_dtype(y_pred: np.ndarray) -> np.dtype:
-    """float32 (and float16) inputs compute in float32; everything else in float64."""
-    if y_pred.dtype in (np.float32, np.float16):
+    """float32 (and float16) inputs compute in float32, whatever their byte order
+    (``'>f4'`` too: the conversion makes it native); everything else in float64."""
+    if y_pred.dtype.kind == "f" and y_pred.dtype.itemsize <= 4:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -109,9 +122,10 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
              np.ascontiguousarray(y_true, dtype=dtype).reshape(-1, y_pred.shape[-1]))
         p = np.ascontiguousarray(y_pred, dtype=dtype).reshape(-1, y_pred.shape[-1])
         value_shape, n_terms = y_pred.shape[:-1], p.shape[0]
-    w, weight_sum = _weights(sample_weight, value_shape, n_terms, workers_for)
+    w, weight_sum, zeros = _weights(sample_weight, value_shape, n_terms, workers_for)
     if reduction == "mean" and not 2.0 ** -64 <= weight_sum <= 2.0 ** 64 and weight_sum > 0:
         w, weight_sum = _rescaled(w)
+        zeros = zeros or not bool(w.all())       # a weight 2**1074 times below the max
     if n_terms == 0 and reduction == "mean":
         raise ShapeError(f"empty input (y_pred has shape {y_pred.shape}): the mean of no "
                          f"elements is undefined; use reduction='sum' or 'none'")
@@ -119,12 +133,20 @@ def prepare(spec: LossSpec, y_true: Any, y_pred: Any, sample_weight: Any,
         raise DomainError("sample_weight sums to 0: the weighted mean is undefined",
                           argument="sample_weight", constraint="sum(sample_weight) > 0")
     return Batch(t, p, w, y_pred.shape, value_shape, n_terms, weight_sum, dtype,
-                 labels=spec.layout == "rows" and t.ndim == 1)
+                 labels=spec.layout == "rows" and t.ndim == 1, zeros=zeros)
 
 
 def _as_labels(y_true: np.ndarray) -> np.ndarray:
-    """Class labels as a flat int64 array; floats must be whole numbers (DomainError)."""
+    """Class labels as a flat int64 array; floats must be whole numbers and unsigned
+    labels below 2**63 (DomainError with the value as given: a uint64 label 2**64 - 1
+    must not wrap to -1, which ``ignore_index=-1`` would silently ignore)."""
     flat = y_true.reshape(-1)
+    if flat.dtype.kind == "u" and flat.dtype.itemsize == 8 and flat.size \
+            and int(flat.max()) >= 2 ** 63:
+        i = int(np.argmax(flat >= np.uint64(2 ** 63)))
+        raise DomainError(f"y_true class labels must be below 2**63 (int64); first "
+                          f"violation at index {i} ({int(flat[i])})", argument="y_true",
+                          constraint="integer class label", index=i)
     if flat.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero(~(np.isfinite(flat) & (flat == np.floor(flat))
@@ -170,21 +192,28 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
 
 
 def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,
-             workers_for: Callable[[int], int]) -> tuple[np.ndarray, float]:
+             workers_for: Callable[[int], int]) -> tuple[np.ndarray, float, bool]:
+    """Weights as contiguous float64, their sum, and whether some weight is exactly 0
+    (found by the same pass: it scans for values outside [min subnormal, max] and
+    rescans for the error only when the first one found is not a 0)."""
     if sample_weight is None:
-        return _EMPTY_F64, float(n_terms)
+        return _EMPTY_F64, float(n_terms), False
     w = as_real_array(sample_weight, "sample_weight")
     if w.shape != tuple(value_shape):
         raise ShapeError(f"sample_weight has shape {w.shape} but the loss has "
                          f"{n_terms} terms of shape {tuple(value_shape)}; they must be equal")
     w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-    # finite and >= 0: one pass, parallel unless small
-    i = R.first_outside_index(w, 0.0, _MAX_F64, False, workers_for(w.size))
+    # finite and > 0: one pass, parallel unless small; a 0 found first needs a second
+    # pass for the error (finite and >= 0)
+    i = R.first_outside_index(w, _MIN_POSITIVE, _MAX_F64, False, workers_for(w.size))
+    zeros = i >= 0 and w[i] == 0.0
+    if zeros:
+        i = R.first_outside_index(w, 0.0, _MAX_F64, False, workers_for(w.size))
     if i >= 0:
         raise DomainError(f"sample_weight must be finite and >= 0; first violation at index "
                           f"{i} ({w[i]!r})", argument="sample_weight",
                           constraint="finite and >= 0", index=i)
-    return w, R.weighted_sum(w, _EMPTY_F64, workers_for(w.size))
+    return w, R.weighted_sum(w, _EMPTY_F64, workers_for(w.size)), zeros
 
 
 def _rescaled(w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -213,10 +242,11 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
                        argument=argument, constraint=constraint, index=index)
 
 
-def check_domains(spec: LossSpec, batch: Batch, workers: int) -> None:
+def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = False) -> None:
     """Domain scans for what the loss's kernels do not check themselves: the intervals
-    of the arguments outside ``spec.kernels.checks``, whole-number and row-sum rules."""
-    fused = spec.kernels.checks
+    of the arguments outside ``spec.kernels.checks`` (of all arguments when ``every``:
+    the kernels will see only part of the data), whole-number and row-sum rules."""
+    fused = () if every else spec.kernels.checks
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
         if argument == "y_true" and batch.labels:
             continue  # class labels: range-checked by label_weights

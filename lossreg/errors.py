@@ -86,3 +86,13 @@ class PluginError(LossError):
     def __init__(self, message: str, *, source: str | None = None):
         super().__init__(message)
         self.source = source
+
+
+class LossregWarning(UserWarning):
+    """Base of every warning lossreg gives (filter them with this class)."""
+
+
+class CacheWarning(LossregWarning):
+    """The compiled-kernel cache cannot be used as asked (an untrusted, read-only or full
+    directory, an unreadable entry): kernels compile in memory instead. Given at most
+    once per kind of problem and process."""

@@ -15,6 +15,7 @@ import numpy as np
 from .errors import DTypeError, LossError, ReductionError
 from .spec import REDUCTIONS, LossSpec
 from ._pandas import is_pandas, unwrap, wrap
+from .outputs import deliver, stand_ins
 from ._suggest import did_you_mean
 
 
@@ -48,19 +49,34 @@ class BaseLoss(metaclass=ABCMeta):
     def _run(self, y_true, y_pred, sample_weight, validate, value, grad, hess, out=None,
              hess_out=None):
         """``_evaluate`` with the default ``validate``; pandas inputs unwrapped and the
-        results re-wrapped on y_pred's index (``_pandas.py``)."""
+        results re-wrapped on y_pred's index (``_pandas.py``); ``out=`` buffers that
+        overlap an input go through ``outputs`` (a stand-in, then a copy)."""
         validate = self.validate if validate is None else bool(validate)
+        evaluate = self._evaluate if out is None and hess_out is None else self._into
         if type(y_pred) is np.ndarray and type(y_true) is np.ndarray and (
                 sample_weight is None or type(sample_weight) is np.ndarray):
-            return self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
-                                  out, hess_out)
+            return evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                            out, hess_out)
         if not any(map(is_pandas, (y_true, y_pred, sample_weight))):
-            return self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
-                                  out, hess_out)
+            return evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                            out, hess_out)
         y_true, y_pred, sample_weight, like = unwrap(y_true, y_pred, sample_weight)
-        result = self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
-                                out, hess_out)
+        result = evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                          out, hess_out)
         return tuple(wrap(r, like) for r in result)
+
+    def _into(self, y_true, y_pred, sample_weight, validate, value, grad, hess, out,
+              hess_out):
+        """``_evaluate`` with caller buffers, under the one ``out=`` rule
+        (``lossreg.outputs``): a buffer overlapping an input or the other buffer is
+        replaced by a fresh one whose result is copied back."""
+        g_buf, h_buf = stand_ins(out, hess_out, (y_true, y_pred, sample_weight))
+        result = self._evaluate(y_true, y_pred, sample_weight, validate, value, grad, hess,
+                                g_buf, h_buf)
+        if g_buf is out and h_buf is hess_out:
+            return result
+        v, g, h = result
+        return v, deliver(g, out, g_buf), deliver(h, hess_out, h_buf)
 
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         """The loss value: a float for "mean"/"sum", an array for "none"."""

@@ -12,6 +12,7 @@ parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and nowhere e
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,9 @@ from .spec import LossSpec
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
+_OUTER_SAFE_LOW, _OUTER_SAFE_HIGH = 2.0 ** -500, 2.0 ** 500   # the weighted mean m of an
+#   ``outer`` loss: outside, its squares and reciprocals may overflow or underflow and a
+#   homogeneous loss (RMSE) is recomputed on rescaled inputs (Plan._rescaled)
 SCAN_SERIAL_BELOW = 1 << 20   # measured at 1e5 float64: a scan 22 us serial, 16 us on
 #   prange; but each prange scan costs 0.7-1 s to compile on first use, so mid sizes scan
 #   serially (a row loss's cold first call at 1e5: 1.7 s less)
@@ -38,7 +42,7 @@ class Plan:
     """What one configured loss computes; see the module docstring."""
 
     __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
-                 "serial_below", "plain_inputs", "needs_scan", "workers")
+                 "serial_below", "plain_inputs", "needs_scan", "workers", "label_args")
 
     def __init__(self, spec: LossSpec, args: tuple, reduction: str,
                  n_threads: int | None = None):
@@ -53,6 +57,11 @@ class Plan:
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
                            or any(d.integer or d.row_sum is not None for d in (dt, dp)))
+        labels = getattr(self.kernels, "labels", None)
+        # label targets under "mean": the mean divides by the same class weights, so a
+        # loss may rescale them (by a power of two) so that their sums never overflow
+        self.label_args = (labels.scale_free(args) if reduction == "mean" and labels
+                           is not None and labels.scale_free is not None else args)
 
     def workers_for(self, n_elements: int) -> int:
         """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's
@@ -116,41 +125,95 @@ class Plan:
 
     # -- the work ------------------------------------------------------------------------
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
-                out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool):
+                out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool,
+                checked: bool = False):
+        """Checks on the whole batch (unless ``checked``: a part of a checked batch),
+        then the kernels: on the terms of non-zero weight only when some weight is 0
+        (``_nonzero``), so such a term contributes exactly 0 even where its loss or
+        derivative is infinite (0 * inf would be NaN)."""
         spec, reduction = self.spec, self.reduction
         n = batch.p.size
         workers = self.workers_for(n)
         scan = self.scan_workers_for(n)
+        args = self.args
         if batch.labels:
-            label_weights(spec, self.args, batch, reduction, validate, scan)
-        if validate and self.needs_scan:
-            check_domains(spec, batch, scan)
+            args = self.label_args
+            if not checked:
+                label_weights(spec, args, batch, reduction, validate, scan)
+        if not checked:
+            if validate and (self.needs_scan or batch.zeros):
+                check_domains(spec, batch, scan, every=batch.zeros)
+            if batch.zeros:
+                return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
         result = None
         if spec.outer is not None:
-            job = Job(batch.t, batch.p, batch.w, self.args, self.bounds, True, None, None,
+            job = Job(batch.t, batch.p, batch.w, args, self.bounds, True, None, None,
                       None, 1.0, validate, parallel, workers, batch.labels, scan)
             m = self._run(job, batch).total / batch.weight_sum
+            if not _OUTER_SAFE_LOW <= m <= _OUTER_SAFE_HIGH and spec.homogeneity is not None:
+                scaled = _homogeneous(batch)
+                if scaled is not None:
+                    return self._rescaled(scaled, value, grad, hess, out, hess_out,
+                                          validate)
             if value:
                 result = float(spec.outer[0](m))
             if grad or hess:
                 self._outer_derivatives(job, batch, m, g, h)
         elif reduction == "none":
             values = np.empty(batch.n_terms, dtype=batch.dtype) if value else None
-            self._run(Job(batch.t, batch.p, batch.w, self.args, self.bounds, False, values, g,
+            self._run(Job(batch.t, batch.p, batch.w, args, self.bounds, False, values, g,
                           h, 1.0, validate, parallel, workers, batch.labels, scan), batch)
             if value:
                 result = values.reshape(batch.value_shape)
         else:
             scale = 1.0 / batch.weight_sum if reduction == "mean" else 1.0
-            total = self._run(Job(batch.t, batch.p, batch.w, self.args, self.bounds, value,
+            total = self._run(Job(batch.t, batch.p, batch.w, args, self.bounds, value,
                                   None, g, h, scale, validate, parallel, workers,
                                   batch.labels), batch).total
             if value:
                 result = total * scale if reduction == "mean" else total
         return result, _finish(g, out, batch), _finish(h, hess_out, batch)
+
+    def _nonzero(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out,
+                 validate: bool):
+        """The work on the terms (elements or rows) of non-zero weight, scattered back:
+        the others get value, gradient and Hessian exactly 0. The same kernels as any
+        call (no extra compile); the domains were checked on the whole batch."""
+        keep = np.flatnonzero(batch.w)
+        p = batch.p[keep]
+        v = g = h = None
+        if keep.size:
+            part = Batch(batch.t[keep], p, batch.w[keep], p.shape, (keep.size,), keep.size,
+                         batch.weight_sum, batch.dtype, batch.labels)
+            v, g, h = self.execute(part, value, grad, hess, None, None, validate, True)
+        if value and self.reduction == "none":
+            full = np.zeros(batch.n_terms, dtype=batch.dtype)
+            if v is not None:
+                full[keep] = v
+            v = full.reshape(batch.value_shape)
+        elif value and v is None:
+            v = 0.0
+        return v, _scattered(g, keep, out, batch) if grad else None, \
+            _scattered(h, keep, hess_out, batch) if hess else None
+
+    def _rescaled(self, scaled: tuple, value: bool, grad: bool, hess: bool, out, hess_out,
+                  validate: bool):
+        """A loss homogeneous of degree k (value(s t, s p) = s^k value(t, p)) on inputs
+        scaled by 2^-e: value times 2^(e k), gradient 2^(e (k - 1)), Hessian
+        2^(e (k - 2)); powers of two, so exact (RMSE of residuals whose squares overflow
+        or underflow)."""
+        batch, e = scaled
+        k = self.spec.homogeneity
+        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True)
+        if v is not None:
+            v = math.ldexp(v, e * k)
+        for arr, power in ((g, e * (k - 1)), (h, e * (k - 2))):
+            if arr is not None and power:
+                np.ldexp(arr, power, out=arr)
+        return v, g, h
 
     def _outer_derivatives(self, job, batch: Batch, m: float, g, h) -> None:
         """value = f(m), m = sum_i w_i l_i / W: with u_i = w_i l'_i / W and
@@ -198,6 +261,31 @@ class Plan:
             raise domain_error("y_pred", self.spec.domain("y_pred"), batch.p.reshape(-1),
                                outcome.bad_p)
         return outcome
+
+
+def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
+    """The batch with y_true and y_pred times 2^-e putting max |y_pred - y_true| in
+    [0.5, 1), and e; None when every residual is 0 or the scale is already that one
+    (nothing to rescale: a mean still out of range comes from the weights)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.abs(batch.p.astype(np.float64) - batch.t)))
+    if not math.isfinite(top):       # the residual itself overflows: bound it by the inputs
+        top = max(float(np.max(np.abs(batch.t))), float(np.max(np.abs(batch.p))))
+    e = math.frexp(top)[1]
+    if top == 0.0 or e == 0:
+        return None
+    t, p = np.ldexp(batch.t, -e).astype(batch.dtype), np.ldexp(batch.p, -e).astype(batch.dtype)
+    return Batch(t, p, batch.w, batch.pred_shape, batch.value_shape, batch.n_terms,
+                 batch.weight_sum, batch.dtype, batch.labels), e
+
+
+def _scattered(part: np.ndarray | None, keep: np.ndarray, out, batch: Batch) -> np.ndarray:
+    """A full derivative array: ``part`` at the terms ``keep``, 0 elsewhere."""
+    full = _buffer(out, batch)
+    full.fill(0)
+    if part is not None:
+        full[keep] = part
+    return _finish(full, out, batch)
 
 
 def _buffer(out: np.ndarray | None, batch: Batch) -> np.ndarray:

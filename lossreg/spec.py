@@ -276,7 +276,11 @@ class LossSpec:
     ``outer`` optionally maps the weighted mean m to the loss value: ``(f, df, c)`` with
     ``c(m) = f''(m) / f'(m)`` (the curvature ratio: for RMSE's square root -1/(2m), which
     unlike f'' = -m^(-3/2)/4 neither overflows nor underflows), or ``(f, df)`` alone: no
-    Hessian; such losses support only the "mean" reduction. ``check_args(kernel_args, y_pred_shape)`` optionally raises
+    Hessian; such losses support only the "mean" reduction. ``homogeneity`` (optional, an
+    int k, with ``outer``): value(s y_true, s y_pred) = s^k value(y_true, y_pred) for
+    s > 0; when the mean m leaves [2^-500, 2^500] (squares overflowing or underflowing),
+    the plan recomputes on inputs scaled by a power of two and scales back (RMSE: 1).
+    ``check_args(kernel_args, y_pred_shape)`` optionally raises
     ShapeError when hyperparameters do not fit the data (a class_weight of the wrong
     length); it runs on every call, ``validate=False`` included, before any kernel.
     """
@@ -299,6 +303,7 @@ class LossSpec:
     kernels: Any = None
     reference_hessian: Callable[..., Any] | None = None
     outer: tuple[Callable[[float], float], ...] | None = None
+    homogeneity: int | None = None
     sampler: Callable[..., tuple] | None = None
     check_args: Callable[[tuple, tuple], None] | None = None
     notes: str = ""

@@ -1,34 +1,16 @@
 """Shared fixtures: a fresh Registry per test that registers plugins (pluggy's habit).
 
-One kernel cache for the whole pytest session: LOSSREG_CACHE is set here, before anything
-imports lossreg's kernels (``lossreg.kernels._jit`` reads it on first import), and put in
-``os.environ`` so that every subprocess a test starts inherits it and loads the kernels
-compiled earlier in the session instead of compiling them again. An LOSSREG_CACHE given
-from outside wins (``0`` turns caching off); with only NUMBA_CACHE_DIR set (CI), the cache
-goes there (``LOSSREG_CACHE=1``; lossreg never overrides NUMBA_CACHE_DIR). Otherwise a
-fresh directory, removed at exit. Tests about cold compiles or the cache itself set their
-own LOSSREG_CACHE / NUMBA_CACHE_DIR.
+The session's kernel cache (``LOSSREG_CACHE``, shared with subprocesses, never the
+user's real cache) is set up by the repository's root ``conftest.py``.
 """
 
-import atexit
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
-if "LOSSREG_CACHE" not in os.environ:
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        os.environ["LOSSREG_CACHE"] = "1"
-    else:
-        _session_cache = tempfile.mkdtemp(prefix="lossreg-test-kernels-")
-        atexit.register(shutil.rmtree, _session_cache, True)
-        os.environ["LOSSREG_CACHE"] = _session_cache
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import lossreg  # noqa: E402
+import lossreg
 
 ALL_NAMES = lossreg.names()
 

@@ -217,7 +217,7 @@ def test_a_lost_block_raises_instead_of_shrinking_the_sum():
               for i in range(0, N, CHUNK)]
     summary = B.finish(blocks, N, "mean", False, job)
     assert summary["value"] == loss(T, P)
-    with pytest.raises(LossError, match="chunk totals"):
+    with pytest.raises(LossError, match="lost or repeated"):
         B.finish(blocks[:-1], N, "mean", False, job)
 
 

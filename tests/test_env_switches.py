@@ -44,7 +44,8 @@ def test_on_words_are_on_for_every_switch(word, monkeypatch):
 
 
 def test_unset_and_other_text():
-    assert plugins_disabled({}) is False and cache_setting({}) is False
+    assert plugins_disabled({}) is False
+    assert cache_setting({}) is True                     # the kernel cache is on by default
     assert _env.switch(None) is False and _env.switch("/tmp/kernels") is None
     assert plugins_disabled({"LOSSREG_DISABLE_PLUGINS": "please"}) is True   # set means on
     assert cache_setting({"LOSSREG_CACHE": "/tmp/kernels"}) == "/tmp/kernels"

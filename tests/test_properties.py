@@ -8,7 +8,9 @@ Hyperparameters come from ``lossreg.testing.hyper_cases``.
 Properties: finite inputs give finite values and gradients; "nonnegative" losses are
 >= 0; gradients match finite differences of the reference; reductions agree
 (sum == mean * n, weights included; none.sum() == sum); integer weights equal repeating
-rows; float32 agrees with float64 within float32 tolerance; JS is symmetric, KL(p, p) = 0.
+rows; float32 agrees with float64 within float32 tolerance; ``out=`` aliasing y_pred,
+y_true or part of y_pred changes nothing; a zero weight on a term whose loss is infinite
+contributes exactly 0; JS is symmetric, KL(p, p) = 0.
 
 Profiles: ``lossreg-ci`` (default: derandomized, few examples, so the run is fast and
 reproducible) and ``lossreg-heavy`` (random, many examples) used by the ``*_heavy`` twins
@@ -248,6 +250,108 @@ def prop_float32_agrees_with_float64(name, data):
               (reduction, g32, g64))
 
 
+def _methods(spec):
+    """(name, call) of every method that takes ``out=``: call(loss, t, p, out) ->
+    (value or None, gradient, Hessian or None)."""
+    yield "grad", lambda loss, t, p, out: (None, loss.grad(t, p, out=out), None)
+    yield "value_and_grad", lambda loss, t, p, out: (*loss.value_and_grad(t, p, out=out), None)
+    if spec.has_hessian:
+        yield "hessian", lambda loss, t, p, out: (None, None, loss.hessian(t, p, out=out))
+        yield "grad_hess", lambda loss, t, p, out: (
+            None, *loss.grad_hess(t, p, out=(out, None)))
+
+
+def prop_out_aliasing(name, data):
+    """``out=`` gives the same results whether it is a separate buffer, y_pred itself,
+    y_true itself (same shape and dtype) or a view partially overlapping y_pred
+    (``lossreg.outputs``: a stand-in buffer, then a copy), for every method taking it."""
+    spec, hyper, t, p = draw_case(data, name, bound=1e3, n_max=6)
+    reduction = data.draw(st.sampled_from(spec.reductions), label="reduction")
+    loss = lossreg.get(name, reduction=reduction, **hyper)
+    modes = ["separate", "y_pred", "partial"] + (["y_true"] if t.shape == p.shape else [])
+    for method, call in _methods(spec):
+        for mode in modes:
+            expected = call(loss, t, p, None)
+            tt, pp = t.copy(), p.copy()
+            if mode == "separate":
+                out = np.empty_like(p)
+            elif mode == "y_pred":
+                out = pp
+            elif mode == "y_true":
+                tt = t.astype(p.dtype)
+                expected = call(loss, tt.copy(), p, None)
+                out = tt
+            else:
+                buf = np.empty(p.size + 1, dtype=p.dtype)
+                buf[:p.size] = p.reshape(-1)
+                pp, out = buf[:p.size].reshape(p.shape), buf[1:].reshape(p.shape)
+            got = call(loss, tt, pp, out)
+            filled = got[1] if got[1] is not None else got[2]
+            check(filled is out, (method, mode, "out= not returned"))
+            for a, b in zip(expected, got):
+                if a is not None:
+                    check(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True),
+                          (method, mode, reduction, hyper, a, b))
+
+
+def _ends(iv) -> tuple[float, float]:
+    """The extreme values inside an interval (1e300 for an infinite end)."""
+    lo = -1e300 if math.isinf(iv.low) else (
+        iv.low if iv.closed_low else float(np.nextafter(iv.low, np.inf)))
+    hi = 1e300 if math.isinf(iv.high) else (
+        iv.high if iv.closed_high else float(np.nextafter(iv.high, -np.inf)))
+    return lo, hi
+
+
+def _extreme_row(spec, n_classes: int) -> np.ndarray:
+    """A valid y_pred row at the ends of its domain: one-hot for distributions (q = 0
+    where p > 0), alternating +-1e300 for logits."""
+    domain = spec.domain("y_pred")
+    lo, hi = _ends(domain.interval)
+    if domain.row_sum is not None:
+        lo, hi = 0.0, domain.row_sum
+    row = np.full(n_classes, lo)
+    row[::2] = hi
+    if domain.row_sum is not None:
+        row[:] = lo
+        row[0] = hi
+    return row
+
+
+def _extreme_value(spec) -> float:
+    return _ends(spec.domain("y_pred").interval)[1]
+
+
+def prop_zero_weight_on_extreme(name, data):
+    """A term of weight 0 contributes exactly 0, even where its loss or derivative is
+    infinite (mse at y_pred = 1e300, kl_div with q = 0 where p > 0): every reduction
+    gives the results of the same weights with a harmless y_pred there, and the
+    gradient and Hessian of that term are exactly 0."""
+    spec, hyper, t, p = draw_case(data, name, bound=1e3, n_max=6)
+    if spec.layout == "elementwise":
+        t, p = t.reshape(-1), p.reshape(-1)
+    elif p.ndim == 1:
+        assume(False)                              # one row: no other term to keep
+    n = p.shape[0]
+    i = data.draw(st.integers(0, n - 1), label="i")
+    w = data.draw(hnp.arrays(np.float64, (n,), elements=st.floats(0.5, 2.0)), label="w")
+    w[i] = 0.0
+    assume(n > 1)
+    bad = p.copy()
+    bad[i] = _extreme_row(spec, p.shape[1]) if p.ndim == 2 else _extreme_value(spec)
+    for reduction in spec.reductions:
+        loss = lossreg.get(name, reduction=reduction, **hyper)
+        want = (loss.grad_hess if spec.has_hessian else loss.value_and_grad)
+        ref, got = want(t, p, w), want(t, bad, w)
+        v_ref, v_got = loss(t, p, w), loss(t, bad, w)
+        check(np.array_equal(np.asarray(v_ref), np.asarray(v_got)), (reduction, v_ref, v_got))
+        for a, b in zip(ref, got):
+            if np.ndim(b) == 0:
+                continue
+            check(not np.isnan(b).any() and np.all(b[i] == 0) and np.array_equal(a, b),
+                  (reduction, hyper, a, b))
+
+
 PROPERTIES = {
     "finite": (prop_finite, lambda s: True),
     "nonnegative": (prop_nonnegative, lambda s: "nonnegative" in s.properties),
@@ -255,6 +359,8 @@ PROPERTIES = {
     "reductions": (prop_reductions_agree, lambda s: len(s.reductions) == 3),
     "integer_weights": (prop_integer_weights_repeat_terms, lambda s: True),
     "float32": (prop_float32_agrees_with_float64, lambda s: True),
+    "out_alias": (prop_out_aliasing, lambda s: True),
+    "zero_weight_inf": (prop_zero_weight_on_extreme, lambda s: True),
 }
 
 

@@ -746,6 +746,11 @@ def gen_cli(page_uri: str) -> str:
             for name, sub in action.choices.items():
                 out += [f"### `lossreg {name}`\n",
                         f"```text\n$ lossreg {name} --help\n{sub.format_help().rstrip()}\n```\n"]
+                for nested in sub._actions:        # `lossreg cache info|clear|warm`
+                    if isinstance(nested, argparse._SubParsersAction):
+                        for verb, leaf in nested.choices.items():
+                            out.append(f"```text\n$ lossreg {name} {verb} --help\n"
+                                       f"{leaf.format_help().rstrip()}\n```\n")
     finally:
         if old is None:
             os.environ.pop("COLUMNS", None)

@@ -1,53 +1,67 @@
-"""Numba options shared by every lossreg kernel: lazy compile, opt-in on-disk cache.
+"""Numba options shared by every lossreg kernel: lazy compile, on-disk cache by default.
 
-``LOSSREG_CACHE=1`` turns on Numba's on-disk cache (in ``NUMBA_CACHE_DIR`` or next to the
-sources); 0/off/false/no turn it off (``lossreg._env``); any other value is taken as the
-cache directory.
-The environment is read when a kernel module is first imported, never at ``import lossreg``.
+Every dispatcher made here gets lossreg's kernel cache (``_cache.attach``): on by
+default in the per-user cache directory, ``LOSSREG_CACHE=DIR`` elsewhere,
+``LOSSREG_CACHE=0`` (or off/false/no; ``lossreg._env``) off. See ``lossreg._cachedir``
+for the location, key and trust rules. Nothing touches the disk until a kernel first
+compiles, and no Numba setting (``NUMBA_CACHE_DIR`` included) is changed.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+from typing import Mapping
 
+import numba
+
+from .. import _cachedir
 from .._env import switch
+from ._cache import attach
 
 
-def cache_setting(environ=os.environ) -> bool | str:
-    """False, True, or a directory path, from ``LOSSREG_CACHE``."""
-    value = environ.get("LOSSREG_CACHE", "").strip()
-    on = switch(value)                  # the parser every lossreg switch shares
-    return value if on is None else on
-
-
-def _configure() -> bool:
-    setting = cache_setting()
-    if isinstance(setting, str):
-        if "numba" in sys.modules:
-            import numba.core.config as config
-            config.CACHE_DIR = setting
-        else:
-            os.environ.setdefault("NUMBA_CACHE_DIR", setting)
+def cache_setting(environ: Mapping[str, str] = os.environ) -> bool | str:
+    """False (off), True (the default directory) or a directory, from ``LOSSREG_CACHE``
+    (unset: True)."""
+    value = environ.get(_cachedir.ENV)
+    if value is None:
         return True
-    return setting
+    on = switch(value)                  # the parser every lossreg switch shares
+    return value.strip() if on is None else on
 
 
-CACHE = _configure()
+# Whether the environment asked for the cache when the kernels were first imported
+# (the cache itself reads LOSSREG_CACHE when a kernel first compiles).
+CACHE = cache_setting() is not False
 
-import numba  # noqa: E402  (after NUMBA_CACHE_DIR is set)
+
+def _is_signature(arg) -> bool:
+    return isinstance(arg, (str, list, tuple)) or type(arg).__module__.startswith("numba")
 
 
 def njit(*args, **options):
-    """``numba.njit`` with lossreg's defaults: no fastmath, cache when enabled."""
-    options.setdefault("cache", CACHE)
+    """``numba.njit`` with lossreg's defaults: no fastmath, lossreg's kernel cache
+    (``cache=False`` opts a function out)."""
     if options.get("fastmath"):
         raise ValueError("lossreg kernels must not use fastmath: it breaks NaN checks")
-    return numba.njit(*args, **options)
+    cached = options.pop("cache", True)
+    sigs = args[0] if args and _is_signature(args[0]) else None
+
+    def decorate(func):
+        dispatcher = numba.njit(**options)(func)
+        if cached:
+            attach(dispatcher)
+        for sig in ([sigs] if isinstance(sigs, str) else sigs or ()):
+            dispatcher.compile(sig)      # eager signatures: after the cache is attached
+        return dispatcher
+
+    if args and not _is_signature(args[0]):
+        return decorate(args[0])
+    return decorate
 
 
 def serial_twin(kernel):
-    """A serial (parallel=False) compile of a parallel kernel's Python source."""
+    """A serial (parallel=False) compile of a parallel kernel's Python source (cached
+    apart from the parallel kernel: its options are part of the cache entry's name)."""
     py_func = getattr(kernel, "py_func", None)
     if py_func is None:
         return kernel
@@ -57,4 +71,4 @@ def serial_twin(kernel):
     targetoptions.pop("parallel", None)
     targetoptions.pop("nopython", None)
     targetoptions.pop("boundscheck", None)
-    return numba.njit(**targetoptions)(py_func)
+    return attach(numba.njit(**targetoptions)(py_func))

@@ -49,7 +49,7 @@ from numba.core import config as numba_config
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
-from ._jit import CACHE
+from ._cache import attach
 from .protocol import Job, Kernels, Outcome, _qualname, clean
 from .reduce import CHUNK, first_index, total
 from .workers import run_chunks
@@ -316,9 +316,7 @@ def _compile(elem: Callable, text: str, label: str) -> Callable:
     dispatcher = _SLPDispatcher(py_func=func, locals={},
                                 targetoptions={"nopython": True, "nogil": True,
                                                "error_model": "numpy"})
-    if CACHE:
-        dispatcher.enable_caching()
-    return dispatcher
+    return attach(dispatcher)          # lossreg's on-disk kernel cache
 
 
 def element_arity(elem: Callable) -> int:

@@ -116,11 +116,16 @@ class LabelKernels:
     ``mean_weights(labels, n_classes, out, parallel, *hp)`` (optional) fills each row's
     weight in the "mean" denominator (PyTorch: the class weight of its label, 0 when
     ignored) and returns True, or returns False: every row counts 1. Kernels must not
-    read out of bounds for bad labels (with ``validate=False`` they are not checked)."""
+    read out of bounds for bad labels (with ``validate=False`` they are not checked).
+    ``scale_free(hp) -> hp`` (optional, with ``mean_weights``): the hyperparameter
+    arguments with the weights that ``mean_weights`` divides by multiplied by one power
+    of two (max in [0.5, 1)); the plan uses them for the "mean" of labels, which that
+    leaves unchanged, so huge or tiny class weights never overflow their sums."""
 
     impl: Callable
     first_invalid: Callable
     mean_weights: Callable | None = None
+    scale_free: Callable | None = None
 
 
 def _rows_buffer(a: np.ndarray | None, dtype) -> np.ndarray:

@@ -47,15 +47,19 @@ def huber_elem(t, p, delta):
 
 @njit(error_model="numpy")
 def smooth_l1_elem(t, p, beta):
-    """Branch-free (beta = 0, the L1 limit, is a select): the checked fused kernels stay
-    vectorized; the numpy error model drops the ZeroDivisionError branch of / beta.
-    Second derivative 1/beta inside |r| < beta, 0 outside and at the kink."""
+    """Branch-free selects (the checked fused kernels stay vectorized; the numpy error
+    model drops the ZeroDivisionError branch of / beta). Inside |r| < beta the value is
+    0.5 r (r / beta): r / beta is at most 1, so nothing overflows for beta near the float
+    maximum (r^2 / beta would) and nothing is lost for a subnormal beta (beta (r - beta/2)
+    / beta would); outside it is |r| - beta / 2, with no division at all. beta = 0 (L1)
+    is simply never inside. Second derivative 1/beta inside, 0 outside and at the kink."""
     r = np.float64(p) - np.float64(t)
-    k = min(max(r, -beta), beta)
-    zero = beta == 0.0
-    value = abs(r) if zero else k * (r - 0.5 * k) / beta
-    slope = np.float64(r > 0.0) - np.float64(r < 0.0) if zero else k / beta
-    curvature = 0.0 if zero else np.float64(abs(r) < beta) / beta
+    a = abs(r)
+    inside = a < beta
+    q = r / beta
+    value = 0.5 * r * q if inside else a - 0.5 * beta
+    slope = q if inside else np.float64(r > 0.0) - np.float64(r < 0.0)
+    curvature = 1.0 / beta if inside else 0.0
     return value, slope, curvature
 
 
@@ -76,10 +80,13 @@ def huber_reference(y_true, y_pred, delta=1.0):
 
 
 def smooth_l1_reference(y_true, y_pred, beta=1.0):
+    """0.5 a (a / beta) inside: exact over the whole float range of beta (a * a / beta
+    overflows for beta above ~1e154, a - beta/2 ... / beta loses digits for subnormal beta)."""
     a = mae_reference(y_true, y_pred)
     if beta == 0:
         return a
-    return np.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta)
+    with np.errstate(over="ignore"):
+        return np.where(a < beta, 0.5 * a * (a / beta), a - 0.5 * beta)
 
 
 def mse_reference_hessian(y_true, y_pred):
@@ -130,6 +137,7 @@ def specs() -> list[LossSpec]:
             name="rmse", aliases=("l2",), family=FAMILY, task=TASK, reference=mse_reference,
             reference_hessian=mse_reference_hessian, kernels=mse_kernels,
             outer=(math.sqrt, _sqrt_derivative, _sqrt_curvature), reductions=("mean",),
+            homogeneity=1,
             summary="Root mean squared error (L2 loss in the source article): sqrt of the MSE.",
             formula=r"L(y, \hat y) = \sqrt{\frac{\sum_i w_i (\hat y_i - y_i)^2}{\sum_i w_i}}",
             properties={"convex", "nonnegative"},

@@ -28,7 +28,7 @@ from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter,
                     LossSpec)
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
                    softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
-                   softmax_ce_mean_weights)
+                   softmax_ce_mean_weights, softmax_ce_scale_free)
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -560,7 +560,7 @@ def specs() -> list[LossSpec]:
             kernels=row_kernels(
                 softmax_ce_impl, checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
-                                    softmax_ce_mean_weights)),
+                                    softmax_ce_mean_weights, softmax_ce_scale_free)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
             sampler=softmax_sampler,
             kernel_args=_softmax_args, check_args=_softmax_check_args,

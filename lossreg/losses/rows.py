@@ -693,6 +693,16 @@ def softmax_ce_first_invalid(labels, n_classes, parallel, ls, cw, ignore, has_ig
     return _first_invalid_label(labels, n_classes, ignore, has_ignore)
 
 
+def softmax_ce_scale_free(args):
+    """The kernel arguments with the class weights times 2^-e putting their max in
+    [0.5, 1) (exact): the labels' "mean" divides by the same weights, so it does not
+    change, and sums of weights 1e308 no longer overflow (inf / inf = NaN)."""
+    ls, cw, ignore, has_ignore = args
+    if cw.shape[0] == 0 or not cw.max() > 0.0:
+        return args
+    return ls, np.ldexp(cw, -math.frexp(float(cw.max()))[1]), ignore, has_ignore
+
+
 def softmax_ce_mean_weights(labels, n_classes, out, parallel, ls, cw, ignore, has_ignore):
     """PyTorch's "mean" denominator per row: the label's class weight, 0 when ignored.
     Without class weights and ignore_index every row counts 1: returns False, unfilled."""
