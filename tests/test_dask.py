@@ -115,6 +115,19 @@ def test_distribution_rows():
         assert np.array_equal(h, loss.hessian(q, p))
 
 
+def test_zero_weights_contribute_exactly_zero_and_keep_gradients_identical():
+    """As in memory, terms of weight 0 are skipped (an infinite loss there adds 0); the
+    block-local chunking of the remaining terms may move the value by a few ulps."""
+    loss = lossreg.get("binary_cross_entropy")
+    t, p, w = T.copy(), P.copy(), W.copy()
+    w[::3] = 0.0
+    t[3], p[3] = 1.0, 0.0                       # infinite loss at a zero weight
+    v, g = ld.value_and_grad(loss, chunked(t, 10000), chunked(p, 10000), w, compute=True)
+    rv, rg = loss.value_and_grad(t, p, w)
+    assert np.array_equal(g, rg) and v == pytest.approx(rv, rel=1e-14, abs=0)
+    assert ld.evaluate(loss, t, p, w, block_size=N, compute=True) == rv    # one block
+
+
 def test_empty_inputs_as_in_memory():
     with pytest.raises(ShapeError, match="empty input"):
         ld.evaluate("mse", T[:0], P[:0])
