@@ -45,7 +45,15 @@ class Batch:
 def as_real_array(x: Any, argument: str) -> np.ndarray:
     """``np.asarray`` that rejects non-real dtypes with a DTypeError naming the argument,
     and masked arrays with masked elements (``np.asarray`` would drop the mask and use
-    the hidden values as data); a masked array with nothing masked is its data."""
+    the hidden values as data); a masked array with nothing masked is its data. A dask
+    collection is refused, not computed (``np.asarray`` would silently load all of it
+    into memory): ``lossreg.dask`` evaluates it block by block."""
+    if _is_lazy(x):
+        raise DTypeError(f"{argument} is a dask collection ({type(x).__name__}); use "
+                         f"lossreg.dask.evaluate(loss, y_true, y_pred) (or grad, "
+                         f"value_and_grad, ...), which evaluates it block by block with the "
+                         f"same result, or call .compute() first", argument=argument,
+                         constraint="not a dask collection (see lossreg.dask)")
     if isinstance(x, np.ma.MaskedArray) and np.ma.getmask(x) is not np.ma.nomask:
         masked = np.flatnonzero(np.ma.getmaskarray(x))
         if masked.size:
@@ -64,6 +72,13 @@ def as_real_array(x: Any, argument: str) -> np.ndarray:
         raise DTypeError(f"{argument} must be a real numeric array, got dtype {arr.dtype}",
                          argument=argument, constraint="real numeric dtype")
     return arr
+
+
+def _is_lazy(x: Any) -> bool:
+    """A dask collection (xarray objects define ``__dask_graph__`` too, returning None
+    when they hold NumPy data)."""
+    graph = getattr(type(x), "__dask_graph__", None)
+    return graph is not None and x.__dask_graph__() is not None
 
 
 def working_dtype(y_pred: np.ndarray) -> np.dtype:

@@ -47,6 +47,16 @@ class DomainError(LossError, ValueError):
         self.constraint = constraint
         self.index = index
 
+    def __reduce__(self):
+        """Picklable (keyword-only arguments): errors raised in a dask worker process
+        reach the client intact."""
+        return (_rebuild, (type(self), self.args[0] if self.args else "", self.argument,
+                           self.constraint, self.index))
+
+
+def _rebuild(cls, message, argument, constraint, index):
+    return cls(message, argument=argument, constraint=constraint, index=index)
+
 
 class DTypeError(DomainError, TypeError):
     """An argument whose dtype cannot be a loss input (object, complex, strings, ...)."""

@@ -773,7 +773,7 @@ def gen_cli_list(page_uri: str) -> str:
 #: lossreg's bridge modules and the library each one needs to import.
 BRIDGED_LIBRARIES = {"lossreg.torch": "torch", "lossreg.jax": "jax", "lossreg.sklearn": "sklearn",
                      "lossreg.xgboost": "xgboost", "lossreg.lightgbm": "lightgbm",
-                     "lossreg.catboost": "catboost"}
+                     "lossreg.catboost": "catboost", "lossreg.dask": "dask"}
 
 
 def gen_api(page_uri: str) -> str:
@@ -801,6 +801,8 @@ def gen_api(page_uri: str) -> str:
                                                      "LGBMMetric", "multiclass_factor"]),
         ("CatBoost objectives", "lossreg.catboost", ["objective", "metric",
                                                      "CatBoostObjective", "CatBoostMetric"]),
+        ("Dask: larger than memory and distributed", "lossreg.dask",
+         ["evaluate", "grad", "value_and_grad", "hessian", "grad_hess"]),
         ("Kernel helpers", "lossreg.kernels", ["njit", "elementwise_kernels", "row_kernels"]),
         ("Kernel protocol", "lossreg.kernels.protocol", ["Kernels", "Job", "Outcome",
                                                          "RowKernels", "LabelKernels",

@@ -351,6 +351,7 @@ class ElementwiseKernels(Kernels):
 
     layout = "elementwise"
     checks = ("y_true", "y_pred")
+    fills_partials = True
 
     def __init__(self, elem: Callable, style: str = "quads", *, hessian: bool | None = None,
                  serial_below: int = SERIAL_BELOW):
@@ -425,7 +426,7 @@ class ElementwiseKernels(Kernels):
         weighted, dtype = w.shape[0] > 0, p.dtype
         nc = (p.shape[0] + CHUNK - 1) // CHUNK or 1
         workers = job.workers if job.parallel and nc > 1 else 1
-        partials = np.empty(nc, dtype=np.float64)
+        partials = job.partials if job.partials is not None else np.empty(nc, np.float64)
         bad = np.empty((nc, 2), dtype=np.int64)
         check = job.check
         a_t, b_t, nan_t, a_p, b_p, nan_p = job.bounds

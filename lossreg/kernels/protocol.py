@@ -42,6 +42,11 @@ class Job:
     ``bounds``: (a_t, b_t, nan_t, a_p, b_p, nan_p), the closed domain intervals.
     ``parallel``: the plan's choice; ``workers``: how many threads a parallel run may use;
     ``scan_workers``: threads for cheap passes (sums of row values, locating a bad value).
+    ``partials``: with ``summed``, an optional float64 array of ``reduce.n_chunks(n)``
+    slots (n: elements, or rows for row losses) that kernels whose class sets
+    ``fills_partials`` fill with the chunk totals of sum_i w_i l_i (``reduce.total`` of
+    them is ``Outcome.total``), so that a caller can combine chunk totals of several
+    pieces of one array exactly as one call would (``lossreg.dask``).
     """
 
     t: np.ndarray
@@ -59,6 +64,7 @@ class Job:
     workers: int = 1
     labels: bool = False
     scan_workers: int = 1
+    partials: np.ndarray | None = None
 
 
 class Outcome(NamedTuple):
@@ -83,10 +89,13 @@ _tuple_new = tuple.__new__
 class Kernels:
     """Base of the protocol. ``checks``: the arguments whose domain intervals ``run``
     checks itself (the plan scans the others first). ``serial_below``: below this many
-    elements of y_pred the plan asks for a serial run (a parallel launch costs more)."""
+    elements of y_pred the plan asks for a serial run (a parallel launch costs more).
+    ``fills_partials``: ``run`` honours ``Job.partials`` (all built-in kernel classes do;
+    a subclass that does not cannot be evaluated by ``lossreg.dask``)."""
 
     layout = "elementwise"
     has_hessian = False
+    fills_partials = False
     checks: tuple[str, ...] = ()
     serial_below = R.CHUNK
     labels: "LabelKernels | None" = None
@@ -138,6 +147,7 @@ class RowKernels(Kernels):
     """
 
     layout = "rows"
+    fills_partials = True
 
     def __init__(self, impl: Callable, *, labels: LabelKernels | None = None,
                  hessian: bool = True, checks_pred: bool = False, serial_below: int = 1024):
@@ -164,7 +174,7 @@ class RowKernels(Kernels):
             bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.scan_workers)
         total = None
         if job.summed:
-            total = R.weighted_sum(values, job.w, job.scan_workers)
+            total = R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))
         if job.values is not None:
             if job.w.shape[0]:
                 values *= job.w.astype(dtype, copy=False)
@@ -197,6 +207,8 @@ class PairKernels(Kernels):
     sums them. A parallel plugin kernel gets a serial twin (compiled from the same
     source) for small inputs, built on first need and kept here, per kernel.
     """
+
+    fills_partials = True
 
     def __init__(self, forward: Callable, gradient: Callable, hessian: Callable | None = None,
                  *, layout: str = "elementwise", serial_below: int = R.CHUNK):
@@ -242,7 +254,7 @@ class PairKernels(Kernels):
             values = np.empty(job.p.shape[0], dtype=job.p.dtype)
             self._call(self.forward, job, values)
             if job.summed:
-                total = R.weighted_sum(values, job.w, job.scan_workers)
+                total = R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))
             if job.values is not None:
                 if job.w.shape[0]:
                     values *= job.w.astype(values.dtype, copy=False)

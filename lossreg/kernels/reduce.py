@@ -158,11 +158,20 @@ def first_index(bad: np.ndarray) -> int:
 
 
 
+def partial_sums(values: np.ndarray, weights: np.ndarray, workers: int,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """The float64 chunk totals of sum_i values_i (* weights_i): ``out`` (when given,
+    ``n_chunks(len(values))`` long) or a new array. ``total`` of them is
+    ``weighted_sum``; a caller may combine them later (``lossreg.dask`` does)."""
+    if out is None:
+        out = np.empty(n_chunks(values.shape[0]), dtype=np.float64)
+    chunk_sums(workers, out.shape[0], values, weights, out)
+    return out
+
+
 def weighted_sum(values: np.ndarray, weights: np.ndarray, workers: int) -> float:
     """sum_i values_i (* weights_i), chunked in float64: the same number for any threads."""
-    partials = np.empty(n_chunks(values.shape[0]), dtype=np.float64)
-    chunk_sums(workers, partials.shape[0], values, weights, partials)
-    return total(partials)
+    return total(partial_sums(values, weights, workers))
 
 
 def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
