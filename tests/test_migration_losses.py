@@ -294,3 +294,16 @@ def test_glm_extremes_are_finite():
             h = loss.hessian(yy, x)
             assert np.all(np.isfinite(v) | (v == np.inf)) and not np.any(np.isnan(g)), name
             assert not np.any(np.isnan(h)), name
+
+
+def test_dask_uses_the_domains_and_kernels_of_the_hyperparameters():
+    """lossreg.dask checks the configured domains (kl_div log_pred) and runs FormKernels."""
+    da = pytest.importorskip("dask.array")
+    import lossreg.dask as ld
+
+    for name, hyper in (("kl_div", {"log_pred": True}), ("focal", {"split_terms": True})):
+        t, p = lossreg.spec(name).sample(np.random.default_rng(1), 64, **hyper)
+        loss = lossreg.get(name, **hyper)
+        got = ld.evaluate(loss, da.from_array(t, chunks=(16,) + t.shape[1:]),
+                          da.from_array(p, chunks=(16,) + p.shape[1:]), compute=True)
+        assert got == loss(t, p)

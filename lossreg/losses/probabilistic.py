@@ -659,6 +659,8 @@ class FormKernels(Kernels):
     branch-free blend of the two forms in one element function would cost every call
     the other form's logs)."""
 
+    fills_partials = True          # run passes the job on whole to a kernels set that does
+
     def __init__(self, default: ElementwiseKernels, alternative: ElementwiseKernels):
         self.default, self.alternative = default, alternative
         self.layout = default.layout
