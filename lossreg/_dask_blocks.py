@@ -127,7 +127,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     from .plan import Plan
 
     loss = job.loss
-    spec = loss.spec
+    spec = loss._plan.spec      # the domains of these hyperparameters (spec.configured)
     rows = spec.layout == "rows"
     plan = Plan(spec, loss._args, job.reduction, job.threads)
     n_cols = p.shape[1] if rows else 1

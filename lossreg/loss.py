@@ -142,7 +142,8 @@ class Loss(BaseLoss):
         self._args = spec.args_for(self._hyper)
         self.n_threads = check_n_threads(n_threads)
         self.validate = bool(validate)
-        self._plan = Plan(spec, self._args, self.reduction, self.n_threads)
+        self._plan = Plan(spec.configured(self._hyper), self._args, self.reduction,
+                          self.n_threads)
 
     @property
     def name(self) -> str:

@@ -94,14 +94,18 @@ def t_smooth_l1(t, p, reduction, beta=1.0):
     return _F().smooth_l1_loss(p, t, reduction=reduction, beta=beta)
 
 
-def t_kl(t, q, reduction, eps=0.0):
+def t_kl(t, q, reduction, eps=0.0, log_pred=False, log_target=False):
+    """KLDivLoss(log_target=...): its input is log q (ours when log_pred)."""
     if t.ndim == 1:   # one row for us; torch's batchmean would divide a 1-D input by C
-        return t_kl(t[None], q[None], reduction, eps)[0 if reduction == "none" else ...]
+        return t_kl(t[None], q[None], reduction, eps, log_pred,
+                    log_target)[0 if reduction == "none" else ...]
     F = _F()
     qc = q.clamp(min=eps) if eps > 0 else q
+    x = q if log_pred else qc.log()
     if reduction == "mean":
-        return F.kl_div(qc.log(), t, reduction="batchmean")   # batchmean: our "mean"
-    return _reduce(F.kl_div(qc.log(), t, reduction="none").sum(-1), reduction)
+        return F.kl_div(x, t, reduction="batchmean", log_target=log_target)   # our "mean"
+    return _reduce(F.kl_div(x, t, reduction="none", log_target=log_target).sum(-1),
+                   reduction)
 
 
 def t_js(t, q, reduction):
@@ -145,26 +149,39 @@ def t_bce_logits(y, z, reduction, alpha=None, pos_weight=None):
     return _reduce(terms, reduction)
 
 
-def t_focal(y, p, reduction, alpha=0.25, gamma=2.0):
+def t_focal(y, p, reduction, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision's form alpha_t (1 - p_t)^gamma BCE(p, y) (its sigmoid_focal_loss body on
+    probabilities); the split form with PyTorch's BCE per term when ``split_terms``."""
     import torch
 
     F = _F()
     a, b = _ab(alpha)
-    pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
-    neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
-    terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
-    return _reduce(terms, reduction)
+    if split_terms:
+        pos = F.binary_cross_entropy(p, torch.ones_like(p), reduction="none")    # -clamp(log p)
+        neg = F.binary_cross_entropy(p, torch.zeros_like(p), reduction="none")   # -clamp(log 1-p)
+        terms = a * y * (1 - p) ** gamma * pos + b * (1 - y) * p ** gamma * neg
+        return _reduce(terms, reduction)
+    ce = F.binary_cross_entropy(p, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    return _reduce((a * y + b * (1 - y)) * ce * (1 - p_t) ** gamma, reduction)
 
 
-def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0):
+def t_sigmoid_focal(y, z, reduction, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision.ops.sigmoid_focal_loss written out (torchvision is not a dependency);
+    the split form from log-sigmoids when ``split_terms``."""
     import torch
 
     F = _F()
     a, b = _ab(alpha)
-    nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
-    terms = (a * y * torch.exp(-gamma * nlq) * nlp
-             + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
-    return _reduce(terms, reduction)
+    if split_terms:
+        nlp, nlq = -F.logsigmoid(z), -F.logsigmoid(-z)      # -log p, -log(1 - p)
+        terms = (a * y * torch.exp(-gamma * nlq) * nlp
+                 + b * (1 - y) * torch.exp(-gamma * nlp) * nlq)
+        return _reduce(terms, reduction)
+    p = torch.sigmoid(z)
+    ce = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    return _reduce((a * y + b * (1 - y)) * ce * (1 - p_t) ** gamma, reduction)
 
 
 def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_index=None):
@@ -274,7 +291,7 @@ PEERS: dict[str, Peer] = {
     "mae": Peer(torch=t_mae, numpy_grad=g_mae, sklearn=s_mae),
     "huber": Peer(torch=t_huber, numpy_grad=g_huber, sklearn=s_huber),
     "smooth_l1": Peer(torch=t_smooth_l1, numpy_grad=g_smooth_l1),
-    "kl_div": Peer(torch=t_kl, torch_native=lambda eps=0.0: not eps),
+    "kl_div": Peer(torch=t_kl, torch_native=lambda eps=0.0, **_: not eps),
     "js_div": Peer(torch=t_js, torch_native=_never),
     "cross_entropy": Peer(torch=t_ce),
     "binary_cross_entropy": Peer(torch=t_bce, torch_native=lambda alpha=None: alpha is None),

@@ -76,7 +76,8 @@ class _Slice:
     x: np.ndarray
     y_true: np.ndarray
     y_pred: np.ndarray
-    direction: np.ndarray | None   # rows: d y_pred / dx per class; None: element-wise
+    direction: np.ndarray | None   # rows: d y_pred / dx per class (or per point and
+    #                                class); None: element-wise
     variable: str = "x"            # the symbol of x, for the gradient axis
 
 
@@ -159,7 +160,15 @@ def _row_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
     dp = spec.domain("y_pred")
     dt = spec.domain("y_true")
     bounded = math.isfinite(dp.interval.low) and math.isfinite(dp.interval.high)
-    if dp.row_sum is not None or bounded:
+    log_rows = dp.interval.high == 0.0 and not math.isfinite(dp.interval.low)
+    if log_rows:     # log-probability rows (nll, kl_div with log_pred)
+        lo, hi = x_range or _inner(type(dp.interval)(0.0, 1.0), 1.0)
+        x = _grid(lo, hi, points)
+        y_pred = np.log(np.stack([1.0 - x, x], axis=1))
+        direction = np.stack([-1.0 / (1.0 - x), 1.0 / x], axis=1)   # per point
+        xlabel = "q: y_pred row (log(1 − q), log q)"
+        variable = "q"
+    elif dp.row_sum is not None or bounded:
         total = 1.0 if dp.row_sum is None else float(dp.row_sum)
         lo, hi = x_range or _inner(type(dp.interval)(0.0, total), 1.0)
         x = _grid(lo, hi, points)
@@ -202,7 +211,7 @@ def _evaluate(loss: Loss, sl: _Slice) -> tuple[np.ndarray, np.ndarray]:
             value[i] = one(t, p)
             grad[i] = np.asarray(one.grad(t, p)).reshape(grad[i].shape)
     if sl.direction is not None:
-        grad = grad @ sl.direction
+        grad = np.sum(grad * sl.direction, axis=-1)
     value = value.reshape(-1)
     grad = grad.reshape(-1)
     value = np.where(np.isfinite(value), value, np.nan)

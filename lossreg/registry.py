@@ -28,7 +28,8 @@ from .errors import PluginError, UnknownLossError
 from .spec import LossSpec
 
 ENTRY_POINT_GROUP = "lossreg"
-BUILTIN_MODULES = ("lossreg.losses.distance", "lossreg.losses.probabilistic")
+BUILTIN_MODULES = ("lossreg.losses.distance", "lossreg.losses.probabilistic",
+                   "lossreg.losses.nll", "lossreg.losses.glm")
 BUILTIN_SOURCE = "lossreg (built-in)"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -283,6 +283,9 @@ class LossSpec:
     ``check_args(kernel_args, y_pred_shape)`` optionally raises
     ShapeError when hyperparameters do not fit the data (a class_weight of the wrong
     length); it runs on every call, ``validate=False`` included, before any kernel.
+    ``domains_for(hyperparameters)`` (optional) returns domains that replace entries of
+    ``domains`` for those resolved hyperparameters (kl_div's log_pred: y_pred holds
+    log-probabilities); ``domains`` themselves describe the defaults.
     """
 
     name: str
@@ -308,6 +311,7 @@ class LossSpec:
     check_args: Callable[[tuple, tuple], None] | None = None
     notes: str = ""
     source: str = "unknown"
+    domains_for: Callable[[Mapping[str, Any]], Mapping[str, Domain]] | None = None
     hessian: InitVar[Kernel | None] = None
     serial_below: InitVar[int | None] = None
 
@@ -341,6 +345,16 @@ class LossSpec:
     # -- helpers used by the dispatcher and the tests -------------------------------
     def domain(self, argument: str) -> Domain:
         return self.domains.get(argument, FINITE)
+
+    def configured(self, hyper: Mapping[str, Any]) -> "LossSpec":
+        """This spec with the domains that resolved hyperparameters ``hyper`` ask for
+        (``domains_for``); the spec itself when they change nothing."""
+        if self.domains_for is None:
+            return self
+        changed = dict(self.domains_for(hyper))
+        if all(self.domains.get(k) == v for k, v in changed.items()):
+            return self
+        return replace(self, domains={**self.domains, **changed})
 
     def defaults(self) -> dict[str, Any]:
         return {k: h.default for k, h in self.hyperparameters.items()}
@@ -400,6 +414,8 @@ class LossSpec:
             problems.append(f"layout {self.layout!r} must be one of {LAYOUTS}")
         if not callable(self.reference):
             problems.append("reference must be callable")
+        if self.domains_for is not None and not callable(self.domains_for):
+            problems.append("domains_for must be callable")
         if self.reference_hessian is not None and not callable(self.reference_hessian):
             problems.append("reference_hessian must be callable")
         if self.kernels is None:

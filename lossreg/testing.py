@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .errors import DomainError, LossError
+from .errors import DomainError, HyperparameterError, LossError
 from .loss import Loss
 from .registry import Registry, default_registry
 from .spec import REDUCTIONS, LossSpec
@@ -98,6 +98,10 @@ def hyper_cases(spec: LossSpec) -> list[dict[str, Any]]:
         else:
             candidate = h.default * 0.5 if h.default else 0.5
         if interval is None or candidate in interval:
+            try:        # a value the spec refuses as a whole (tweedie's 0 < power < 1)
+                spec.args_for(spec.resolve({key: candidate}))
+            except HyperparameterError:
+                continue
             cases.append({key: candidate})
     return cases
 

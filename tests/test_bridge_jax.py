@@ -25,8 +25,16 @@ def _rows_mean(terms):
 
 
 def _focal_terms(y, logp, log1mp, alpha=0.25, gamma=2.0):
+    """torchvision's alpha_t (1 - p_t)^gamma BCE (lossreg's default form)."""
     p, q = jnp.exp(logp), jnp.exp(log1mp)
-    return -(alpha * y * q ** gamma * logp + (1 - alpha) * (1 - y) * p ** gamma * log1mp)
+    m = y * q + (1 - y) * p                       # 1 - p_t
+    a_t = alpha * y + (1 - alpha) * (1 - y)
+    return -a_t * m ** gamma * (y * logp + (1 - y) * log1mp)
+
+
+def _tweedie(t, m, p=1.5):
+    return 2 * (t ** (2 - p) / ((1 - p) * (2 - p)) - t * m ** (1 - p) / (1 - p)
+                + m ** (2 - p) / (2 - p))
 
 
 JNP = {
@@ -48,6 +56,11 @@ JNP = {
     "kl_div": lambda t, q: _rows_mean(xlogy(t, t) - xlogy(t, q)),
     "js_div": lambda t, q: _rows_mean(0.5 * (xlogy(t, t) - xlogy(t, 0.5 * (t + q))
                                              + xlogy(q, q) - xlogy(q, 0.5 * (t + q)))),
+    "nll": lambda t, x: _rows_mean(-t * x),
+    "poisson_nll": lambda t, x: jnp.mean(jnp.exp(x) - t * x),
+    "poisson_deviance": lambda t, m: jnp.mean(2 * (xlogy(t, t) - xlogy(t, m) - t + m)),
+    "gamma_deviance": lambda t, m: jnp.mean(2 * (jnp.log(m / t) + t / m - 1)),
+    "tweedie_deviance": lambda t, m: jnp.mean(_tweedie(t, m)),
 }
 
 

@@ -26,6 +26,10 @@ def _non_default(spec):
             lo, hi = h.interval.low, h.interval.high
             cand = 0.3 if lo <= 0.3 <= hi and h.default != 0.3 else (lo + 1 if math.isinf(hi) else None)
             if cand is not None and cand in h.interval:
+                try:    # a value the spec refuses as a whole (tweedie's 0 < power < 1)
+                    spec.args_for(spec.resolve({**out, key: cand}))
+                except lossreg.HyperparameterError:
+                    continue
                 out[key] = cand
     return out
 

@@ -49,10 +49,15 @@ for _alpha in (None, 0.25):
     _a, _b = P._weights_ab(_alpha)
     ELEM_CASES.append(("bce", P.bce_elem, (_a, _b), {"alpha": _alpha}, False))
     for _gamma in (0.0, 1.0, 1.5, 2.0, 3.0):
-        ELEM_CASES.append(("focal", P.focal_elem, (_a, _b, _gamma),
+        ELEM_CASES.append(("focal", P.focal_elem, (_a, _b, _gamma, False),
                            {"alpha": _alpha, "gamma": _gamma}, False))
-        ELEM_CASES.append(("sigmoid_focal", P.sigmoid_focal_elem, (_a, _b, _gamma),
+        ELEM_CASES.append(("sigmoid_focal", P.sigmoid_focal_elem, (_a, _b, _gamma, False),
                            {"alpha": _alpha, "gamma": _gamma}, True))
+    for _gamma in (1.5, 2.0):   # the split form (split_terms=True)
+        ELEM_CASES.append(("focal", P.focal_split_elem, (_a, _b, _gamma, True),
+                           {"alpha": _alpha, "gamma": _gamma, "split_terms": True}, False))
+        ELEM_CASES.append(("sigmoid_focal", P.sigmoid_focal_split_elem, (_a, _b, _gamma, True),
+                           {"alpha": _alpha, "gamma": _gamma, "split_terms": True}, True))
 for _alpha, _pw in ((None, None), (0.25, 3.0)):
     ELEM_CASES.append(("bce_logits", P.bce_logits_elem, P._weights_ab(_alpha, _pw),
                        {"alpha": _alpha, "pos_weight": _pw}, True))
@@ -139,8 +144,17 @@ def _torch_elem_loss(name, hp, F, torch):
                 return a * F.binary_cross_entropy_with_logits(z, y, reduction="none")
             return F.binary_cross_entropy_with_logits(
                 z, y, pos_weight=torch.tensor(a / b), reduction="none") * b
+    elif name in ("focal", "sigmoid_focal") and not hp[3]:
+        a, b, g, _ = hp               # torchvision's form (the default)
+
+        def f(y, x):
+            p = torch.sigmoid(x) if name == "sigmoid_focal" else x
+            ce = (F.binary_cross_entropy_with_logits(x, y, reduction="none")
+                  if name == "sigmoid_focal" else F.binary_cross_entropy(p, y, reduction="none"))
+            p_t = p * y + (1 - p) * (1 - y)
+            return (a * y + b * (1 - y)) * ce * (1 - p_t) ** g
     elif name == "focal":
-        a, b, g = hp
+        a, b, g, _ = hp
 
         def f(y, p):
             return (a * y * (1 - p) ** g * F.binary_cross_entropy(p, torch.ones_like(p),
@@ -148,16 +162,20 @@ def _torch_elem_loss(name, hp, F, torch):
                     + b * (1 - y) * p ** g * F.binary_cross_entropy(p, torch.zeros_like(p),
                                                                     reduction="none"))
     else:
-        a, b, g = hp
+        a, b, g, _ = hp
 
-        def f(y, z):                  # torchvision-style, with logsigmoid
+        def f(y, z):                  # the split form, with logsigmoid
             return (a * y * torch.sigmoid(-z) ** g * -F.logsigmoid(z)
                     + b * (1 - y) * torch.sigmoid(z) ** g * -F.logsigmoid(-z))
     return f
 
 
-def _torch_exact(name, y, x):
-    """Points where PyTorch's own double backward is accurate (see the module doc)."""
+def _torch_exact(name, y, x, hp=()):
+    """Points where PyTorch's own double backward is accurate (see the module doc).
+    focal in torchvision's form (hp[3] False): torch's 1 - p_t = 1 - (1 - p) at y = 0
+    also cancels for p near 0."""
+    if name == "focal" and not hp[3]:
+        return ~((y > 0.5) & (x > 1 - 1e-6)) & ~((y < 0.5) & (x < 1e-6))
     if name in ("bce", "focal"):
         return ~((y > 0.5) & (x > 1 - 1e-6))
     return (np.abs(x) <= 15.0) | (np.abs(x) >= 745.0)   # beyond 745: both exactly 0
@@ -184,7 +202,7 @@ def test_elem_hessian_matches_torch_double_backward(case):
         pytest.skip("no torch form")
     th = _torch_hessian_diag(_torch_elem_loss(name, hp, F, torch), y, x, torch)
     h = _eval(elem, y, x, hp)[2]
-    use = np.isfinite(th) & _torch_exact(name, y, x)   # torch: NaN where pow's 0 * inf
+    use = np.isfinite(th) & _torch_exact(name, y, x, hp)   # torch: NaN where pow's 0 * inf
     ok, worst = _close(h[use], th[use], RTOL_TORCH)
     WORST[_case_id(case)] = worst
     assert ok.all(), (worst, x[use][~ok], y[use][~ok], h[use][~ok], th[use][~ok])

@@ -19,7 +19,8 @@ from lossreg.errors import DomainError, HyperparameterError, ShapeError
 from lossreg.losses import probabilistic as P
 
 PROB = ["kl_div", "js_div", "cross_entropy", "binary_cross_entropy",
-        "binary_cross_entropy_with_logits", "softmax_cross_entropy", "focal", "sigmoid_focal"]
+        "binary_cross_entropy_with_logits", "softmax_cross_entropy", "focal", "sigmoid_focal",
+        "nll"]
 
 
 def test_names_aliases_and_family():
@@ -28,7 +29,7 @@ def test_names_aliases_and_family():
                         "bce": "binary_cross_entropy", "log_loss": "binary_cross_entropy",
                         "bce_with_logits": "binary_cross_entropy_with_logits",
                         "softmax": "softmax_cross_entropy", "Log-Loss": "binary_cross_entropy",
-                        "KL": "kl_div"}.items():
+                        "KL": "kl_div", "nll_loss": "nll"}.items():
         assert lossreg.get(alias).name == name
 
 
@@ -222,13 +223,23 @@ def test_bce_with_logits_matches_bce_on_sigmoid(rng):
 def test_focal_gamma_zero_is_bce_and_edges_finite(rng):
     y = np.concatenate([rng.random(50), [0, 1, 0, 1, 0.5, 0.5]])
     p = np.concatenate([rng.random(50), [0, 0, 1, 1, 0, 1]])
-    for alpha in (None, 0.25):
-        f = lossreg.get("focal", alpha=alpha, gamma=0.0, reduction="none").value_and_grad(y, p)
+    # gamma = 0: BCE (alpha-weighted per term in the split form; times alpha_t otherwise)
+    for alpha, split in ((None, False), (None, True), (0.25, True)):
+        f = lossreg.get("focal", alpha=alpha, gamma=0.0, split_terms=split,
+                        reduction="none").value_and_grad(y, p)
         b = lossreg.get("bce", alpha=alpha, reduction="none").value_and_grad(y, p)
         np.testing.assert_allclose(f[0], b[0], rtol=1e-14)
         np.testing.assert_allclose(f[1], b[1], rtol=1e-12)
+    alpha_t = 0.25 * y + 0.75 * (1 - y)
+    bce = lossreg.get("bce", reduction="none")(y, p)
+    f = lossreg.get("focal", gamma=0.0, reduction="none")(y, p)
+    np.testing.assert_allclose(f, alpha_t * bce, rtol=1e-14)
     for gamma in (0.5, 1.0, 2.0, 5.0):
         v, g = lossreg.get("focal", gamma=gamma, reduction="none").value_and_grad(y, p)
+        assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
+        assert np.all(v <= alpha_t * bce + 1e-15)
+        v, g = lossreg.get("focal", gamma=gamma, split_terms=True,
+                           reduction="none").value_and_grad(y, p)
         assert np.all(np.isfinite(v)) and np.all(np.isfinite(g))
         assert np.all(v <= lossreg.get("bce", alpha=0.25, reduction="none")(y, p) + 1e-15)
 

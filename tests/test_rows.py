@@ -25,6 +25,8 @@ CASES = [
     ("softmax_cross_entropy", {}, "labels"),
     ("softmax_cross_entropy", {"label_smoothing": 0.2, "class_weight": "ramp",
                                "ignore_index": 1}, "labels"),
+    ("nll", {}, "distribution"),
+    ("nll", {"class_weight": "ramp", "ignore_index": 1}, "labels"),
 ]
 
 
@@ -38,6 +40,7 @@ def _inputs(name, targets, n_rows, n_classes, dtype, rng):
         p[0, 0] = 700.0                                 # a huge logit: log-sum-exp
     else:
         p = rng.dirichlet(np.full(n_classes, 1.0), size=n_rows) * 0.9 + 0.1 / n_classes
+        p = np.log(p) if name == "nll" else p           # nll: log-probabilities
     if targets == "labels":
         t = rng.integers(0, n_classes, n_rows)
     return t if targets == "labels" else t.astype(dtype), p.astype(dtype)

@@ -940,8 +940,11 @@ GENERATORS: dict[str, Callable[[str], str]] = {
 
 # -- mkdocs hooks -------------------------------------------------------------------------------
 
+FAMILY_TITLES = {"glm": "GLM (counts, positive amounts)"}
+
+
 def _family_title(family: str) -> str:
-    return family.replace("_", " ").capitalize()
+    return FAMILY_TITLES.get(family) or family.replace("_", " ").capitalize()
 
 
 def on_config(config, **kwargs):

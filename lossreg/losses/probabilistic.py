@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import HyperparameterError, ShapeError
 from ..hookspecs import hookimpl
-from ..kernels import LabelKernels, elementwise_kernels, njit, row_kernels, vmath
+from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, RowKernels,
+                       elementwise_kernels, njit, row_kernels, vmath)
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
-                   softmax_ce_first_invalid, softmax_ce_impl, softmax_ce_label_impl,
-                   softmax_ce_mean_weights, softmax_ce_scale_free)
+                   kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl,
+                   softmax_ce_label_impl, softmax_ce_mean_weights, softmax_ce_scale_free)
 
 FAMILY = "probabilistic"
 LOG_CLAMP = -100.0       # PyTorch's clamp of log p in binary_cross_entropy
@@ -41,6 +42,9 @@ ROW_SUM_TOL = 1e-4       # distributions: |sum of a row - 1| <= this (float64 su
 DISTRIBUTION = Domain(UNIT, row_sum=1.0, row_sum_tol=ROW_SUM_TOL,
                       doc="rows are probability distributions")
 PROBABILITIES = Domain(UNIT, doc="probabilities")
+LOG_PROBABILITIES = Domain(Interval(-np.inf, 0.0, closed_low=True),
+                           doc="log-probabilities (-inf: probability 0); rows not checked "
+                               "to normalise")
 LOGITS = Domain(FINITE.interval, doc="logits (any finite real)")
 
 
@@ -121,7 +125,50 @@ def _power_from_log(x, lx, g):
 
 
 @njit(error_model="numpy")
-def focal_elem(t, p, a, b, gamma):
+def focal_elem(t, p, a, b, gamma, split):
+    """torchvision's focal loss on probabilities: alpha_t (1 - p_t)^g BCE(p, y) with
+    p_t = p y + (1-p)(1-y), alpha_t = a y + b (1-y) and PyTorch's BCE (logs clamped at
+    -100). ``split`` is ignored: ``focal_split_elem`` serves split_terms=True.
+
+    With m = 1 - p_t, computed as y (1-p) + (1-y) p (no cancellation; the same value as
+    torch's 1 - p_t for y in {0, 1}), M = m^g, B = BCE and s = 1 - 2y = dm/dp:
+      d/dp    = alpha_t [g m^(g-1) s B + M (p - y) / max(p (1-p), 1e-12)],
+      d2/dp2  = alpha_t [g (g-1) m^(g-2) s^2 B + g m^(g-1) s (p - y) (1/max(p r, 1e-12)
+                + 1/E) + M (y r^2 + (1-y) p^2) / E^2],   E = (p + 1e-12)(r + 1e-12),
+    i.e. PyTorch's autograd (and double backward) of that expression, the cross term
+    once with each of BCE's two derivative forms (as ``focal_split_elem``). m^(g-1) B
+    and m^(g-2) B are computed as m^g (B/m) and m^(g-1) (B/m), with B/m at m = 0 (p = y
+    in {0, 1}: B = 0) taking its limit 1 and (p - y)/m its limit s: so the gradient is
+    finite everywhere; the curvature is finite for g = 0 or g >= 1 and, as for the split
+    form, -inf where 0 < g < 1 and m = 0 (the true curvature diverges there). For
+    y in {0, 1} this is the split form exactly (up to rounding).
+    """
+    y = np.float64(t)
+    q = np.float64(p)
+    r = 1.0 - q
+    l1 = max(vmath.log(q), LOG_CLAMP)
+    l0 = max(vmath.log1p(-q), LOG_CLAMP)
+    bce = -(y * l1 + (1.0 - y) * l0)
+    m = y * r + (1.0 - y) * q
+    s = 1.0 - 2.0 * y
+    at = a * y + b * (1.0 - y)
+    lm = vmath.log(m)
+    mg = _power_from_log(m, lm, gamma)                   # m^g
+    bm = bce / m if m > 0.0 else 1.0                     # B / m (limit 1 at m = 0)
+    dm = (q - y) / m if m > 0.0 else s                   # (p - y) / m (limit s at m = 0)
+    bound = max(q * r, GRAD_EPS)
+    grad = at * (gamma * mg * s * bm + mg * (q - y) / bound)
+    c = gamma * (gamma - 1.0)
+    mg1 = _power_from_log(m, lm, gamma - 1.0)            # m^(g-1) (inf at m = 0, g < 1)
+    t2 = 0.0 if c == 0.0 else c * mg1 * (s * s) * bm
+    d = _torch_pq_elem(q, r)
+    hess = at * (t2 + gamma * mg * s * dm * (1.0 / bound + 1.0 / d)
+                 + mg * (y * (r * r) + (1.0 - y) * (q * q)) / (d * d))
+    return at * mg * bce, grad, hess
+
+
+@njit(error_model="numpy")
+def focal_split_elem(t, p, a, b, gamma, split):
     """-a (1-p)^g y log p - b p^g (1-y) log(1-p); logs clamped at -100.
 
     Gradient: the modulating factors are differentiated exactly, the log terms as in BCE
@@ -176,7 +223,47 @@ def focal_elem(t, p, a, b, gamma):
 
 
 @njit(error_model="numpy")
-def sigmoid_focal_elem(t, z, a, b, gamma):
+def sigmoid_focal_elem(t, z, a, b, gamma, split):
+    """torchvision.ops.sigmoid_focal_loss: alpha_t (1 - p_t)^g BCE_logits(z, y) with
+    p = sigmoid(z), p_t = p y + (1-p)(1-y), alpha_t = a y + b (1-y). ``split`` is
+    ignored (``sigmoid_focal_split_elem`` serves split_terms=True).
+
+    With r = 1 - p, m = 1 - p_t = y r + (1-y) p, M = m^g, s = 1 - 2y, B = y softplus(-z)
+    + (1-y) softplus(z) and v = p r / m (so dm/dz = s m v; v = p or r for y in {0, 1},
+    bounded for any y, which keeps every term finite without a power g - 1 or g - 2):
+      d/dz   = alpha_t M [g s v B + p - y],
+      d2/dz2 = alpha_t M [g (g-1) s^2 v^2 B + g s v (r - p) B + 2 g s v (p - y) + p r],
+    with p - y computed as (1-y) p - y r (exact, not 1 - 1, for y in {0, 1}).
+    p and r come from exp(-|z|) (no 1 - 1), m's log from vmath.log; smooth and finite for
+    every finite logit. For y in {0, 1} this is the split form exactly (up to rounding).
+    """
+    y = np.float64(t)
+    x = np.float64(z)
+    u = vmath.exp(-abs(x))
+    e = vmath.log1p(u)
+    sp_pos = max(x, 0.0) + e          # -log(1 - p)
+    sp_neg = max(-x, 0.0) + e         # -log p
+    big = 1.0 / (1.0 + u)
+    small = u * big
+    p = big if x >= 0.0 else small
+    r = small if x >= 0.0 else big
+    bce = y * sp_neg + (1.0 - y) * sp_pos
+    m = y * r + (1.0 - y) * p
+    s = 1.0 - 2.0 * y
+    pr = p * r
+    v = pr / m if m > 0.0 else y * p + (1.0 - y) * r
+    mg = _power_from_log(m, vmath.log(m), gamma)
+    at = a * y + b * (1.0 - y)
+    w = at * mg
+    gsv = gamma * s * v
+    d = (1.0 - y) * p - y * r        # p - y, exact for y in {0, 1} (no 1 - 1)
+    grad = w * (gsv * bce + d)
+    hess = w * (gsv * ((gamma - 1.0) * s * v * bce + (r - p) * bce + 2.0 * d) + pr)
+    return w * bce, grad, hess
+
+
+@njit(error_model="numpy")
+def sigmoid_focal_split_elem(t, z, a, b, gamma, split):
     """Focal loss on logits via log-sigmoid identities: with p = sigmoid(z),
     -log p = softplus(-z), -log(1-p) = softplus(z), (1-p)^g = exp(-g softplus(z)).
 
@@ -235,7 +322,38 @@ def bce_logits_reference(y_true, y_pred, alpha=None, pos_weight=None):
     return a * y * np.logaddexp(0.0, -z) + b * (1 - y) * np.logaddexp(0.0, z)
 
 
-def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+def _alpha_t(y, alpha):
+    a, b = _weights_ab(alpha)
+    return a * y + b * (1 - y)
+
+
+def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision's alpha_t (1 - p_t)^gamma BCE(p, y); the split form if split_terms."""
+    if split_terms:
+        return focal_split_reference(y_true, y_pred, alpha, gamma)
+    y, p = _f64(y_true), _f64(y_pred)
+    m = y * (1 - p) + (1 - y) * p
+    return _alpha_t(y, alpha) * m ** gamma * _bce_log1p(y, p)
+
+
+def _bce_log1p(y, p):
+    """BCE with log1p(-p) for log(1 - p) (as the kernels): exact for tiny p."""
+    with np.errstate(divide="ignore"):
+        return -(y * np.maximum(np.log(p), LOG_CLAMP)
+                 + (1 - y) * np.maximum(np.log1p(-p), LOG_CLAMP))
+
+
+def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """torchvision.ops.sigmoid_focal_loss; the split form if split_terms."""
+    if split_terms:
+        return sigmoid_focal_split_reference(y_true, y_pred, alpha, gamma)
+    y, z = _f64(y_true), _f64(y_pred)
+    p, r = _sigmoids(z)
+    m = y * r + (1 - y) * p
+    return _alpha_t(y, alpha) * m ** gamma * bce_logits_reference(y, z)
+
+
+def focal_split_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, p = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     with np.errstate(divide="ignore"):
@@ -243,7 +361,7 @@ def focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
                  + b * (1 - y) * p ** gamma * np.maximum(np.log(1 - p), LOG_CLAMP))
 
 
-def sigmoid_focal_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
+def sigmoid_focal_split_reference(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, z = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     nlp, nlq = np.logaddexp(0.0, -z), np.logaddexp(0.0, z)   # -log p, -log(1-p)
@@ -256,7 +374,14 @@ def _xlogy(x, y):
         return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
 
 
-def kl_reference(y_true, y_pred, eps=0.0):
+def kl_reference(y_true, y_pred, eps=0.0, log_pred=False, log_target=False):
+    if log_pred or log_target:
+        t, x = _f64(y_true), _f64(y_pred)
+        big_p = np.exp(t) if log_target else t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = t if log_target else np.log(t)
+            x = x if log_pred else np.log(np.maximum(x, eps))
+            return np.sum(np.where(big_p > 0, big_p * (log_p - x), 0.0), axis=-1)
     p, q = _f64(y_true), np.maximum(_f64(y_pred), eps)
     with np.errstate(divide="ignore"):
         return np.sum(_xlogy(p, p) - _xlogy(p, q), axis=-1)
@@ -328,7 +453,48 @@ def bce_logits_reference_hessian(y_true, y_pred, alpha=None, pos_weight=None):
     return (a * y + b * (1 - y)) * p * r
 
 
-def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """The torchvision form's diagonal as ``focal_elem`` documents it (product rule over
+    alpha_t m^g BCE, BCE's derivatives as PyTorch's backward and double backward)."""
+    if split_terms:
+        return focal_split_reference_hessian(y_true, y_pred, alpha, gamma)
+    y, p = _f64(y_true), _f64(y_pred)
+    g = float(gamma)
+    r = 1 - p
+    m = y * r + (1 - y) * p
+    s = 1 - 2 * y
+    bce = _bce_log1p(y, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bm = np.where(m > 0, bce / np.where(m > 0, m, 1.0), 1.0)
+        dm = np.where(m > 0, (p - y) / np.where(m > 0, m, 1.0), s)
+        mg1 = m ** (g - 1) if g != 1 else np.ones_like(m)
+        c = g * (g - 1)
+        t2 = np.zeros_like(m) if c == 0 else c * mg1 * s * s * bm
+    mg = m ** g
+    d = _torch_pq(p)
+    return _alpha_t(y, alpha) * (t2 + g * mg * s * dm * (1 / np.maximum(p * r, GRAD_EPS) + 1 / d)
+                                 + mg * (y * r ** 2 + (1 - y) * p ** 2) / d ** 2)
+
+
+def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0, split_terms=False):
+    """The torchvision form's d2/dz2 as ``sigmoid_focal_elem`` documents it."""
+    if split_terms:
+        return sigmoid_focal_split_reference_hessian(y_true, y_pred, alpha, gamma)
+    y, z = _f64(y_true), _f64(y_pred)
+    g = float(gamma)
+    p, r = _sigmoids(z)
+    m = y * r + (1 - y) * p
+    s = 1 - 2 * y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(m > 0, p * r / np.where(m > 0, m, 1.0), y * p + (1 - y) * r)
+    bce = bce_logits_reference(y, z)
+    gsv = g * s * v
+    d = (1 - y) * p - y * r
+    return _alpha_t(y, alpha) * m ** g * (
+        gsv * ((g - 1) * s * v * bce + (r - p) * bce + 2 * d) + p * r)
+
+
+def focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, p = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     g = float(gamma)
@@ -346,7 +512,7 @@ def focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
                 - c * (s1 + s0) + (w1 * r ** 2 + w0 * p ** 2) / _torch_pq(p) ** 2)
 
 
-def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
+def sigmoid_focal_split_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
     y, z = _f64(y_true), _f64(y_pred)
     a, b = _weights_ab(alpha)
     g = float(gamma)
@@ -357,8 +523,13 @@ def sigmoid_focal_reference_hessian(y_true, y_pred, alpha=0.25, gamma=2.0):
     return w1 * (g * p * nlp * (g * p - r) + pr) + w0 * (g * r * nlq * (g * r - p) + pr)
 
 
-def kl_reference_hessian(y_true, y_pred, eps=0.0):
+def kl_reference_hessian(y_true, y_pred, eps=0.0, log_pred=False, log_target=False):
+    """t/q^2 where t > 0 and q >= eps (P = exp(t) with log_target); 0 with log_pred (the
+    loss is linear in log-probabilities)."""
     t, q = _f64(y_true), _f64(y_pred)
+    if log_pred:
+        return np.zeros_like(q)
+    t = np.exp(t) if log_target else t
     mask = (t > 0) & (q >= eps)
     with np.errstate(divide="ignore"):
         return np.where(mask, t / np.where(mask, q, 1.0) / np.where(mask, q, 1.0), 0.0)
@@ -406,10 +577,13 @@ def _dirichlet_rows(rng, n, n_classes, zeros: bool):
 
 def distribution_sampler(rng, n, **hyper):
     """Target rows with exact zeros and a one-hot row; strictly positive prediction rows
-    (>= 0.1 / C, so finite differences and gradients stay finite)."""
-    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=True)
+    (>= 0.1 / C, so finite differences and gradients stay finite). kl_div's log_pred /
+    log_target: those rows' logs (targets then without zeros)."""
+    t = _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=not hyper.get("log_target"))
     q = 0.9 * _dirichlet_rows(rng, n, SAMPLE_CLASSES, zeros=False) + 0.1 / SAMPLE_CLASSES
-    return t, q / q.sum(axis=1, keepdims=True)
+    q = q / q.sum(axis=1, keepdims=True)
+    return (np.log(t) if hyper.get("log_target") else t,
+            np.log(q) if hyper.get("log_pred") else q)
 
 
 def softmax_sampler(rng, n, **hyper):
@@ -426,6 +600,45 @@ def label_sampler(rng, n, **hyper):
 
 # -- kernel arguments -------------------------------------------------------------------------
 
+def _kl_args(hp):
+    """(eps,) for probabilities (kl_impl), (eps, log_pred, log_target) for a log form
+    (kl_log_impl): ``KLKernels`` picks the implementation by the count."""
+    if hp["log_pred"] and hp["eps"] > 0:
+        raise HyperparameterError(
+            f"eps={hp['eps']!r} clamps probabilities, but log_pred=True: y_pred holds "
+            "log-probabilities; use eps=0 (loss 'kl_div')")
+    if not (hp["log_pred"] or hp["log_target"]):
+        return (float(hp["eps"]),)
+    return (float(hp["eps"]), bool(hp["log_pred"]), bool(hp["log_target"]))
+
+
+def _kl_domains(hp):
+    out = {}
+    if hp.get("log_target"):
+        out["y_true"] = LOG_PROBABILITIES
+    if hp.get("log_pred"):
+        out["y_pred"] = LOG_PROBABILITIES
+    return out
+
+
+class KLKernels(RowKernels):
+    """kl_div's kernels: ``kl_impl`` on probabilities (the default; args (eps,)), and
+    ``kl_log_impl`` when either argument is in log space (args (eps, log_pred,
+    log_target)), compiled only when first used."""
+
+    def __init__(self, prob_impl, log_impl, serial_below: int):
+        RowKernels.__init__(self, prob_impl, serial_below=serial_below)
+        self.log_form = RowKernels(log_impl, serial_below=serial_below)
+
+    def describe(self) -> str:
+        return f"{RowKernels.describe(self)}; log inputs: {self.log_form.describe()}"
+
+    def run(self, job: Job) -> Outcome:
+        if len(job.args) == 1:
+            return RowKernels.run(self, job)
+        return self.log_form.run(job)
+
+
 def _bce_args(hp):
     return _weights_ab(hp["alpha"])
 
@@ -435,7 +648,36 @@ def _bce_logits_args(hp):
 
 
 def _focal_args(hp):
-    return (*_weights_ab(hp["alpha"]), float(hp["gamma"]))
+    return (*_weights_ab(hp["alpha"]), float(hp["gamma"]), bool(hp["split_terms"]))
+
+
+class FormKernels(Kernels):
+    """Two element-wise kernel sets behind one loss, picked per call by a bool kernel
+    argument (the last one, ``split_terms``): both element functions take it, so the
+    job is passed on unchanged. Each set compiles only when first used, so the default
+    form costs nothing extra and the alternative keeps its own, unchanged speed (a
+    branch-free blend of the two forms in one element function would cost every call
+    the other form's logs)."""
+
+    fills_partials = True          # run passes the job on whole to a kernels set that does
+
+    def __init__(self, default: ElementwiseKernels, alternative: ElementwiseKernels):
+        self.default, self.alternative = default, alternative
+        self.layout = default.layout
+        self.has_hessian = default.has_hessian and alternative.has_hessian
+        self.checks = default.checks
+        self.serial_below = default.serial_below
+
+    def describe(self) -> str:
+        return f"{self.default.describe()}; split_terms=True: {self.alternative.describe()}"
+
+    def run(self, job: Job) -> Outcome:
+        return (self.alternative if job.args[-1] else self.default).run(job)
+
+
+def _focal_kernels(default, alternative) -> FormKernels:
+    return FormKernels(elementwise_kernels(default, style="blocks"),
+                       elementwise_kernels(alternative, style="blocks"))
 
 
 def _softmax_args(hp):
@@ -444,6 +686,25 @@ def _softmax_args(hp):
     ignore = hp["ignore_index"]
     return (float(hp["label_smoothing"]), cw, 0 if ignore is None else int(ignore),
             ignore is not None)
+
+
+class TargetFormKernels(RowKernels):
+    """Row kernels for labels or probability rows whose kernel arguments end with
+    (ignore_index, has_ignore) (softmax_cross_entropy, nll): they refuse ignore_index
+    with probability rows (PyTorch raises there too; silently ignoring it would hide a
+    wrong target form)."""
+
+    def __init__(self, impl, loss: str, **options):
+        RowKernels.__init__(self, impl, **options)
+        self.loss = loss
+
+    def run(self, job: Job) -> Outcome:
+        if job.args[-1] and not job.labels:
+            raise HyperparameterError(
+                f"ignore_index={job.args[-2]} applies to integer class labels only, but "
+                "y_true holds probability rows (its shape equals y_pred's); pass labels of "
+                f"shape y_pred.shape[:-1] or drop ignore_index (loss {self.loss!r})")
+        return RowKernels.run(self, job)
 
 
 def _softmax_check_args(args, pred_shape):
@@ -458,17 +719,36 @@ def _softmax_check_args(args, pred_shape):
 ALPHA_DOC = "weight of the positive term (1 - alpha: negative term); None weighs both 1"
 
 
+def focal_hyper() -> dict:
+    """The hyperparameters of focal and sigmoid_focal."""
+    return {
+        "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
+        "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
+                                "focusing exponent; 0 gives alpha-weighted BCE"),
+        "split_terms": Hyperparameter(
+            bool, False, None, "False: torchvision's alpha_t (1-p_t)^gamma BCE; True: the "
+            "split form alpha y (1-p)^gamma (-log p) + (1-alpha)(1-y) p^gamma (-log(1-p)) "
+            "(equal for y in {0, 1})")}
+
+
 def specs() -> list[LossSpec]:
     """The probabilistic-family specs (kernels are compiled on first call)."""
     alpha_none = Hyperparameter(float, None, UNIT, ALPHA_DOC)
     return [
         LossSpec(
             name="kl_div", aliases=("kl",), family=FAMILY, task="distribution",
-            kernels=row_kernels(kl_impl, serial_below=ROW_SERIAL_BELOW),
+            kernels=KLKernels(kl_impl, kl_log_impl, serial_below=ROW_SERIAL_BELOW),
             reference=kl_reference, reference_hessian=kl_reference_hessian,
-            sampler=distribution_sampler,
-            hyperparameters={"eps": Hyperparameter(
-                float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may be +inf)")},
+            sampler=distribution_sampler, kernel_args=_kl_args, domains_for=_kl_domains,
+            hyperparameters={
+                "eps": Hyperparameter(
+                    float, 0.0, UNIT, "clamp y_pred from below at eps (0: no clamp, KL may "
+                    "be +inf); probabilities only"),
+                "log_pred": Hyperparameter(
+                    bool, False, None, "y_pred holds log-probabilities (PyTorch's input)"),
+                "log_target": Hyperparameter(
+                    bool, False, None, "y_true holds log-probabilities (PyTorch's "
+                    "log_target=True)")},
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
             summary="Kullback-Leibler divergence KL(y_true || y_pred) between rows of "
                     "distributions, mean over rows (batchmean).",
@@ -480,7 +760,14 @@ def specs() -> list[LossSpec]:
                   "neither is declared as a property. "
                   "reduction='mean' averages the per-row divergences over rows: PyTorch's "
                   "reduction='batchmean', NOT its 'mean' (which also divides by C, a "
-                  "classic trap). Arguments are probabilities, not log-probabilities. "
+                  "classic trap). Arguments are probabilities by default; log_pred=True "
+                  "takes y_pred as log-probabilities and log_target=True y_true, so "
+                  "kl_div(log_pred=True, log_target=...) is torch.nn.KLDivLoss(log_target="
+                  "..., reduction='batchmean') (arguments in lossreg's order: target "
+                  "first). Log-space rows are not checked to normalise (PyTorch does not "
+                  "either); with log_pred the loss is linear in y_pred (gradient -P, "
+                  "Hessian 0) and eps must be 0; where P = 0 (y_true = -inf with "
+                  "log_target) a term is 0, where PyTorch gives NaN. "
                   "Where y_true > 0 and y_pred = 0 (eps = 0) the value is +inf and the "
                   "gradient -inf; set eps > 0 to clamp y_pred. Rows must sum to 1 within "
                   f"{ROW_SUM_TOL:g}. The gradient is the partial derivative -p/q, not "
@@ -557,8 +844,8 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass",
-            kernels=row_kernels(
-                softmax_ce_impl, checks_pred=True, serial_below=ROW_SERIAL_BELOW,
+            kernels=TargetFormKernels(
+                softmax_ce_impl, "softmax_cross_entropy", checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
                                     softmax_ce_mean_weights, softmax_ce_scale_free)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,
@@ -586,49 +873,51 @@ def specs() -> list[LossSpec]:
                   "the class weights of the non-ignored rows (times sample_weight); with "
                   "probability rows by the number of rows (sum of sample_weight). A mean "
                   "over no weight (all rows ignored) raises DomainError. ignore_index applies "
-                  "to labels only. Gradient S softmax(z) - w t' with S = sum_j w_j t'_j; the "
+                  "to labels only: with probability rows it raises HyperparameterError, as "
+                  "PyTorch does. Gradient S softmax(z) - w t' with S = sum_j w_j t'_j; the "
                   "row max is subtracted, so logits of any size are safe.",
         ),
         LossSpec(
             name="focal", family=FAMILY, task="binary", reference=focal_reference,
             reference_hessian=focal_reference_hessian,
-            kernels=elementwise_kernels(focal_elem, style="blocks"), kernel_args=_focal_args,
-            hyperparameters={
-                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
-                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
-                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            kernels=_focal_kernels(focal_elem, focal_split_elem), kernel_args=_focal_args,
+            hyperparameters=focal_hyper(),
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
             summary="Focal loss on probabilities: BCE down-weighting easy examples by "
-                    "(1 - p_t)^gamma.",
-            formula=r"\ell(y, p) = -\alpha (1-p)^\gamma y \log p - (1-\alpha) p^\gamma (1-y)"
-                    r" \log(1-p)",
+                    "(1 - p_t)^gamma (torchvision's form, soft targets allowed).",
+            formula=r"\ell(y, p) = \alpha_t (1-p_t)^\gamma\, \mathrm{BCE}(p, y),\quad "
+                    r"p_t = p y + (1-p)(1-y),\ \alpha_t = \alpha y + (1-\alpha)(1-y)",
             properties={"nonnegative", "smooth"},
-            notes="The source article's form; for y in {0, 1} it equals torchvision's "
-                  "alpha_t (1 - p_t)^gamma BCE. Logs clamped at -100 as in BCE; the gradient "
-                  "differentiates (1-p)^gamma and p^gamma exactly and the logs as BCE does "
-                  "(bounded denominator max(p(1-p), 1e-12)), so it is finite at p in {0, 1} "
-                  "and gamma = 0 gives binary_cross_entropy exactly. "
-                  "Not convex for gamma > 0.",
+            notes="The default is the form of torchvision, optax and Keras: alpha_t "
+                  "(1 - p_t)^gamma BCE(p, y). split_terms=True gives the source article's "
+                  "form (lossreg's earlier default) -alpha (1-p)^gamma y log p - (1-alpha) p^gamma "
+                  "(1-y) log(1-p). The two are equal for y in {0, 1} and differ for soft "
+                  "targets (label smoothing): the torchvision form is minimised at p = y "
+                  "only when gamma = 0, the split form neither. BCE is PyTorch's (logs "
+                  "clamped at -100, gradient denominator max(p(1-p), 1e-12)), so values and "
+                  "gradients are finite at p in {0, 1} and gamma = 0 with alpha=None gives "
+                  "binary_cross_entropy exactly. Not convex for gamma > 0.",
         ),
         LossSpec(
             name="sigmoid_focal", family=FAMILY, task="binary",
             reference=sigmoid_focal_reference,
             reference_hessian=sigmoid_focal_reference_hessian,
-            kernels=elementwise_kernels(sigmoid_focal_elem, style="blocks"),
+            kernels=_focal_kernels(sigmoid_focal_elem, sigmoid_focal_split_elem),
             kernel_args=_focal_args,
-            hyperparameters={
-                "alpha": Hyperparameter(float, 0.25, UNIT, ALPHA_DOC, nullable=True),
-                "gamma": Hyperparameter(float, 2.0, NONNEGATIVE,
-                                        "focusing exponent; 0 gives alpha-weighted BCE")},
+            hyperparameters=focal_hyper(),
             domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
-            summary="Focal loss on logits (RetinaNet, torchvision's sigmoid_focal_loss), stable.",
-            formula=r"\ell(y, z) = \alpha y (1-p)^\gamma \mathrm{softplus}(-z) + (1-\alpha)"
-                    r"(1-y) p^\gamma \mathrm{softplus}(z),\quad p = \sigma(z)",
+            summary="Focal loss on logits (RetinaNet, torchvision's sigmoid_focal_loss), "
+                    "stable, soft targets allowed.",
+            formula=r"\ell(y, z) = \alpha_t (1-p_t)^\gamma\, \mathrm{BCE}_{\mathrm{logits}}"
+                    r"(z, y),\quad p = \sigma(z),\ p_t = p y + (1-p)(1-y)",
             properties={"nonnegative", "smooth"},
-            notes="Uses log-sigmoid identities: -log p = softplus(-z), (1-p)^gamma = "
-                  "exp(-gamma softplus(z)); finite values and gradients for every finite "
-                  "logit. For y in {0, 1} equals torchvision.ops.sigmoid_focal_loss; "
-                  "alpha=None weighs both terms 1 (torchvision's alpha < 0).",
+            notes="Equals torchvision.ops.sigmoid_focal_loss (and optax's, Keras' "
+                  "BinaryFocalCrossentropy with from_logits) for any y in [0, 1]; "
+                  "split_terms=True gives the split form alpha y (1-p)^gamma softplus(-z) + "
+                  "(1-alpha)(1-y) p^gamma softplus(z) (equal for y in {0, 1}). BCE is "
+                  "computed from softplus and 1 - p_t from exp(-|z|): finite values and "
+                  "gradients for every finite logit. alpha=None weighs both terms 1 "
+                  "(torchvision's alpha < 0).",
         ),
     ]
 

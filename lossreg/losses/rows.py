@@ -313,6 +313,53 @@ kl_impl = _elementwise_row_loss(
     (+inf if t > 0 = max(p, eps)). d/dp_ij = -t/p and d^2/dp_ij^2 = t/p^2 where t > 0 and
     p >= eps, else 0 (-inf and +inf at p = 0 < t with eps = 0). Returns 0.""")
 
+@njit(inline="always", error_model="numpy")
+def _kl_log_parts(t, q, eps, log_pred, log_target):
+    """(P, log P, x): the target's probability and log, the prediction's (clamped) log."""
+    a = np.float64(t)
+    b = np.float64(q)
+    big_p = vmath.exp(a) if log_target else a
+    log_p = a if log_target else vmath.log(a if a > 0.0 else 1.0)
+    x = b if log_pred else vmath.log(max(b, eps))
+    return big_p, log_p, x
+
+
+@njit(inline="always", error_model="numpy")
+def _kl_log_term(t, q, eps, log_pred, log_target):
+    big_p, log_p, x = _kl_log_parts(t, q, eps, log_pred, log_target)
+    v = big_p * (log_p - x)
+    return v if big_p > 0.0 else 0.0
+
+
+@njit(inline="always", error_model="numpy")
+def _kl_log_grad(t, q, eps, log_pred, log_target):
+    a = np.float64(t)
+    b = np.float64(q)
+    big_p = vmath.exp(a) if log_target else a
+    g = -big_p / b
+    g = g if (big_p > 0.0) & (b >= eps) else 0.0
+    return -big_p if log_pred else g
+
+
+@njit(inline="always", error_model="numpy")
+def _kl_log_hess(t, q, eps, log_pred, log_target):
+    a = np.float64(t)
+    b = np.float64(q)
+    big_p = vmath.exp(a) if log_target else a
+    h = (big_p / b) / b
+    h = h if (big_p > 0.0) & (b >= eps) else 0.0
+    return 0.0 if log_pred else h
+
+
+kl_log_impl = _elementwise_row_loss(
+    "kl_log_impl", _kl_log_term, _kl_log_grad, _kl_log_hess,
+    ("eps", "log_pred", "log_target"),
+    doc="""KL(P || Q) per row with either argument in log space (PyTorch's kl_div):
+    P = exp(t) if log_target else t, x = p if log_pred else log max(p, eps);
+    l_i = sum_j P (log P - x), 0 where P = 0 (also at t = -inf, where PyTorch's
+    exp(t) (t - x) is NaN). d/dp = -P (log_pred: l is linear in p, d^2/dp^2 = 0), else
+    -P/p and P/p^2 where p >= eps (0 elsewhere). Returns 0.""")
+
 js_impl = _elementwise_row_loss(
     "js_impl", _js_term, _js_grad, _js_hess, half=True,
     doc="""JS(t, p) per row: l_i = 1/2 sum_j [t log(t/m) + p log(p/m)], m = (t + p)/2,
