@@ -192,7 +192,7 @@ def test_n_threads_is_bit_identical_and_honoured():
             assert v == first[0]
             np.testing.assert_array_equal(g, first[1])
 
-    @lossreg.kernels.njit(parallel=True)
+    @lossreg.kernels.njit(parallel=True, cache=False)   # a closure: nothing to cache
     def probe(y_true, y_pred, out):
         k = numba.get_num_threads()
         for i in prange(y_pred.shape[0]):
