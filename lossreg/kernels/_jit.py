@@ -50,6 +50,8 @@ def njit(*args, **options):
         dispatcher = numba.njit(**options)(func)
         if cached:
             attach(dispatcher)
+        else:
+            dispatcher._lossreg_uncached = True     # serial_twin honours the opt-out
         for sig in ([sigs] if isinstance(sigs, str) else sigs or ()):
             dispatcher.compile(sig)      # eager signatures: after the cache is attached
         return dispatcher
@@ -61,7 +63,8 @@ def njit(*args, **options):
 
 def serial_twin(kernel):
     """A serial (parallel=False) compile of a parallel kernel's Python source (cached
-    apart from the parallel kernel: its options are part of the cache entry's name)."""
+    apart from the parallel kernel: its options are part of the cache entry's name;
+    not cached when the kernel opted out with ``cache=False``)."""
     py_func = getattr(kernel, "py_func", None)
     if py_func is None:
         return kernel
@@ -71,4 +74,5 @@ def serial_twin(kernel):
     targetoptions.pop("parallel", None)
     targetoptions.pop("nopython", None)
     targetoptions.pop("boundscheck", None)
-    return attach(numba.njit(**targetoptions)(py_func))
+    twin = numba.njit(**targetoptions)(py_func)
+    return twin if getattr(kernel, "_lossreg_uncached", False) else attach(twin)
