@@ -79,9 +79,11 @@ def _block_range(z, b):
 
 _LOOP = '''
 def NAME_prange(t, p, w, scale, values, grad, hess, HP):
+    # np.int64(b): prange's index is unsigned; the serial path passes a Python int, and
+    # one signature lets both paths share the block function's compile (seconds each).
     bad = 0
     for b in prange(_n_blocks(p)):
-        bad += block(t, p, w, scale, values, grad, hess, HP b)
+        bad += block(t, p, w, scale, values, grad, hess, HP np.int64(b))
     return bad
 '''
 
