@@ -24,6 +24,7 @@ from . import errors as E
 from .dispatch import Batch, _as_labels, _weights, check_domains, label_weights, prepare
 from .kernels import reduce as R
 from .kernels.protocol import Job
+from ._zero_weights import cleared, neutralized
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
@@ -77,8 +78,6 @@ class BlockResult:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     failure: Failure | None = None
-    zeros: bool = False                      # some weight in the block is exactly 0
-    kept: int = -1                           # terms summed (zeros: the non-zero ones)
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
@@ -145,7 +144,6 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     if w is not None and summary is None:      # else a first pass summed them already
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
     args = plan.label_args if batch.labels else plan.args
-    res.zeros = bool(batch.zeros)
     if batch.labels:
         try:
             label_weights(spec, args, batch, "sum", job.validate, scan)
@@ -165,45 +163,16 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
         except E.DomainError as exc:
             res.failure = _failure(DOMAINS, exc, row0, n_cols, rows)
             return res
-    if batch.zeros:
-        return _nonzero(job, plan, batch, args, res, summary)
-    return _kernels(job, plan, batch, args, res, summary, row0)
-
-
-def _nonzero(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None) -> BlockResult:
-    """A block with weights exactly 0: as ``Plan._nonzero`` in memory, the kernels run on
-    the terms of non-zero weight only (a zero-weight term contributes exactly 0, even
-    where its loss is infinite) and derivatives and values are scattered back. The
-    chunk totals are then those of the block's own non-zero terms (in memory: of all
-    non-zero terms), so the sum may differ from the in-memory one in the last bits."""
-    keep = np.flatnonzero(batch.w)
-    part = Batch(batch.t[keep], batch.p[keep], batch.w[keep], batch.p[keep].shape,
-                 (keep.size,), keep.size, batch.weight_sum, batch.dtype, batch.labels)
-    inner = BlockResult(keep.size, zeros=True)
-    if keep.size:
-        inner = _kernels(job, plan, part, args, inner, summary)
-        if inner.failure is not None:
-            res.failure = inner.failure._replace(index=-1)
-            return res
-    res.kept = keep.size
-    res.partials = inner.partials if keep.size or not job.value else _EMPTY_F64
-    for name in ("values", "grad", "hess"):
-        got = getattr(inner, name)
-        want = (job.value and job.reduction == "none") if name == "values" \
-            else getattr(job, name)
-        if want:
-            shape = (batch.n_terms,) if name == "values" else batch.p.shape
-            full = np.zeros(shape, batch.dtype)
-            if got is not None:
-                full[keep] = got
-            setattr(res, name, full)
-    return res
+    zero = None
+    if batch.zeros:       # as Plan.execute: stand-ins at weight 0, the layout unchanged
+        batch, zero = neutralized(spec, batch)
+    return _kernels(job, plan, batch, args, res, summary, row0, zero)
 
 
 def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None, row0: int = 0) -> BlockResult:
-    """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals)."""
+             summary: dict | None, row0: int, zero: np.ndarray | None) -> BlockResult:
+    """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals);
+    ``zero``: the terms of weight 0, which hold stand-ins (``Plan.execute``)."""
     spec = job.loss.spec
     p = batch.p
     n_terms = batch.n_terms
@@ -223,6 +192,8 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
             h += (u.dtype.type(spec.outer[2](summary["m"])) * u) * u
             h *= d1
         u *= d1
+        if zero is not None:
+            cleared(zero, g, h)
         res.grad, res.hess = g, h
         return res
     values = None
@@ -232,12 +203,15 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     partials = np.empty(R.n_chunks(n_terms), np.float64) if summed else None
     scale = 1.0 if summary is None else summary["scale"]
     run = Job(batch.t, batch.p, batch.w, args, plan.bounds, summed, values, g, h,
-              scale, job.validate, workers > 1, workers, batch.labels, scan, partials)
+              scale, job.validate and zero is None, workers > 1, workers, batch.labels,
+              scan, partials)
     try:
         plan._run(run, batch)
     except E.DomainError as exc:
         res.failure = _failure(KERNEL, exc, row0, n_cols, rows)
         return res
+    if zero is not None:
+        cleared(zero, values, g, h)
     res.partials, res.values, res.grad, res.hess = partials, values, g, h
     return res
 
@@ -259,7 +233,7 @@ def block_summary(result: BlockResult) -> BlockResult:
     """The block's chunk totals and error without its arrays: what the final task needs,
     so the arrays are released as soon as they are written (out of core)."""
     return BlockResult(result.n_terms, result.partials, result.wparts, result.dparts,
-                       failure=result.failure, zeros=result.zeros, kept=result.kept)
+                       failure=result.failure)
 
 
 def block_grad(result: BlockResult, shape: tuple) -> np.ndarray:
@@ -295,10 +269,8 @@ def _joined(results: list[BlockResult], attr: str, n_terms: int, what: str) -> n
 
 
 def _expected_totals(r: BlockResult, attr: str) -> int:
-    """Chunk totals a block must return: one per chunk of its terms (of its non-zero
-    weight terms for the loss totals of a block with zero weights)."""
-    n = r.kept if attr == "partials" and r.kept >= 0 else r.n_terms
-    return R.n_chunks(n) if n else 0
+    """Chunk totals a block must return: one per chunk of its terms."""
+    return R.n_chunks(r.n_terms) if r.n_terms else 0
 
 
 def _first_failure(results: list[BlockResult], stages: tuple[int, ...]) -> None:
