@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import errors as E
-from .dispatch import Batch, _as_labels, _weights, check_domains, label_weights, prepare
+from .dispatch import (_MAX_F64, _MIN_POSITIVE, Batch, _as_labels, check_domains,
+                       label_weights, prepare)
 from .kernels import reduce as R
 from .kernels.protocol import Job
 from ._zero_weights import cleared, neutralized
@@ -78,6 +79,8 @@ class BlockResult:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     failure: Failure | None = None
+    row0: int = 0                            # the block's first term
+    zeros: bool = False                      # some weight in the block is exactly 0
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
@@ -133,16 +136,24 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     n_terms = p.shape[0]
     res = BlockResult(n_terms)
     scan = plan.scan_workers_for(p.size)
+    checked = summary is not None and "zero_rows" in summary   # by a first pass
     try:
         if job.weights_only:
-            batch = _weights_batch(spec, t, p, w, n_terms, plan)
+            batch = _weights_batch(spec, t, p, w, n_terms, scan)
+        elif checked:
+            batch = prepare(spec, t, p, None, "sum", plan.scan_workers_for)
+            if w is not None:
+                batch.w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+                batch.zeros = row0 in summary["zero_rows"]
         else:
             batch = prepare(spec, t, p, w, "sum", plan.scan_workers_for)
     except E.DomainError as exc:
         res.failure = _failure(PREPARE, exc, row0, n_cols, rows)
         return res
-    if w is not None and summary is None:      # else a first pass summed them already
+    if w is not None and not checked:
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
+        res.zeros = bool(batch.zeros)
+    res.row0 = row0
     args = plan.label_args if batch.labels else plan.args
     if batch.labels:
         try:
@@ -151,7 +162,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
             res.failure = _failure(LABELS, exc, row0, n_cols, rows)
             return res
         lt = spec.kernels.labels
-        if job.reduction == "mean" and lt.mean_weights is not None:
+        if job.reduction == "mean" and lt.mean_weights is not None and not checked:
             d = np.empty(n_terms, dtype=np.float64)
             if lt.mean_weights(batch.t, n_cols, d, False, *args) is not False:
                 res.dparts = R.partial_sums(d, batch.w, scan)
@@ -216,24 +227,32 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     return res
 
 
-def _weights_batch(spec, t, p, w, n_terms: int, plan) -> Batch:
+def _weights_batch(spec, t, p, w, n_terms: int, scan: int) -> Batch:
     """The weight pass's ``Batch``: weights (and class labels) converted and checked as
-    ``dispatch.prepare`` does, without touching y_pred (``p`` is a stand-in)."""
+    ``dispatch.prepare`` does, without touching y_pred (``p`` is a stand-in) and without
+    their sum (``run_block`` sums them by chunks, which is all ``finish_weights`` needs)."""
     labels = t is not None and spec.layout == "rows" and t.ndim == 1
     tl = _as_labels(t) if labels else _EMPTY_F64
-    if w is None:
-        wv, ws, zeros = _EMPTY_F64, float(n_terms), False
-    else:
-        wv, ws, zeros = _weights(w, (n_terms,), n_terms, plan.scan_workers_for)
-    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, ws, p.dtype, labels=labels,
-                 zeros=zeros)
+    wv, zeros = _EMPTY_F64, False
+    if w is not None:
+        wv = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+        i = R.first_outside_index(wv, _MIN_POSITIVE, _MAX_F64, False, scan)
+        zeros = i >= 0 and wv[i] == 0.0
+        if zeros:
+            i = R.first_outside_index(wv, 0.0, _MAX_F64, False, scan)
+        if i >= 0:       # the message of dispatch._weights
+            raise E.DomainError(f"sample_weight must be finite and >= 0; first violation "
+                                f"at index {i} ({wv[i]!r})", argument="sample_weight",
+                                constraint="finite and >= 0", index=i)
+    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, float(n_terms), p.dtype,
+                 labels=labels, zeros=zeros)
 
 
 def block_summary(result: BlockResult) -> BlockResult:
     """The block's chunk totals and error without its arrays: what the final task needs,
     so the arrays are released as soon as they are written (out of core)."""
     return BlockResult(result.n_terms, result.partials, result.wparts, result.dparts,
-                       failure=result.failure)
+                       failure=result.failure, row0=result.row0, zeros=result.zeros)
 
 
 def block_grad(result: BlockResult, shape: tuple) -> np.ndarray:
@@ -306,7 +325,8 @@ def finish_weights(results: list[BlockResult], n_terms: int, reduction: str,
                                 "times sample_weight; ignored rows count 0) sum to 0: the "
                                 "weighted mean is undefined", argument="y_true",
                                 constraint="some non-ignored row with positive weight")
-    return {"ws": ws, "scale": 1.0 / ws if reduction == "mean" else 1.0}
+    return {"ws": ws, "scale": 1.0 / ws if reduction == "mean" else 1.0,
+            "zero_rows": frozenset(r.row0 for r in results if r.zeros)}
 
 
 def finish(results: list[BlockResult], n_terms: int, reduction: str, weighted: bool,
