@@ -140,13 +140,13 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     try:
         if job.weights_only:
             batch = _weights_batch(spec, t, p, w, n_terms, scan)
-        elif checked:
+        else:      # the weights apart: checked here, summed once by chunks below
             batch = prepare(spec, t, p, None, "sum", plan.scan_workers_for)
-            if w is not None:
+            if w is not None and checked:
                 batch.w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
                 batch.zeros = row0 in summary["zero_rows"]
-        else:
-            batch = prepare(spec, t, p, w, "sum", plan.scan_workers_for)
+            elif w is not None:
+                batch.w, batch.zeros = _checked_weights(w, scan)
     except E.DomainError as exc:
         res.failure = _failure(PREPARE, exc, row0, n_cols, rows)
         return res
@@ -227,23 +227,28 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     return res
 
 
+def _checked_weights(w: np.ndarray, scan: int) -> tuple[np.ndarray, bool]:
+    """A block's weights as contiguous float64, checked as ``dispatch._weights`` does
+    (same error), and whether one is exactly 0; not summed (``run_block`` sums them by
+    chunks, which is all ``finish_weights`` needs)."""
+    wv = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+    i = R.first_outside_index(wv, _MIN_POSITIVE, _MAX_F64, False, scan)
+    zeros = i >= 0 and wv[i] == 0.0
+    if zeros:
+        i = R.first_outside_index(wv, 0.0, _MAX_F64, False, scan)
+    if i >= 0:
+        raise E.DomainError(f"sample_weight must be finite and >= 0; first violation at "
+                            f"index {i} ({wv[i]!r})", argument="sample_weight",
+                            constraint="finite and >= 0", index=i)
+    return wv, zeros
+
+
 def _weights_batch(spec, t, p, w, n_terms: int, scan: int) -> Batch:
     """The weight pass's ``Batch``: weights (and class labels) converted and checked as
-    ``dispatch.prepare`` does, without touching y_pred (``p`` is a stand-in) and without
-    their sum (``run_block`` sums them by chunks, which is all ``finish_weights`` needs)."""
+    ``dispatch.prepare`` does, without touching y_pred (``p`` is a stand-in)."""
     labels = t is not None and spec.layout == "rows" and t.ndim == 1
     tl = _as_labels(t) if labels else _EMPTY_F64
-    wv, zeros = _EMPTY_F64, False
-    if w is not None:
-        wv = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
-        i = R.first_outside_index(wv, _MIN_POSITIVE, _MAX_F64, False, scan)
-        zeros = i >= 0 and wv[i] == 0.0
-        if zeros:
-            i = R.first_outside_index(wv, 0.0, _MAX_F64, False, scan)
-        if i >= 0:       # the message of dispatch._weights
-            raise E.DomainError(f"sample_weight must be finite and >= 0; first violation "
-                                f"at index {i} ({wv[i]!r})", argument="sample_weight",
-                                constraint="finite and >= 0", index=i)
+    wv, zeros = (_EMPTY_F64, False) if w is None else _checked_weights(w, scan)
     return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, float(n_terms), p.dtype,
                  labels=labels, zeros=zeros)
 
