@@ -379,7 +379,10 @@ class _Graph:
         if first_value is not None:
             task, deps = (B.value_of, (first_value.name,)), [first_value]
         else:
-            small = self._summaries(blocks)
+            # blocks that hold derivative arrays hand on only their totals (the arrays
+            # are released as soon as they are written); value-only blocks hold none
+            small = (self._summaries(blocks) if blocks_job.grad or blocks_job.hess
+                     else blocks)
             total = (B.finish, self._keys(small), inp.n_terms, self.reduction,
                      inp.w is not None, blocks_job, None if weights is None else (weights.name,))
             task, deps = (B.value_of, total), [small] + ([weights] if weights is not None

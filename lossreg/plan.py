@@ -24,6 +24,7 @@ from numba.core.errors import NumbaError
 from .errors import LossError, PluginError
 from .kernels.protocol import Job
 from .kernels.workers import default_workers
+from ._zero_weights import cleared, neutralized
 from .registry import BUILTIN_SOURCE
 from .spec import LossSpec
 
@@ -126,11 +127,12 @@ class Plan:
     # -- the work ------------------------------------------------------------------------
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool,
-                checked: bool = False):
-        """Checks on the whole batch (unless ``checked``: a part of a checked batch),
-        then the kernels: on the terms of non-zero weight only when some weight is 0
-        (``_nonzero``), so such a term contributes exactly 0 even where its loss or
-        derivative is infinite (0 * inf would be NaN)."""
+                checked: bool = False, zero: np.ndarray | None = None):
+        """Checks on the whole batch (unless ``checked``: already done, on this batch or
+        the one it was derived from), then the kernels. When some weight is exactly 0
+        the domains are checked on every term, then those terms get a stand-in input
+        (``_zero_weights``: the layout, and with it every chunked sum, stays that of the
+        whole input) and ``zero`` lists them; their derivatives and values end as +0.0."""
         spec, reduction = self.spec, self.reduction
         n = batch.p.size
         workers = self.workers_for(n)
@@ -144,7 +146,8 @@ class Plan:
             if validate and (self.needs_scan or batch.zeros):
                 check_domains(spec, batch, scan, every=batch.zeros)
             if batch.zeros:
-                return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
+                batch, zero = neutralized(spec, batch)
+                validate = False        # every term was checked; the stand-ins are valid
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
@@ -157,7 +160,7 @@ class Plan:
                 scaled = _homogeneous(batch)
                 if scaled is not None:
                     return self._rescaled(scaled, value, grad, hess, out, hess_out,
-                                          validate)
+                                          validate, zero)
             if value:
                 result = float(spec.outer[0](m))
             if grad or hess:
@@ -175,39 +178,19 @@ class Plan:
                                   batch.labels), batch).total
             if value:
                 result = total * scale if reduction == "mean" else total
+        if zero is not None:
+            cleared(zero, g, h, values if reduction == "none" and value else None)
         return result, _finish(g, out, batch), _finish(h, hess_out, batch)
 
-    def _nonzero(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out,
-                 validate: bool):
-        """The work on the terms (elements or rows) of non-zero weight, scattered back:
-        the others get value, gradient and Hessian exactly 0. The same kernels as any
-        call (no extra compile); the domains were checked on the whole batch."""
-        keep = np.flatnonzero(batch.w)
-        p = batch.p[keep]
-        v = g = h = None
-        if keep.size:
-            part = Batch(batch.t[keep], p, batch.w[keep], p.shape, (keep.size,), keep.size,
-                         batch.weight_sum, batch.dtype, batch.labels)
-            v, g, h = self.execute(part, value, grad, hess, None, None, validate, True)
-        if value and self.reduction == "none":
-            full = np.zeros(batch.n_terms, dtype=batch.dtype)
-            if v is not None:
-                full[keep] = v
-            v = full.reshape(batch.value_shape)
-        elif value and v is None:
-            v = 0.0
-        return v, _scattered(g, keep, out, batch) if grad else None, \
-            _scattered(h, keep, hess_out, batch) if hess else None
-
     def _rescaled(self, scaled: tuple, value: bool, grad: bool, hess: bool, out, hess_out,
-                  validate: bool):
+                  validate: bool, zero: np.ndarray | None):
         """A loss homogeneous of degree k (value(s t, s p) = s^k value(t, p)) on inputs
         scaled by 2^-e: value times 2^(e k), gradient 2^(e (k - 1)), Hessian
         2^(e (k - 2)); powers of two, so exact (RMSE of residuals whose squares overflow
         or underflow)."""
         batch, e = scaled
         k = self.spec.homogeneity
-        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True)
+        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True, zero)
         if v is not None:
             v = math.ldexp(v, e * k)
         for arr, power in ((g, e * (k - 1)), (h, e * (k - 2))):
@@ -277,15 +260,6 @@ def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
     t, p = np.ldexp(batch.t, -e).astype(batch.dtype), np.ldexp(batch.p, -e).astype(batch.dtype)
     return Batch(t, p, batch.w, batch.pred_shape, batch.value_shape, batch.n_terms,
                  batch.weight_sum, batch.dtype, batch.labels), e
-
-
-def _scattered(part: np.ndarray | None, keep: np.ndarray, out, batch: Batch) -> np.ndarray:
-    """A full derivative array: ``part`` at the terms ``keep``, 0 elsewhere."""
-    full = _buffer(out, batch)
-    full.fill(0)
-    if part is not None:
-        full[keep] = part
-    return _finish(full, out, batch)
 
 
 def _buffer(out: np.ndarray | None, batch: Batch) -> np.ndarray:

@@ -286,6 +286,11 @@ class LossSpec:
     ``domains_for(hyperparameters)`` (optional) returns domains that replace entries of
     ``domains`` for those resolved hyperparameters (kl_div's log_pred: y_pred holds
     log-probabilities); ``domains`` themselves describe the defaults.
+    ``neutral`` (optional): a ``(y_true, y_pred)`` element pair inside the domains where
+    the loss and its derivatives are finite, put in place of the inputs of terms whose
+    sample weight is exactly 0 (every element of such a row); by default a point inside
+    each domain interval (uniform rows where the domain fixes the row sum; see
+    ``lossreg._zero_weights``). Give it when the loss is singular there.
     """
 
     name: str
@@ -314,6 +319,7 @@ class LossSpec:
     domains_for: Callable[[Mapping[str, Any]], Mapping[str, Domain]] | None = None
     hessian: InitVar[Kernel | None] = None
     serial_below: InitVar[int | None] = None
+    neutral: tuple[float, float] | None = None
 
     def __post_init__(self, forward, gradient, hessian, serial_below) -> None:
         self.aliases = tuple(self.aliases)
@@ -424,6 +430,12 @@ class LossSpec:
                 getattr(self.kernels, "layout", None) != self.layout:
             problems.append("kernels must implement lossreg.kernels.Kernels (a run(job) "
                             f"method) with layout {self.layout!r}")
+        if self.neutral is not None and not (
+                isinstance(self.neutral, tuple) and len(self.neutral) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in self.neutral)):
+            problems.append(f"neutral must be a (y_true, y_pred) pair of finite numbers, "
+                            f"got {self.neutral!r}")
         if self.outer is not None and (len(self.outer) not in (2, 3)
                                        or not all(map(callable, self.outer))):
             problems.append("outer must be (f, df) or (f, df, f''/f'), all callable")
