@@ -143,7 +143,7 @@ class Plan:
         if not checked:
             if validate and (self.needs_scan or batch.zeros):
                 check_domains(spec, batch, scan, every=batch.zeros)
-            if batch.zeros:
+            if batch.zeros and not positional(self.kernels, args):
                 return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
@@ -261,6 +261,15 @@ class Plan:
             raise domain_error("y_pred", self.spec.domain("y_pred"), batch.p.reshape(-1),
                                outcome.bad_p)
         return outcome
+
+
+def positional(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments depend on each term's position (a
+    per-class weight read at flat index k mod C, ``losses.pos_weight``): their terms of
+    zero weight are then not compacted away (zero weights multiply finite terms), and
+    ``lossreg.dask``, whose blocks start anywhere, refuses them."""
+    check = getattr(kernels, "positional", None)
+    return bool(check is not None and check(args))
 
 
 def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
