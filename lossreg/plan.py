@@ -143,7 +143,7 @@ class Plan:
         if not checked:
             if validate and (self.needs_scan or batch.zeros):
                 check_domains(spec, batch, scan, every=batch.zeros)
-            if batch.zeros and not positional(self.kernels, args):
+            if batch.zeros and not keeps_zero_weights(self.kernels, args):
                 return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
@@ -263,10 +263,19 @@ class Plan:
         return outcome
 
 
+def keeps_zero_weights(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments run on every term, zero weights included
+    (``kernels.keeps_zero_weights(args)``), instead of on the terms of non-zero weight
+    only: kernels that depend on each term's position (``positional``) or report a
+    broken row rule by its index in the whole batch (``losses.overlap``). Their terms are
+    finite wherever the domains hold, so a zero weight contributes exactly 0."""
+    check = getattr(kernels, "keeps_zero_weights", None)
+    return bool(check is not None and check(args))
+
+
 def positional(kernels, args: tuple) -> bool:
     """Whether ``kernels`` with these arguments depend on each term's position (a
-    per-class weight read at flat index k mod C, ``losses.pos_weight``): their terms of
-    zero weight are then not compacted away (zero weights multiply finite terms), and
+    per-class weight read at flat index k mod C, ``losses.pos_weight``):
     ``lossreg.dask``, whose blocks start anywhere, refuses them."""
     check = getattr(kernels, "positional", None)
     return bool(check is not None and check(args))

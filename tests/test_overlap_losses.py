@@ -265,3 +265,17 @@ def test_pos_weight_vector_shapes_weights_and_errors():
 
     with pytest.raises(HyperparameterError, match="per-class pos_weight"):
         ld.evaluate(mean, da.from_array(y, chunks=1000), da.from_array(z, chunks=1000))
+
+
+def test_row_rules_name_the_row_in_the_whole_batch_whatever_the_weights():
+    t, p = RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
+    w = np.array([0.0, 1.0, 0.0, 1.0, 2.0, 1.0])
+    loss = lossreg.get("cosine")
+    want = np.sum(w * lossreg.spec("cosine").reference(t, p)) / w.sum()
+    assert loss(t, p, w) == pytest.approx(want, rel=1e-13)
+    g = loss.grad(t, p, w)
+    assert np.all(g[w == 0] == 0)
+    p[4] = 0.0
+    with pytest.raises(DomainError) as info:
+        loss.grad(t, p, w)
+    assert info.value.index == 4 * 3 and "index 12" in str(info.value)

@@ -25,7 +25,8 @@ and the kernel protocol's ``RowKernels`` signature.
 
 Row errors (zero norms, zero denominators) are counted by the kernels, which never
 raise; ``RowCheckKernels.run`` locates the first such row and raises the DomainError
-(argument, constraint, flat index of the row's first element).
+(argument, constraint, flat index of the row's first element, which lossreg.dask maps
+to its global index like any other).
 """
 
 from __future__ import annotations
@@ -201,6 +202,13 @@ class RowCheckKernels(RowKernels):
         self.locate = locate
         self.rule = rule
 
+    @staticmethod
+    def keeps_zero_weights(args: tuple) -> bool:
+        """Rows of zero weight are not compacted away (``plan.keeps_zero_weights``), so
+        a broken row is reported by its index in the whole batch and refused whatever
+        its weight, as values outside the domain intervals are."""
+        return True
+
     def run(self, job: Job) -> Outcome:
         dtype = job.p.dtype
         want_values = job.summed or job.values is not None
@@ -213,9 +221,11 @@ class RowCheckKernels(RowKernels):
         if count and job.check:
             argument, row = self.locate(job.t, job.p, *job.args)
             index = row * job.p.shape[1]
+            n_cols = job.p.shape[1]
             raise DomainError(
-                f"{argument} rows must have {self.rule}; first violation at row {row} "
-                f"(flat index {index})", argument=argument, constraint=self.rule, index=index)
+                f"{argument} rows must have {self.rule}; first violation at index {index} "
+                f"(the row's first element; row = index // {n_cols})", argument=argument,
+                constraint=self.rule, index=index)
         total = None
         if job.summed:
             total = R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))

@@ -10,10 +10,10 @@ tile of the per-class weights (tile[k] = alpha w_(k mod C), at offset b0 mod C f
 block starting at flat index b0: a contiguous load, so the loop still vectorizes).
 
 Positions matter for that form, so the plan must not compact the terms of zero
-sample weight (``positional(args)``: the plan then runs the kernels on every element,
-which is exact here because the loss and its derivatives are finite for every finite
-logit), and ``lossreg.dask``, whose blocks start anywhere in the flattened array,
-refuses it.
+sample weight (``keeps_zero_weights(args)``: the plan then runs the kernels on every
+element, which is exact here because the loss and its derivatives are finite for every
+finite logit), and ``lossreg.dask``, whose blocks start anywhere in the flattened
+array, refuses it (``positional(args)``).
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ class PosWeightKernels(Kernels):
     def positional(args: tuple) -> bool:
         """True when each element's weight depends on its position (its class)."""
         return len(args) == 3
+
+    keeps_zero_weights = positional     # compacting the terms would shift the classes
 
     def run(self, job: Job) -> Outcome:
         return (self.per_class if len(job.args) == 3 else self.scalar).run(job)
