@@ -26,6 +26,7 @@ from .dispatch import (_MAX_F64, _MIN_POSITIVE, Batch, _as_labels, check_domains
 from .kernels import reduce as R
 from .kernels.protocol import Job
 from ._zero_weights import cleared, neutralized
+from .plan import keeps_zero_weights
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
@@ -176,12 +177,17 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
             return res
     zero = None
     if batch.zeros:       # as Plan.execute: stand-ins at weight 0, the layout unchanged
-        batch, zero = neutralized(spec, batch)
-    return _kernels(job, plan, batch, args, res, summary, row0, zero)
+        keep = keeps_zero_weights(spec.kernels, args)
+        batch, zero = neutralized(spec, batch, keep)
+        job_check = job.validate and keep
+    else:
+        job_check = job.validate
+    return _kernels(job, plan, batch, args, res, summary, row0, zero, job_check)
 
 
 def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None, row0: int, zero: np.ndarray | None) -> BlockResult:
+             summary: dict | None, row0: int, zero: np.ndarray | None,
+             check: bool) -> BlockResult:
     """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals);
     ``zero``: the terms of weight 0, which hold stand-ins (``Plan.execute``)."""
     spec = job.loss.spec
@@ -214,7 +220,7 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     partials = np.empty(R.n_chunks(n_terms), np.float64) if summed else None
     scale = 1.0 if summary is None else summary["scale"]
     run = Job(batch.t, batch.p, batch.w, args, plan.bounds, summed, values, g, h,
-              scale, job.validate and zero is None, workers > 1, workers, batch.labels,
+              scale, check, workers > 1, workers, batch.labels,
               scan, partials)
     try:
         plan._run(run, batch)

@@ -60,10 +60,14 @@ def stand_in(spec: LossSpec, argument: str, n_cols: int | None) -> float | np.nd
     return np.full(n_cols, x)
 
 
-def neutralized(spec: LossSpec, batch: Batch) -> tuple[Batch, np.ndarray]:
+def neutralized(spec: LossSpec, batch: Batch, keep: bool = False) -> tuple[Batch, np.ndarray]:
     """A copy of ``batch`` with the stand-in at every term of weight 0, and those terms'
-    indices (elements, or rows for row losses)."""
+    indices (elements, or rows for row losses). ``keep``: the kernels run on the terms
+    as given (``plan.keeps_zero_weights``: finite wherever the domains hold, and rules of
+    whole rows checked whatever the weight); ``batch`` itself comes back."""
     zero = np.flatnonzero(batch.w == 0.0)
+    if keep:
+        return batch, zero
     rows = batch.p.ndim == 2
     n_cols = batch.p.shape[1] if rows else None
     t, p = batch.t.copy(), batch.p.copy()

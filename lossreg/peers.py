@@ -9,8 +9,9 @@ them, so what is compared and what is benchmarked is the same code.
   (``t`` int64 for class labels). Every hyperparameter of the loss is supported.
 * ``torch_native(**hyper) -> bool``: whether PyTorch ships this loss for these
   hyperparameters (a ``torch.nn.functional`` loss or a one-line composition of one).
-  Where it does not (focal losses, JS, alpha-weighted BCE), ``torch`` is an autograd
-  reference written from primitives: a correctness check, not a benchmark peer.
+  Where it does not (focal losses, JS, alpha-weighted BCE, Dice, Tversky), ``torch`` is
+  an autograd reference written from primitives: a correctness check, not a benchmark
+  peer.
 * ``numpy(t, p, **hyper) -> float``: the "mean" value in plain NumPy, where it is worth
   more than the mean of ``spec.reference`` (see :func:`numpy_value`).
 * ``numpy_grad(t, p, **hyper) -> ndarray | None``: closed-form gradient of the "mean"
@@ -193,6 +194,30 @@ def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_in
                               label_smoothing=label_smoothing, reduction=reduction)
 
 
+def t_cosine(t, p, reduction):
+    """-F.cosine_similarity per row: Keras's cosine_similarity (torch's eps 1e-8 only
+    matters for norms below it, where lossreg raises or rescales)."""
+    return _reduce(-_F().cosine_similarity(p, t, dim=-1), reduction)
+
+
+def _t_overlap(t, p, reduction, kappa, alpha, beta, smooth, eps):
+    inter = (t * p).sum(-1)
+    den = (kappa * inter + alpha * (t * (1 - p)).sum(-1) + beta * (p * (1 - t)).sum(-1)
+           + smooth + eps)
+    return _reduce(1 - (kappa * inter + smooth) / den, reduction)
+
+
+def t_dice(t, p, reduction, smooth=0.0, eps=1e-7):
+    """Keras's dice per row (axis=-1) with smooth, from torch primitives."""
+    return _reduce(1 - (2 * (t * p).sum(-1) + smooth)
+                   / (t.sum(-1) + p.sum(-1) + smooth + eps), reduction)
+
+
+def t_tversky(t, p, reduction, alpha=0.5, beta=0.5, smooth=0.0, eps=1e-7):
+    """Keras's tversky per row, from torch primitives (alpha on sum t (1 - p))."""
+    return _t_overlap(t, p, reduction, 1.0, alpha, beta, smooth, eps)
+
+
 # -- NumPy ---------------------------------------------------------------------------------
 
 def _softmax(z):
@@ -300,6 +325,9 @@ PEERS: dict[str, Peer] = {
         numpy_grad=g_bce_logits, sklearn=s_bce_logits),
     "focal": Peer(torch=t_focal, torch_native=_never),
     "sigmoid_focal": Peer(torch=t_sigmoid_focal, torch_native=_never),
+    "cosine_similarity": Peer(torch=t_cosine),
+    "dice": Peer(torch=t_dice, torch_native=_never),
+    "tversky": Peer(torch=t_tversky, torch_native=_never),
     "softmax_cross_entropy": Peer(torch=t_softmax, numpy=np_softmax, numpy_grad=g_softmax,
                                   sklearn=s_softmax),
 }

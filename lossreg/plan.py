@@ -146,8 +146,11 @@ class Plan:
             if validate and (self.needs_scan or batch.zeros):
                 check_domains(spec, batch, scan, every=batch.zeros)
             if batch.zeros:
-                batch, zero = neutralized(spec, batch)
-                validate = False        # every term was checked; the stand-ins are valid
+                keep = keeps_zero_weights(self.kernels, args)
+                batch, zero = neutralized(spec, batch, keep)
+                # every term was checked and the stand-ins are valid; kept terms keep the
+                # kernels' own row-rule checks (losses.overlap)
+                validate = validate and keep
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
@@ -244,6 +247,24 @@ class Plan:
             raise domain_error("y_pred", self.spec.domain("y_pred"), batch.p.reshape(-1),
                                outcome.bad_p)
         return outcome
+
+
+def keeps_zero_weights(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments run on the terms of weight 0 as given
+    (``kernels.keeps_zero_weights(args)``) rather than on stand-ins (``_zero_weights``):
+    kernels that check a rule of whole rows (``losses.overlap``: a zero norm is refused
+    whatever its weight, as NaN is). Their terms are finite wherever the domains hold, so
+    a zero weight contributes exactly 0 either way."""
+    check = getattr(kernels, "keeps_zero_weights", None)
+    return bool(check is not None and check(args))
+
+
+def positional(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments depend on each term's position (a
+    per-class weight read at flat index k mod C, ``losses.pos_weight``):
+    ``lossreg.dask``, whose blocks start anywhere, refuses them."""
+    check = getattr(kernels, "positional", None)
+    return bool(check is not None and check(args))
 
 
 def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:

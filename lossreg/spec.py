@@ -134,8 +134,9 @@ class Hyperparameter:
     Both ``Hyperparameter(float, 0.5, Interval(0, 1))`` and
     ``Hyperparameter("q", float, 0.5, Interval(0, 1), "quantile")`` are accepted; the
     name is filled in from the key of ``LossSpec.hyperparameters`` when omitted.
-    ``type`` is ``float``, ``int``, ``bool`` or ``"array"`` (a 1-D float sequence whose
-    entries lie in ``interval``). A default of None (or ``nullable=True``) admits None.
+    ``type`` is ``float``, ``int``, ``bool``, ``"array"`` (a 1-D float sequence whose
+    entries lie in ``interval``) or ``"float_or_array"`` (either: a float, or such a
+    sequence, e.g. a weight per class broadcast over the last axis). A default of None (or ``nullable=True``) admits None.
     """
 
     __slots__ = ("name", "type", "default", "interval", "doc", "nullable")
@@ -144,7 +145,7 @@ class Hyperparameter:
                  default: Any = None, interval: Interval | None = None, doc: str = "",
                  nullable: bool | None = None):
         args = list(args)
-        if args and isinstance(args[0], str) and args[0] != "array":
+        if args and isinstance(args[0], str) and args[0] not in _ARRAY_TYPES:
             name = args.pop(0)
         fields = ["type", "default", "interval", "doc"]
         given = dict(type=type, default=default, interval=interval, doc=doc)
@@ -154,7 +155,7 @@ class Hyperparameter:
             raise TypeError("Hyperparameter takes at most (name, type, default, interval, doc)")
         self.name = name
         self.type = given["type"] if given["type"] is not None else float
-        if self.type not in (float, int, bool, "array"):
+        if self.type not in (float, int, bool, *_ARRAY_TYPES):
             raise TypeError(f"unsupported hyperparameter type {self.type!r}")
         self.default = given["default"]
         self.interval = given["interval"]
@@ -181,9 +182,12 @@ class Hyperparameter:
 
     def constraint(self) -> str:
         text = "a bool" if self.type is bool else "an int" if self.type is int else \
-            "a 1-D array" if self.type == "array" else "a float"
+            "a 1-D array" if self.type == "array" else \
+            "a float or 1-D array" if self.type == "float_or_array" else "a float"
         if self.interval is not None:
             text = f"in {self.interval}" if self.type is float else f"{text} in {self.interval}"
+            if self.type == "float_or_array":
+                text = f"a float or 1-D array, entries in {self.interval}"
         if self.nullable:
             text += " or None"
         return text
@@ -202,7 +206,12 @@ class Hyperparameter:
             if self.nullable:
                 return None
             raise fail("")
-        if self.type == "array":
+        if self.type == "float_or_array" and np.ndim(value) == 0:
+            try:
+                return Hyperparameter(self.name, float, None, self.interval).validate(value)
+            except HyperparameterError:
+                raise fail("") from None
+        if self.type in _ARRAY_TYPES:
             try:
                 arr = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError, OverflowError):
@@ -251,6 +260,7 @@ class Hyperparameter:
                 "nullable": self.nullable, "doc": self.doc}
 
 
+_ARRAY_TYPES = ("array", "float_or_array")
 Kernel = Callable[..., Any]
 
 

@@ -88,7 +88,7 @@ def hyper_cases(spec: LossSpec) -> list[dict[str, Any]]:
     """Defaults plus one non-default setting per scalar hyperparameter."""
     cases: list[dict[str, Any]] = [{}]
     for key, h in spec.hyperparameters.items():
-        if h.type is not float:
+        if h.type not in (float, "float_or_array"):
             continue
         interval = h.interval
         if h.default is None:

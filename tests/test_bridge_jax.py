@@ -61,6 +61,13 @@ JNP = {
     "poisson_deviance": lambda t, m: jnp.mean(2 * (xlogy(t, t) - xlogy(t, m) - t + m)),
     "gamma_deviance": lambda t, m: jnp.mean(2 * (jnp.log(m / t) + t / m - 1)),
     "tweedie_deviance": lambda t, m: jnp.mean(_tweedie(t, m)),
+    "cosine_similarity": lambda t, p: -jnp.mean(jnp.sum(t * p, -1) / (
+        jnp.linalg.norm(t, axis=-1) * jnp.linalg.norm(p, axis=-1))),
+    "dice": lambda t, p: jnp.mean(1 - 2 * jnp.sum(t * p, -1) / (
+        jnp.sum(t, -1) + jnp.sum(p, -1) + 1e-7)),
+    "tversky": lambda t, p: jnp.mean(1 - jnp.sum(t * p, -1) / (
+        jnp.sum(t * p, -1) + 0.5 * jnp.sum(t * (1 - p), -1) + 0.5 * jnp.sum(p * (1 - t), -1)
+        + 1e-7)),
 }
 
 
