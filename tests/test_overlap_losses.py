@@ -279,3 +279,23 @@ def test_row_rules_name_the_row_in_the_whole_batch_whatever_the_weights():
     with pytest.raises(DomainError) as info:
         loss.grad(t, p, w)
     assert info.value.index == 4 * 3 and "index 12" in str(info.value)
+
+
+def test_a_broken_row_under_weight_zero_is_refused_on_dask_as_in_memory():
+    da = pytest.importorskip("dask.array")
+    import lossreg.dask as ld
+
+    t, p = RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
+    w = np.array([1.0, 1.0, 0.0, 1.0, 2.0, 1.0])
+
+    def on_dask():
+        return ld.evaluate("cosine", da.from_array(t, chunks=(2, 3)),
+                           da.from_array(p, chunks=(2, 3)),
+                           sample_weight=da.from_array(w, chunks=2), compute=True)
+
+    assert on_dask() == lossreg.get("cosine")(t, p, w)          # bit for bit
+    p[2] = 0.0                                                  # the zero-weight row
+    for run in (lambda: lossreg.get("cosine")(t, p, w), on_dask):
+        with pytest.raises(DomainError) as info:
+            run()
+        assert info.value.index == 2 * 3 and info.value.argument == "y_pred"
