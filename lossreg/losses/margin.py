@@ -201,23 +201,23 @@ def categorical_hinge_sampler(rng, n, **hyper):
 @njit(inline="always", error_model="numpy")
 def _mm_class_terms(row, c, wc, power, margin, gj, hj, want_grad, want_hess):
     """sum_{j != c} max(margin - x_c + x_j, 0)^p times wc; adds wc d/dx_j into gj and
-    wc d2/dx_j2 into hj (x_c's own share included). Inactive at the kink (z > 0 only)."""
+    wc d2/dx_j2 into hj (x_c's own share included). Inactive at the kink (z > 0 only).
+    Branch-free selects: with branches on z > 0 (random signs) the loop ran 4-5x slower."""
     n_classes = row.shape[0]
     xc = np.float64(row[c])
     s = 0.0
     gc = 0.0
     hc = 0.0
     for j in range(n_classes):
-        z = margin - xc + np.float64(row[j])
-        active = (z > 0.0) & (j != c)
-        zz = z if power == 1 else z * z
-        s += zz if active else 0.0
+        v = max(margin - xc + np.float64(row[j]), 0.0)
+        v = v if j != c else 0.0
+        s += v if power == 1 else v * v
         if want_grad:
-            d = ((1.0 if power == 1 else 2.0 * z) * wc) if active else 0.0
+            d = (np.float64(v > 0.0) if power == 1 else 2.0 * v) * wc
             gj[j] += d
             gc += d
         if want_hess:
-            h = (0.0 if power == 1 else 2.0 * wc) if active else 0.0
+            h = (0.0 if power == 1 else 2.0 * np.float64(v > 0.0)) * wc
             hj[j] += h
             hc += h
     if want_grad:
@@ -230,23 +230,22 @@ def _mm_class_terms(row, c, wc, power, margin, gj, hj, want_grad, want_hess):
 @njit(error_model="numpy")
 def _mm_label_block(t, p, w, scale, values, grad, hess, power, margin, cw, b):
     """Rows of block b, labels y: l_i = w_y / C sum_{j != y} max(margin - x_y + x_j, 0)^p
-    (PyTorch's multi_margin_loss); out-of-range labels (validate=False) give NaN."""
+    (PyTorch's multi_margin_loss); out-of-range labels (validate=False) give NaN. One
+    branch-free pass per row (the runtime flags are loop-invariant: hoisted)."""
     n_classes = p.shape[1]
     r0, r1 = _block_range(p, b)
     weighted = w.shape[0] > 0
     want_grad = grad.shape[0] > 0
     want_hess = hess.shape[0] > 0
     inv_c = 1.0 / n_classes
-    gj = np.zeros(n_classes)
-    hj = np.zeros(n_classes)
     bad = 0
     for i in range(r0, r1):
         row = p[i]
-        for j in range(n_classes):
-            v = np.float64(row[j])
-            bad += 0 if (v >= -_HUGE) & (v <= _HUGE) else 1
         y = t[i]
         if y < 0 or y >= n_classes:
+            for j in range(n_classes):
+                v = np.float64(row[j])
+                bad += 0 if (v >= -_HUGE) & (v <= _HUGE) else 1
             if values.shape[0] > 0:
                 values[i] = np.nan
             for j in range(n_classes * want_grad):
@@ -255,17 +254,31 @@ def _mm_label_block(t, p, w, scale, values, grad, hess, power, margin, cw, b):
                 hess[i, j] = np.nan
             continue
         wy = cw[y] if cw.shape[0] > 0 else 1.0
+        f = (w[i] * scale if weighted else scale) * (wy * inv_c)
+        xy = np.float64(row[y])
+        s = 0.0
+        gs = 0.0
+        hs = 0.0
         for j in range(n_classes):
-            gj[j] = 0.0
-            hj[j] = 0.0
-        s = _mm_class_terms(row, y, 1.0, power, margin, gj, hj, want_grad, want_hess)
+            x = np.float64(row[j])
+            bad += 0 if (x >= -_HUGE) & (x <= _HUGE) else 1
+            v = max(margin - xy + x, 0.0)
+            v = v if j != y else 0.0
+            s += v if power == 1 else v * v
+            if want_grad:
+                d = np.float64(v > 0.0) if power == 1 else 2.0 * v
+                grad[i, j] = d * f
+                gs += d
+            if want_hess:
+                h = 0.0 if power == 1 else 2.0 * np.float64(v > 0.0)
+                hess[i, j] = h * f
+                hs += h
         if values.shape[0] > 0:
             values[i] = wy * s * inv_c
-        f = (w[i] * scale if weighted else scale) * wy * inv_c
-        for j in range(n_classes * want_grad):
-            grad[i, j] = gj[j] * f
-        for j in range(n_classes * want_hess):
-            hess[i, j] = hj[j] * f
+        if want_grad:
+            grad[i, y] = -gs * f
+        if want_hess:
+            hess[i, y] = hs * f
     return bad
 
 
