@@ -27,6 +27,8 @@ CASES = [
                                "ignore_index": 1}, "labels"),
     ("nll", {}, "distribution"),
     ("nll", {"class_weight": "ramp", "ignore_index": 1}, "labels"),
+    ("categorical_hinge", {}, "distribution"),
+    ("multi_margin", {"p": 2, "margin": 0.5, "class_weight": "ramp"}, "labels"),
 ]
 
 
