@@ -12,6 +12,10 @@ them, so what is compared and what is benchmarked is the same code.
   Where it does not (focal losses, JS, alpha-weighted BCE, Dice, Tversky), ``torch`` is
   an autograd reference written from primitives: a correctness check, not a benchmark
   peer.
+* ``torch_fast(t, p, reduction, **hyper) -> tensor`` (optional): PyTorch's own kernel
+  where ``torch`` is a composition of primitives kept for its double backward (the
+  Hessian tests need one; ``F.multi_margin_loss`` has none). ``lossreg bench`` times
+  this one when given.
 * ``numpy(t, p, **hyper) -> float``: the "mean" value in plain NumPy, where it is worth
   more than the mean of ``spec.reference`` (see :func:`numpy_value`).
 * ``numpy_grad(t, p, **hyper) -> ndarray | None``: closed-form gradient of the "mean"
@@ -51,6 +55,7 @@ class Peer:
     numpy_grad: Callable[..., Any] | None = None
     sklearn: Callable[..., Any] | None = None
     sklearn_scale: float = 1.0
+    torch_fast: Callable[..., Any] | None = None
 
 
 def _F():
@@ -218,6 +223,50 @@ def t_tversky(t, p, reduction, alpha=0.5, beta=0.5, smooth=0.0, eps=1e-7):
     return _t_overlap(t, p, reduction, 1.0, alpha, beta, smooth, eps)
 
 
+def _class_weights(class_weight, x):
+    import torch
+
+    return None if class_weight is None else torch.tensor(class_weight, dtype=x.dtype)
+
+
+def t_multi_margin(t, x, reduction, p=1, margin=1.0, class_weight=None):
+    """PyTorch's MultiMarginLoss written with primitives (relu, gather, one_hot), so that
+    autograd differentiates it twice; values and gradients are ``F.multi_margin_loss``'s
+    (relu's gradient at 0 is 0, as the native kernel's test z > 0). Probability rows:
+    sum_c t_c l(x, c)."""
+    import torch
+
+    n_classes = x.shape[-1]
+    w = _class_weights(class_weight, x)
+
+    def per_label(labels):
+        z = torch.relu(margin - x.gather(-1, labels.unsqueeze(-1)) + x) ** p
+        z = z * (1 - _F().one_hot(labels, n_classes).to(x.dtype))
+        terms = z.sum(-1) / n_classes
+        return terms if w is None else w[labels] * terms
+
+    if not t.is_floating_point():
+        return _reduce(per_label(t.to(torch.int64)), reduction)
+    terms = sum(t[..., c] * per_label(torch.full(x.shape[:-1], c, dtype=torch.int64))
+                for c in range(n_classes))
+    return _reduce(terms, reduction)
+
+
+def t_multi_margin_native(t, x, reduction, p=1, margin=1.0, class_weight=None):
+    """``torch.nn.functional.multi_margin_loss`` itself (labels; probability rows as the
+    sum over classes of its per-row losses)."""
+    import torch
+
+    w = _class_weights(class_weight, x)
+    if not t.is_floating_point():
+        return _F().multi_margin_loss(x, t, p=p, margin=margin, weight=w,
+                                      reduction=reduction)
+    terms = sum(t[..., c] * _F().multi_margin_loss(
+        x, torch.full(x.shape[:-1], c, dtype=torch.int64), p=p, margin=margin, weight=w,
+        reduction="none") for c in range(x.shape[-1]))
+    return _reduce(terms, reduction)
+
+
 # -- NumPy ---------------------------------------------------------------------------------
 
 def _softmax(z):
@@ -330,6 +379,7 @@ PEERS: dict[str, Peer] = {
     "tversky": Peer(torch=t_tversky, torch_native=_never),
     "softmax_cross_entropy": Peer(torch=t_softmax, numpy=np_softmax, numpy_grad=g_softmax,
                                   sklearn=s_softmax),
+    "multi_margin": Peer(torch=t_multi_margin, torch_fast=t_multi_margin_native),
 }
 
 NONE = Peer()

@@ -57,7 +57,8 @@ class Plan:
         self.plain_inputs = self.kernels.layout == "elementwise"
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
-                           or any(d.integer or d.row_sum is not None for d in (dt, dp)))
+                           or any(d.integer or d.row_sum is not None
+                                  or d.label_sets is not None for d in (dt, dp)))
         labels = getattr(self.kernels, "labels", None)
         # label targets under "mean": the mean divides by the same class weights, so a
         # loss may rescale them (by a power of two) so that their sums never overflow

@@ -17,7 +17,7 @@ import numpy as np
 from ._limits import short_repr
 from .errors import HyperparameterError, PluginError
 
-FAMILIES_HINT = ("distance", "probabilistic")
+FAMILIES_HINT = ("distance", "probabilistic", "glm", "margin")
 TASKS = ("regression", "binary", "multiclass", "distribution", "embedding", "other")
 LAYOUTS = ("elementwise", "rows")
 REDUCTIONS = ("mean", "sum", "none")
@@ -99,7 +99,10 @@ class Domain:
 
     ``interval`` bounds every element (open infinite ends mean no inf allowed);
     ``allow_nan`` admits NaN; ``integer`` asks for whole-number class labels;
-    ``row_sum`` asks each row to sum to that value within ``row_sum_tol``.
+    ``row_sum`` asks each row to sum to that value within ``row_sum_tol``;
+    ``label_sets`` (finite sets of values, e.g. ``((-1, 1), (0, 1))``) asks every element
+    to lie in one of the sets, the same set for the whole array (hinge's labels: -1/1 or
+    0/1, never -1 and 0 together).
     """
 
     interval: Interval = REALS
@@ -108,9 +111,27 @@ class Domain:
     row_sum: float | None = None
     row_sum_tol: float = 1e-6
     doc: str = ""
+    label_sets: tuple[tuple[float, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_sets is not None:
+            sets = tuple(tuple(float(v) for v in s) for s in self.label_sets)
+            if not sets or not all(sets) or any(v != v for s in sets for v in s):
+                raise ValueError(f"label_sets must be non-empty sets of numbers, got "
+                                 f"{self.label_sets!r}")
+            object.__setattr__(self, "label_sets", sets)
+
+    def label_sets_text(self) -> str:
+        """``{-1, 1} or {0, 1}``: the label sets as text ("" without them)."""
+        if self.label_sets is None:
+            return ""
+        return " or ".join("{" + ", ".join(_fmt(v) for v in s) + "}"
+                           for s in self.label_sets)
 
     def describe(self) -> str:
         parts = [f"in {self.interval}"]
+        if self.label_sets is not None:
+            parts.append(f"labels in {self.label_sets_text()} (one set throughout)")
         if self.integer:
             parts.append("integer")
         if self.row_sum is not None:
@@ -121,7 +142,10 @@ class Domain:
     def to_dict(self) -> dict:
         return {"interval": self.interval.to_dict(), "allow_nan": self.allow_nan,
                 "integer": self.integer, "row_sum": self.row_sum,
-                "row_sum_tol": self.row_sum_tol, "doc": self.doc, "text": self.describe()}
+                "row_sum_tol": self.row_sum_tol, "doc": self.doc,
+                "label_sets": (None if self.label_sets is None
+                               else [list(v) for v in self.label_sets]),
+                "text": self.describe()}
 
 
 FINITE = Domain()

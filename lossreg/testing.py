@@ -756,7 +756,7 @@ def check_domain_coverage(spec: LossSpec, hyper=None, seed: int = 6) -> None:
     if spec.layout == "elementwise" and t.shape == p.shape and t.ndim == 1:
         for col, argument in enumerate(("y_true", "y_pred")):
             domain = spec.domain(argument)
-            if domain.integer or domain.row_sum is not None:
+            if domain.integer or domain.row_sum is not None or domain.label_sets is not None:
                 continue
             probes = _probe_values(domain.interval)
             tt, pp = t[:len(probes)].astype(np.float64), p[:len(probes)].astype(np.float64)
