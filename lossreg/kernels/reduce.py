@@ -16,6 +16,7 @@ second.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -179,14 +180,24 @@ def first_outside_label_sets(x: np.ndarray, label_sets, workers: int) -> int:
     ``label_sets`` (each a tuple of values), or -1: the first value outside every set,
     or the first one that contradicts the set the values before it fixed (the later of
     the first misses of each set)."""
+    sets = _sets_table(tuple(tuple(s) for s in label_sets))
+    bad = np.empty((n_chunks(x.shape[0]), sets.shape[0]), dtype=np.int64)
+    first_outside_sets(workers, bad.shape[0], x, sets, bad)
+    if (bad < 0).all(axis=0).any():             # one set holds every value (the usual case)
+        return -1
+    return max(first_index(bad[:, k]) for k in range(sets.shape[0]))
+
+
+@functools.lru_cache(maxsize=64)
+def _sets_table(label_sets: tuple) -> np.ndarray:
+    """The label sets as rows of a read-only float64 table, padded with NaN (built once
+    per distinct sets: a call on a mini-batch should not pay for it)."""
     width = max(len(s) for s in label_sets)
     sets = np.full((len(label_sets), width), np.nan)
     for k, s in enumerate(label_sets):
         sets[k, :len(s)] = s
-    bad = np.empty((n_chunks(x.shape[0]), sets.shape[0]), dtype=np.int64)
-    first_outside_sets(workers, bad.shape[0], x, sets, bad)
-    firsts = [first_index(bad[:, k]) for k in range(sets.shape[0])]
-    return -1 if min(firsts) < 0 else max(firsts)
+    sets.flags.writeable = False
+    return sets
 
 
 ROW_BLOCK = 4096   # rows per unit of row_sum_errors
