@@ -180,3 +180,38 @@ def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
     bad = np.empty(n_chunks(x.shape[0]), dtype=np.int64)
     first_outside(workers, bad.shape[0], x, a, b, allow_nan, bad)
     return first_index(bad)
+
+
+@njit(nogil=True)
+def row_violations(t, p, rules):
+    """How many rule violations the 2-D ``t`` and ``p`` hold, in one serial pass (the
+    row-loss fast path's domain check; 0: every value and row is fine, else
+    ``dispatch.check_domains`` locates the first one with the usual scans).
+
+    ``rules`` (float64, 14 slots): for t then p, (check interval, a, b, allow NaN, check
+    row sum, target, tol) as 0/1 flags and bounds. The rules are those of
+    ``first_outside`` (a value outside [a, b], NaN unless allowed) and ``row_sum_errors``
+    (a float64 row sum in index order off target by more than tol), so a 0 here means
+    those scans find nothing.
+    """
+    count = 0
+    for k in range(2):
+        x = t if k == 0 else p
+        base = 7 * k
+        interval = rules[base] != 0.0
+        by_row = rules[base + 4] != 0.0
+        if not (interval or by_row):
+            continue
+        a, b = rules[base + 1], rules[base + 2]
+        allow_nan = rules[base + 3] != 0.0
+        target, tol = rules[base + 5], rules[base + 6]
+        for r in range(x.shape[0]):
+            s = 0.0
+            bad = 0
+            for j in range(x.shape[1]):
+                v = np.float64(x[r, j])
+                s += v
+                bad += 0 if ((v >= a) & (v <= b)) | (allow_nan & (v != v)) else 1
+            count += bad if interval else 0
+            count += 1 if by_row and abs(s - target) > tol else 0
+    return count
