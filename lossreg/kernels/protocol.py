@@ -179,9 +179,7 @@ class RowKernels(Kernels):
         total = None
         if job.summed:
             if job.partials is None and job.scan_workers <= 1 and n <= R.CHUNK:
-                one = np.empty(1, dtype=np.float64)        # one chunk: its sum is the
-                R.chunk_sums.kernel(0, 1, values, job.w, one)   # total (``R.total``)
-                total = float(one[0])
+                total = R.one_chunk_sum(values, job.w)     # one chunk: its sum is the total
             else:
                 total = R.total(R.partial_sums(values, job.w, job.scan_workers,
                                                job.partials))

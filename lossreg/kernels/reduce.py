@@ -16,7 +16,9 @@ second.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import numpy as np
 
@@ -172,6 +174,26 @@ def partial_sums(values: np.ndarray, weights: np.ndarray, workers: int,
 def weighted_sum(values: np.ndarray, weights: np.ndarray, workers: int) -> float:
     """sum_i values_i (* weights_i), chunked in float64: the same number for any threads."""
     return total(partial_sums(values, weights, workers))
+
+
+TINY_SUM = 32   # values summed in Python below this (a compiled call costs more)
+
+
+def one_chunk_sum(values: np.ndarray, weights: np.ndarray) -> float:
+    """``weighted_sum(values, weights, 1)`` of at most ``CHUNK`` values: the one chunk's
+    float64 sum in index order, which is the total. Few values are added in Python:
+    float64 additions (and products) in the same order, so the same bits as
+    ``chunk_sums`` (Python floats are IEEE doubles; Numba does not contract a * b + c
+    without fastmath)."""
+    n = values.shape[0]
+    if n < TINY_SUM:
+        if weights.shape[0]:
+            return functools.reduce(operator.add, map(operator.mul, values.tolist(),
+                                                      weights.tolist()), 0.0)
+        return functools.reduce(operator.add, values.tolist(), 0.0)
+    one = np.empty(1, dtype=np.float64)
+    chunk_sums.kernel(0, 1, values, weights, one)
+    return float(one[0])
 
 
 def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
