@@ -337,3 +337,19 @@ def test_row_fast_path_raises_what_the_scans_raise(name):
             assert _error(loss, t, bp) == slow and slow[1] == "y_pred"
             slow = _error(lambda a, b: loss(a, b, sample_weight=ones), bt, bp)
             assert _error(loss.value_and_grad, bt, bp) == slow and slow[1] == "y_true"
+
+
+def test_small_sums_in_python_give_the_kernel_bits():
+    from lossreg.kernels import reduce as R
+
+    rng = np.random.default_rng(8)
+    for dtype in (np.float64, np.float32):
+        for n in (1, 2, 7, R.TINY_SUM - 1, R.TINY_SUM, R.TINY_SUM + 9):
+            v = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 9, n)).astype(dtype)
+            w = rng.random(n)
+            for weights in (np.empty(0), w):
+                _same(R.one_chunk_sum(v, weights), R.weighted_sum(v, weights, 1))
+            v[n // 2] = math.inf
+            _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
+            v[0] = -math.inf
+            _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
