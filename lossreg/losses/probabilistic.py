@@ -27,8 +27,8 @@ from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, 
                        elementwise_kernels, njit, row_kernels, vmath)
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
-from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, SERIAL_BELOW_HEAVY, ce_impl, js_impl,
-                   kl_impl, kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl,
+from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
+                   kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl,
                    softmax_ce_label_impl, softmax_ce_mean_weights, softmax_ce_scale_free)
 
 FAMILY = "probabilistic"
@@ -775,7 +775,7 @@ def specs() -> list[LossSpec]:
         ),
         LossSpec(
             name="js_div", aliases=("js",), family=FAMILY, task="distribution",
-            kernels=row_kernels(js_impl, serial_below=SERIAL_BELOW_HEAVY),
+            kernels=row_kernels(js_impl, serial_below=ROW_SERIAL_BELOW),
             reference=js_reference, reference_hessian=js_reference_hessian,
             sampler=distribution_sampler,
             domains={"y_true": DISTRIBUTION, "y_pred": DISTRIBUTION},
@@ -845,8 +845,7 @@ def specs() -> list[LossSpec]:
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,
             task="multiclass",
             kernels=TargetFormKernels(
-                softmax_ce_impl, "softmax_cross_entropy", checks_pred=True,
-                serial_below=SERIAL_BELOW_HEAVY,
+                softmax_ce_impl, "softmax_cross_entropy", checks_pred=True, serial_below=ROW_SERIAL_BELOW,
                 labels=LabelKernels(softmax_ce_label_impl, softmax_ce_first_invalid,
                                     softmax_ce_mean_weights, softmax_ce_scale_free)),
             reference=softmax_ce_reference, reference_hessian=softmax_ce_reference_hessian,

@@ -44,13 +44,14 @@ _HALF_LOG2 = 0.5 * math.log(2.0)
 
 BLOCK = 2048            # elements per block (the float64 scratch: 16 KiB, in L1)
 TRANSPOSE_BELOW = 16    # fewer classes than this: softmax blocks are processed class-major
-SERIAL_BELOW = 4096     # elements of p: below, the serial loop (kl, cross-entropy, nll,
-#                         softmax on labels); the recommended threshold for the caller's
-#                         ``parallel`` flag. Measured (min wall time, 2 shared cores, C=10):
-#                         the prange driver first wins near 2,600 elements for these, and
-#                         by 10% at 5,120; a serial run never waits for a busy core
-SERIAL_BELOW_HEAVY = 2048   # js_div and softmax (probability rows): ~5 ns of exp/log per
-#                         element; the prange driver first wins near 1,300-2,000 elements
+SERIAL_BELOW = 4096     # elements of p: below, the serial loop; the recommended threshold
+#                         for the caller's ``parallel`` flag. Measured (min wall time, 2 shared
+#                         cores, C = 10): the prange driver first wins near 2,600 elements
+#                         for kl, cross-entropy and softmax on labels (by 10% at 5,120) and
+#                         near 1,300-2,000 for js and softmax on probability rows (25% at
+#                         2,560); but on a busy machine a launch at 2,560 elements waited
+#                         8-16 ms for its threads (scheduler slices) where the serial run
+#                         takes 20-50 us, so a 256 x 10 mini-batch stays serial
 
 
 @njit(inline="always", error_model="numpy")
