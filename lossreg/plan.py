@@ -127,18 +127,21 @@ class Plan:
         if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
             return None
         dtype = y_pred.dtype
-        if (dtype is not _F64 and dtype is not _F32) or y_pred.ndim != 2:
-            return None
         shape = y_pred.shape
-        n = shape[0]
-        if not 0 < y_pred.size < SCAN_SERIAL_BELOW or not y_pred.flags.c_contiguous \
-                or not y_true.flags.c_contiguous:
+        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2 \
+                or not 0 < y_pred.size < SCAN_SERIAL_BELOW:
             return None
-        if y_true.dtype is dtype and y_true.shape == shape:
+        n = shape[0]
+        t_dtype = y_true.dtype
+        if t_dtype is dtype:
+            if y_true.shape != shape:
+                return None
             labels = False
-        elif y_true.dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
+        elif t_dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
             labels = True
         else:
+            return None
+        if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
             return None
         return Batch(y_true, y_pred, _EMPTY_F64, shape, (n,), n, float(n), dtype, labels)
 

@@ -126,6 +126,8 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
             return parallel(t, p, w, scale, values, grad, hess, *hp_values)
         n, n_classes = p.shape
         br = max(1, BLOCK // n_classes)
+        if n <= br:                         # one block (a mini-batch): one call
+            return block(t, p, w, scale, values, grad, hess, *hp_values, 0)
         bad = 0
         for b in range((n + br - 1) // br):
             bad += block(t, p, w, scale, values, grad, hess, *hp_values, b)
