@@ -154,7 +154,7 @@ class Plan:
                 and (batch.labels or batch.t.shape == batch.p.shape):
             p = batch.p
             if batch.labels:
-                if not R.row_violations(p, p, rules[1]):
+                if rules[1] is None or not R.row_violations(p, p, rules[1]):
                     return
             elif not R.row_violations(batch.t, p, rules[0]):
                 return
@@ -311,7 +311,7 @@ class Plan:
         return outcome
 
 
-def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray] | None:
+def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A row loss's domain rules for ``reduce.row_violations``: (with probability rows,
     with labels: y_true's rules off); None when a rule is not one it counts (whole
     numbers) or the loss is not on rows."""
@@ -324,9 +324,10 @@ def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray] | None:
                       float(d.row_sum is not None),
                       float(d.row_sum) if d.row_sum is not None else 0.0,
                       float(d.row_sum_tol)])
-    labels = [0.0] * 7 + parts[1]
-    return (np.array(parts[0] + parts[1], dtype=np.float64),
-            np.array(labels, dtype=np.float64))
+    labels = None                   # labels and y_pred's rules all in the kernels: none
+    if parts[1][0] or parts[1][4]:
+        labels = np.array([0.0] * 7 + parts[1], dtype=np.float64)
+    return np.array(parts[0] + parts[1], dtype=np.float64), labels
 
 
 def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
