@@ -113,7 +113,7 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
     ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``).
 
     Parallel: a prange driver (compiled on the first parallel call). Serial (inputs
-    below ``SERIAL_BELOW`` elements, a block or two): the block function called per
+    below ``SERIAL_BELOW`` elements, a few blocks): the block function called per
     block from Python, so a small call compiles the block function alone and no serial
     twin of the driver is built (each driver re-optimises the inlined block: seconds).
     """
