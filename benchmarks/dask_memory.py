@@ -2,6 +2,7 @@
 
     python benchmarks/dask_memory.py                     # mse and softmax CE, 2e9 elements
     python benchmarks/dask_memory.py --elements 2e7 --grad-to /tmp/g   # gradient to .npy
+    python benchmarks/dask_memory.py --elements 2e7 --grad-to /tmp/g --zarr   # to zarr
     python benchmarks/dask_memory.py -o benchmarks/results/dask_memory.json
 
 Both inputs are generated lazily, block by block, with ``dask.array.random`` (uniform;
@@ -13,7 +14,9 @@ then reduced by ``lossreg.dask.evaluate`` on dask's threaded scheduler with a pr
 ``--grad-to DIR`` the gradient of each loss is also written, block by block, to a
 ``.npy`` file in DIR (``dask.array.store`` into ``NpyWriter``: positioned writes, not a
 memory map, whose dirty pages would count as resident memory), then deleted
-(``--keep`` keeps it; ``numpy.load(path, mmap_mode="r")`` reads it).
+(``--keep`` keeps it; ``numpy.load(path, mmap_mode="r")`` reads it). With ``--zarr``
+(needs the optional ``zarr`` package) the gradient goes to a zarr store instead, through
+dask's own ``Array.to_zarr``: the gradient is an ordinary dask array.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -66,7 +70,7 @@ class NpyWriter:
 
 
 def run_case(name: str, elements: int, block: int, classes: int, grad_to: str | None,
-             keep: bool) -> dict:
+             keep: bool, to_zarr: bool = False) -> dict:
     import dask
     import dask.array as da
     import numpy as np
@@ -88,21 +92,27 @@ def run_case(name: str, elements: int, block: int, classes: int, grad_to: str | 
     with dask.config.set(scheduler="threads"), ProgressBar(dt=5.0, out=sys.stderr):
         if grad_to:
             os.makedirs(grad_to, exist_ok=True)
-            path = os.path.join(grad_to, f"{name}_grad.npy")
-            out = NpyWriter(path, y_pred.shape, np.float64)
             value, g = ld.value_and_grad(loss, y_true, y_pred)
-            stored = da.store(g, out, lock=False, compute=False)
-            value = float(dask.compute(value, stored)[0])
-            out.close()
+            if to_zarr:
+                path = os.path.join(grad_to, f"{name}_grad.zarr")
+                stored = g.to_zarr(path, overwrite=True, compute=False)
+                value = float(dask.compute(value, stored)[0])
+            else:
+                path = os.path.join(grad_to, f"{name}_grad.npy")
+                out = NpyWriter(path, y_pred.shape, np.float64)
+                stored = da.store(g, out, lock=False, compute=False)
+                value = float(dask.compute(value, stored)[0])
+                out.close()
             if not keep:
-                os.remove(path)
+                shutil.rmtree(path) if to_zarr else os.remove(path)
         else:
             value = ld.evaluate(loss, y_true, y_pred, compute=True)
     seconds = time.perf_counter() - start
     return {"loss": name, "elements": elements, "block_elements": block,
             "input_gb": 2 * elements * 8 / 1e9 if name == "mse"
             else (elements * 8 + elements // classes * 8) / 1e9,
-            "gradient_to_npy": bool(grad_to), "value": value, "seconds": round(seconds, 1),
+            "gradient_to_npy": bool(grad_to) and not to_zarr,
+            "gradient_to_zarr": bool(grad_to) and to_zarr, "value": value, "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
@@ -114,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--losses", default=",".join(CASES))
     ap.add_argument("--grad-to", default=None, help="write gradients as .npy memmaps here")
     ap.add_argument("--keep", action="store_true", help="keep the gradient files")
+    ap.add_argument("--zarr", action="store_true",
+                    help="write the gradients to zarr stores (needs zarr), not .npy")
     ap.add_argument("-o", "--output", default=None, help="write the results as JSON here")
     ap.add_argument("--case", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.case:                       # child process: one case, JSON on stdout
         result = run_case(args.case, int(args.elements), int(args.block), args.classes,
-                          args.grad_to, args.keep)
+                          args.grad_to, args.keep, args.zarr)
         print(json.dumps(result))
         return 0
     results = []
@@ -127,13 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--case", name, "--elements", str(args.elements),
                "--block", str(args.block), "--classes", str(args.classes)]
         if args.grad_to:
-            cmd += ["--grad-to", args.grad_to] + (["--keep"] if args.keep else [])
+            cmd += ["--grad-to", args.grad_to] + (["--keep"] if args.keep else []) \
+                + (["--zarr"] if args.zarr else [])
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(result)
         print(f"{name:24s} {result['elements']:.2e} elements  {result['input_gb']:.1f} GB "
               f"inputs  {result['seconds']:8.1f} s  peak RSS {result['peak_rss_mb']:8.1f} MB"
-              f"{'  (+ gradient to .npy)' if result['gradient_to_npy'] else ''}")
+              f"{'  (+ gradient to .npy)' if result['gradient_to_npy'] else ''}"
+              f"{'  (+ gradient to zarr)' if result.get('gradient_to_zarr') else ''}")
     if args.output:
         import dask
         import numpy

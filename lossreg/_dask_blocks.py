@@ -21,9 +21,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import errors as E
-from .dispatch import Batch, _as_labels, _weights, check_domains, label_weights, prepare
+from .dispatch import (_MAX_F64, _MIN_POSITIVE, Batch, _as_labels, check_domains,
+                       label_weights, prepare)
 from .kernels import reduce as R
 from .kernels.protocol import Job
+from ._zero_weights import cleared, neutralized
+from .plan import keeps_zero_weights
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
@@ -77,8 +80,8 @@ class BlockResult:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     failure: Failure | None = None
+    row0: int = 0                            # the block's first term
     zeros: bool = False                      # some weight in the block is exactly 0
-    kept: int = -1                           # terms summed (zeros: the non-zero ones)
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
@@ -134,18 +137,25 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     n_terms = p.shape[0]
     res = BlockResult(n_terms)
     scan = plan.scan_workers_for(p.size)
+    checked = summary is not None and "zero_rows" in summary   # by a first pass
     try:
         if job.weights_only:
-            batch = _weights_batch(spec, t, p, w, n_terms, plan)
-        else:
-            batch = prepare(spec, t, p, w, "sum", plan.scan_workers_for)
+            batch = _weights_batch(spec, t, p, w, n_terms, scan)
+        else:      # the weights apart: checked here, summed once by chunks below
+            batch = prepare(spec, t, p, None, "sum", plan.scan_workers_for)
+            if w is not None and checked:
+                batch.w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+                batch.zeros = row0 in summary["zero_rows"]
+            elif w is not None:
+                batch.w, batch.zeros = _checked_weights(w, scan)
     except E.DomainError as exc:
         res.failure = _failure(PREPARE, exc, row0, n_cols, rows)
         return res
-    if w is not None and summary is None:      # else a first pass summed them already
+    if w is not None and not checked:
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
+        res.zeros = bool(batch.zeros)
+    res.row0 = row0
     args = plan.label_args if batch.labels else plan.args
-    res.zeros = bool(batch.zeros)
     if batch.labels:
         try:
             label_weights(spec, args, batch, "sum", job.validate, scan)
@@ -153,7 +163,7 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
             res.failure = _failure(LABELS, exc, row0, n_cols, rows)
             return res
         lt = spec.kernels.labels
-        if job.reduction == "mean" and lt.mean_weights is not None:
+        if job.reduction == "mean" and lt.mean_weights is not None and not checked:
             d = np.empty(n_terms, dtype=np.float64)
             if lt.mean_weights(batch.t, n_cols, d, False, *args) is not False:
                 res.dparts = R.partial_sums(d, batch.w, scan)
@@ -165,45 +175,21 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
         except E.DomainError as exc:
             res.failure = _failure(DOMAINS, exc, row0, n_cols, rows)
             return res
-    if batch.zeros:
-        return _nonzero(job, plan, batch, args, res, summary)
-    return _kernels(job, plan, batch, args, res, summary, row0)
-
-
-def _nonzero(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None) -> BlockResult:
-    """A block with weights exactly 0: as ``Plan._nonzero`` in memory, the kernels run on
-    the terms of non-zero weight only (a zero-weight term contributes exactly 0, even
-    where its loss is infinite) and derivatives and values are scattered back. The
-    chunk totals are then those of the block's own non-zero terms (in memory: of all
-    non-zero terms), so the sum may differ from the in-memory one in the last bits."""
-    keep = np.flatnonzero(batch.w)
-    part = Batch(batch.t[keep], batch.p[keep], batch.w[keep], batch.p[keep].shape,
-                 (keep.size,), keep.size, batch.weight_sum, batch.dtype, batch.labels)
-    inner = BlockResult(keep.size, zeros=True)
-    if keep.size:
-        inner = _kernels(job, plan, part, args, inner, summary)
-        if inner.failure is not None:
-            res.failure = inner.failure._replace(index=-1)
-            return res
-    res.kept = keep.size
-    res.partials = inner.partials if keep.size or not job.value else _EMPTY_F64
-    for name in ("values", "grad", "hess"):
-        got = getattr(inner, name)
-        want = (job.value and job.reduction == "none") if name == "values" \
-            else getattr(job, name)
-        if want:
-            shape = (batch.n_terms,) if name == "values" else batch.p.shape
-            full = np.zeros(shape, batch.dtype)
-            if got is not None:
-                full[keep] = got
-            setattr(res, name, full)
-    return res
+    zero = None
+    if batch.zeros:       # as Plan.execute: stand-ins at weight 0, the layout unchanged
+        keep = keeps_zero_weights(spec.kernels, args)
+        batch, zero = neutralized(spec, batch, keep)
+        job_check = job.validate and keep
+    else:
+        job_check = job.validate
+    return _kernels(job, plan, batch, args, res, summary, row0, zero, job_check)
 
 
 def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None, row0: int = 0) -> BlockResult:
-    """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals)."""
+             summary: dict | None, row0: int, zero: np.ndarray | None,
+             check: bool) -> BlockResult:
+    """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals);
+    ``zero``: the terms of weight 0, which hold stand-ins (``Plan.execute``)."""
     spec = job.loss.spec
     p = batch.p
     n_terms = batch.n_terms
@@ -223,6 +209,8 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
             h += (u.dtype.type(spec.outer[2](summary["m"])) * u) * u
             h *= d1
         u *= d1
+        if zero is not None:
+            cleared(zero, g, h)
         res.grad, res.hess = g, h
         return res
     values = None
@@ -232,34 +220,50 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     partials = np.empty(R.n_chunks(n_terms), np.float64) if summed else None
     scale = 1.0 if summary is None else summary["scale"]
     run = Job(batch.t, batch.p, batch.w, args, plan.bounds, summed, values, g, h,
-              scale, job.validate, workers > 1, workers, batch.labels, scan, partials)
+              scale, check, workers > 1, workers, batch.labels,
+              scan, partials)
     try:
         plan._run(run, batch)
     except E.DomainError as exc:
         res.failure = _failure(KERNEL, exc, row0, n_cols, rows)
         return res
+    if zero is not None:
+        cleared(zero, values, g, h)
     res.partials, res.values, res.grad, res.hess = partials, values, g, h
     return res
 
 
-def _weights_batch(spec, t, p, w, n_terms: int, plan) -> Batch:
+def _checked_weights(w: np.ndarray, scan: int) -> tuple[np.ndarray, bool]:
+    """A block's weights as contiguous float64, checked as ``dispatch._weights`` does
+    (same error), and whether one is exactly 0; not summed (``run_block`` sums them by
+    chunks, which is all ``finish_weights`` needs)."""
+    wv = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+    i = R.first_outside_index(wv, _MIN_POSITIVE, _MAX_F64, False, scan)
+    zeros = i >= 0 and wv[i] == 0.0
+    if zeros:
+        i = R.first_outside_index(wv, 0.0, _MAX_F64, False, scan)
+    if i >= 0:
+        raise E.DomainError(f"sample_weight must be finite and >= 0; first violation at "
+                            f"index {i} ({wv[i]!r})", argument="sample_weight",
+                            constraint="finite and >= 0", index=i)
+    return wv, zeros
+
+
+def _weights_batch(spec, t, p, w, n_terms: int, scan: int) -> Batch:
     """The weight pass's ``Batch``: weights (and class labels) converted and checked as
     ``dispatch.prepare`` does, without touching y_pred (``p`` is a stand-in)."""
     labels = t is not None and spec.layout == "rows" and t.ndim == 1
     tl = _as_labels(t) if labels else _EMPTY_F64
-    if w is None:
-        wv, ws, zeros = _EMPTY_F64, float(n_terms), False
-    else:
-        wv, ws, zeros = _weights(w, (n_terms,), n_terms, plan.scan_workers_for)
-    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, ws, p.dtype, labels=labels,
-                 zeros=zeros)
+    wv, zeros = (_EMPTY_F64, False) if w is None else _checked_weights(w, scan)
+    return Batch(tl, p, wv, p.shape, (n_terms,), n_terms, float(n_terms), p.dtype,
+                 labels=labels, zeros=zeros)
 
 
 def block_summary(result: BlockResult) -> BlockResult:
     """The block's chunk totals and error without its arrays: what the final task needs,
     so the arrays are released as soon as they are written (out of core)."""
     return BlockResult(result.n_terms, result.partials, result.wparts, result.dparts,
-                       failure=result.failure, zeros=result.zeros, kept=result.kept)
+                       failure=result.failure, row0=result.row0, zeros=result.zeros)
 
 
 def block_grad(result: BlockResult, shape: tuple) -> np.ndarray:
@@ -295,10 +299,8 @@ def _joined(results: list[BlockResult], attr: str, n_terms: int, what: str) -> n
 
 
 def _expected_totals(r: BlockResult, attr: str) -> int:
-    """Chunk totals a block must return: one per chunk of its terms (of its non-zero
-    weight terms for the loss totals of a block with zero weights)."""
-    n = r.kept if attr == "partials" and r.kept >= 0 else r.n_terms
-    return R.n_chunks(n) if n else 0
+    """Chunk totals a block must return: one per chunk of its terms."""
+    return R.n_chunks(r.n_terms) if r.n_terms else 0
 
 
 def _first_failure(results: list[BlockResult], stages: tuple[int, ...]) -> None:
@@ -334,7 +336,8 @@ def finish_weights(results: list[BlockResult], n_terms: int, reduction: str,
                                 "times sample_weight; ignored rows count 0) sum to 0: the "
                                 "weighted mean is undefined", argument="y_true",
                                 constraint="some non-ignored row with positive weight")
-    return {"ws": ws, "scale": 1.0 / ws if reduction == "mean" else 1.0}
+    return {"ws": ws, "scale": 1.0 / ws if reduction == "mean" else 1.0,
+            "zero_rows": frozenset(r.row0 for r in results if r.zeros)}
 
 
 def finish(results: list[BlockResult], n_terms: int, reduction: str, weighted: bool,

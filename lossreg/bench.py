@@ -194,7 +194,7 @@ def torch_impl(name: str, t, p, hp: dict, n_threads: int) -> dict[str, Callable]
     pp = torch.from_numpy(p.copy()).requires_grad_(True)
 
     def f():
-        return entry.torch(tt, pp, "mean", **hp)
+        return (entry.torch_fast or entry.torch)(tt, pp, "mean", **hp)
 
     def value():
         with torch.no_grad():

@@ -35,9 +35,10 @@ import numpy as np
 from . import _dask_blocks as B
 from ._bridge import require, resolve
 from .dispatch import _shape_error, working_dtype
-from .errors import DTypeError, LossError, ShapeError
+from .errors import DTypeError, HyperparameterError, LossError, ShapeError
 from .kernels.reduce import CHUNK
 from .loss import Loss
+from .plan import positional
 
 __all__ = ["evaluate", "grad", "value_and_grad", "hessian", "grad_hess"]
 
@@ -214,6 +215,11 @@ def _run(loss: Any, y_true, y_pred, sample_weight, hyperparameters: dict, comput
     inp = _Inputs(da, spec, y_true, y_pred, sample_weight, block_size)
     if spec.check_args is not None:
         spec.check_args(loss._args, inp.pred_shape)
+    if positional(spec.kernels, loss._args):
+        raise HyperparameterError(
+            f"loss {loss.name!r} with these hyperparameters weighs each element by its "
+            "position in the last axis (a per-class pos_weight), which lossreg.dask does "
+            "not support; use a scalar, or compute in memory")
     if inp.n_terms == 0:
         return _empty(da, loss, inp, value, grad, hess, compute)
     out = _Graph(da, loss, inp, validate).build(value, grad, hess)
@@ -379,7 +385,10 @@ class _Graph:
         if first_value is not None:
             task, deps = (B.value_of, (first_value.name,)), [first_value]
         else:
-            small = self._summaries(blocks)
+            # blocks that hold derivative arrays hand on only their totals (the arrays
+            # are released as soon as they are written); value-only blocks hold none
+            small = (self._summaries(blocks) if blocks_job.grad or blocks_job.hess
+                     else blocks)
             total = (B.finish, self._keys(small), inp.n_terms, self.reduction,
                      inp.w is not None, blocks_job, None if weights is None else (weights.name,))
             task, deps = (B.value_of, total), [small] + ([weights] if weights is not None

@@ -271,6 +271,10 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
                 raise DomainError(f"{argument} must hold whole numbers (class labels); first "
                                   f"violation at index {i} ({flat[i].item()!r})", argument=argument,
                                   constraint="integer", index=i)
+        if domain.label_sets is not None:
+            i = R.first_outside_label_sets(flat, domain.label_sets, workers)
+            if i >= 0:
+                raise _label_set_error(argument, domain, flat, i)
         if domain.row_sum is not None and arr.ndim == 2 and arr.shape[0] > 0:
             rows = np.empty(arr.shape[0], dtype=np.int64)
             R.row_sum_errors(workers, R.n_chunks(arr.shape[0], R.ROW_BLOCK), arr,
@@ -278,6 +282,13 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
             hits = np.flatnonzero(rows)
             if hits.size:
                 raise _row_sum_error(argument, domain, arr, int(hits[0]))
+
+
+def _label_set_error(argument: str, domain: Domain, flat: np.ndarray, i: int) -> DomainError:
+    text = domain.label_sets_text()
+    return DomainError(f"{argument} must hold labels in {text}, one set throughout (not "
+                       f"mixed); first violation at index {i} ({flat[i].item()!r})",
+                       argument=argument, constraint=f"labels in {text}", index=i)
 
 
 def _row_sum_error(argument: str, domain: Domain, arr: np.ndarray, r: int) -> DomainError:

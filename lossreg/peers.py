@@ -9,8 +9,13 @@ them, so what is compared and what is benchmarked is the same code.
   (``t`` int64 for class labels). Every hyperparameter of the loss is supported.
 * ``torch_native(**hyper) -> bool``: whether PyTorch ships this loss for these
   hyperparameters (a ``torch.nn.functional`` loss or a one-line composition of one).
-  Where it does not (focal losses, JS, alpha-weighted BCE), ``torch`` is an autograd
-  reference written from primitives: a correctness check, not a benchmark peer.
+  Where it does not (focal losses, JS, alpha-weighted BCE, Dice, Tversky), ``torch`` is
+  an autograd reference written from primitives: a correctness check, not a benchmark
+  peer.
+* ``torch_fast(t, p, reduction, **hyper) -> tensor`` (optional): PyTorch's own kernel
+  where ``torch`` is a composition of primitives kept for its double backward (the
+  Hessian tests need one; ``F.multi_margin_loss`` has none). ``lossreg bench`` times
+  this one when given.
 * ``numpy(t, p, **hyper) -> float``: the "mean" value in plain NumPy, where it is worth
   more than the mean of ``spec.reference`` (see :func:`numpy_value`).
 * ``numpy_grad(t, p, **hyper) -> ndarray | None``: closed-form gradient of the "mean"
@@ -50,6 +55,7 @@ class Peer:
     numpy_grad: Callable[..., Any] | None = None
     sklearn: Callable[..., Any] | None = None
     sklearn_scale: float = 1.0
+    torch_fast: Callable[..., Any] | None = None
 
 
 def _F():
@@ -193,6 +199,74 @@ def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_in
                               label_smoothing=label_smoothing, reduction=reduction)
 
 
+def t_cosine(t, p, reduction):
+    """-F.cosine_similarity per row: Keras's cosine_similarity (torch's eps 1e-8 only
+    matters for norms below it, where lossreg raises or rescales)."""
+    return _reduce(-_F().cosine_similarity(p, t, dim=-1), reduction)
+
+
+def _t_overlap(t, p, reduction, kappa, alpha, beta, smooth, eps):
+    inter = (t * p).sum(-1)
+    den = (kappa * inter + alpha * (t * (1 - p)).sum(-1) + beta * (p * (1 - t)).sum(-1)
+           + smooth + eps)
+    return _reduce(1 - (kappa * inter + smooth) / den, reduction)
+
+
+def t_dice(t, p, reduction, smooth=0.0, eps=1e-7):
+    """Keras's dice per row (axis=-1) with smooth, from torch primitives."""
+    return _reduce(1 - (2 * (t * p).sum(-1) + smooth)
+                   / (t.sum(-1) + p.sum(-1) + smooth + eps), reduction)
+
+
+def t_tversky(t, p, reduction, alpha=0.5, beta=0.5, smooth=0.0, eps=1e-7):
+    """Keras's tversky per row, from torch primitives (alpha on sum t (1 - p))."""
+    return _t_overlap(t, p, reduction, 1.0, alpha, beta, smooth, eps)
+
+
+def _class_weights(class_weight, x):
+    import torch
+
+    return None if class_weight is None else torch.tensor(class_weight, dtype=x.dtype)
+
+
+def t_multi_margin(t, x, reduction, p=1, margin=1.0, class_weight=None):
+    """PyTorch's MultiMarginLoss written with primitives (relu, gather, one_hot), so that
+    autograd differentiates it twice; values and gradients are ``F.multi_margin_loss``'s
+    (relu's gradient at 0 is 0, as the native kernel's test z > 0). Probability rows:
+    sum_c t_c l(x, c)."""
+    import torch
+
+    n_classes = x.shape[-1]
+    w = _class_weights(class_weight, x)
+
+    def per_label(labels):
+        z = torch.relu(margin - x.gather(-1, labels.unsqueeze(-1)) + x) ** p
+        z = z * (1 - _F().one_hot(labels, n_classes).to(x.dtype))
+        terms = z.sum(-1) / n_classes
+        return terms if w is None else w[labels] * terms
+
+    if not t.is_floating_point():
+        return _reduce(per_label(t.to(torch.int64)), reduction)
+    terms = sum(t[..., c] * per_label(torch.full(x.shape[:-1], c, dtype=torch.int64))
+                for c in range(n_classes))
+    return _reduce(terms, reduction)
+
+
+def t_multi_margin_native(t, x, reduction, p=1, margin=1.0, class_weight=None):
+    """``torch.nn.functional.multi_margin_loss`` itself (labels; probability rows as the
+    sum over classes of its per-row losses)."""
+    import torch
+
+    w = _class_weights(class_weight, x)
+    if not t.is_floating_point():
+        return _F().multi_margin_loss(x, t, p=p, margin=margin, weight=w,
+                                      reduction=reduction)
+    terms = sum(t[..., c] * _F().multi_margin_loss(
+        x, torch.full(x.shape[:-1], c, dtype=torch.int64), p=p, margin=margin, weight=w,
+        reduction="none") for c in range(x.shape[-1]))
+    return _reduce(terms, reduction)
+
+
 # -- NumPy ---------------------------------------------------------------------------------
 
 def _softmax(z):
@@ -300,8 +374,12 @@ PEERS: dict[str, Peer] = {
         numpy_grad=g_bce_logits, sklearn=s_bce_logits),
     "focal": Peer(torch=t_focal, torch_native=_never),
     "sigmoid_focal": Peer(torch=t_sigmoid_focal, torch_native=_never),
+    "cosine_similarity": Peer(torch=t_cosine),
+    "dice": Peer(torch=t_dice, torch_native=_never),
+    "tversky": Peer(torch=t_tversky, torch_native=_never),
     "softmax_cross_entropy": Peer(torch=t_softmax, numpy=np_softmax, numpy_grad=g_softmax,
                                   sklearn=s_softmax),
+    "multi_margin": Peer(torch=t_multi_margin, torch_fast=t_multi_margin_native),
 }
 
 NONE = Peer()

@@ -25,6 +25,7 @@ from .errors import LossError, PluginError
 from .kernels import reduce as R
 from .kernels.protocol import Job
 from .kernels.workers import default_workers
+from ._zero_weights import cleared, neutralized
 from .registry import BUILTIN_SOURCE
 from .spec import LossSpec
 
@@ -59,7 +60,8 @@ class Plan:
         self.plain_inputs = self.kernels.layout == "elementwise"
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
-                           or any(d.integer or d.row_sum is not None for d in (dt, dp)))
+                           or any(d.integer or d.row_sum is not None
+                                  or d.label_sets is not None for d in (dt, dp)))
         labels = getattr(self.kernels, "labels", None)
         # label targets under "mean": the mean divides by the same class weights, so a
         # loss may rescale them (by a power of two) so that their sums never overflow
@@ -174,11 +176,12 @@ class Plan:
     # -- the work ------------------------------------------------------------------------
     def execute(self, batch: Batch, value: bool, grad: bool, hess: bool,
                 out: np.ndarray | None, hess_out: np.ndarray | None, validate: bool,
-                checked: bool = False):
-        """Checks on the whole batch (unless ``checked``: a part of a checked batch),
-        then the kernels: on the terms of non-zero weight only when some weight is 0
-        (``_nonzero``), so such a term contributes exactly 0 even where its loss or
-        derivative is infinite (0 * inf would be NaN)."""
+                checked: bool = False, zero: np.ndarray | None = None):
+        """Checks on the whole batch (unless ``checked``: already done, on this batch or
+        the one it was derived from), then the kernels. When some weight is exactly 0
+        the domains are checked on every term, then those terms get a stand-in input
+        (``_zero_weights``: the layout, and with it every chunked sum, stays that of the
+        whole input) and ``zero`` lists them; their derivatives and values end as +0.0."""
         spec, reduction = self.spec, self.reduction
         n = batch.p.size
         workers = self.workers_for(n)
@@ -192,7 +195,11 @@ class Plan:
             if validate and (self.needs_scan or batch.zeros):
                 self._check_domains(batch, scan)
             if batch.zeros:
-                return self._nonzero(batch, value, grad, hess, out, hess_out, validate)
+                keep = keeps_zero_weights(self.kernels, args)
+                batch, zero = neutralized(spec, batch, keep)
+                # every term was checked and the stand-ins are valid; kept terms keep the
+                # kernels' own row-rule checks (losses.overlap)
+                validate = validate and keep
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
@@ -205,7 +212,7 @@ class Plan:
                 scaled = _homogeneous(batch)
                 if scaled is not None:
                     return self._rescaled(scaled, value, grad, hess, out, hess_out,
-                                          validate)
+                                          validate, zero)
             if value:
                 result = float(spec.outer[0](m))
             if grad or hess:
@@ -223,39 +230,19 @@ class Plan:
                                   batch.labels), batch).total
             if value:
                 result = total * scale if reduction == "mean" else total
+        if zero is not None:
+            cleared(zero, g, h, values if reduction == "none" and value else None)
         return result, _finish(g, out, batch), _finish(h, hess_out, batch)
 
-    def _nonzero(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out,
-                 validate: bool):
-        """The work on the terms (elements or rows) of non-zero weight, scattered back:
-        the others get value, gradient and Hessian exactly 0. The same kernels as any
-        call (no extra compile); the domains were checked on the whole batch."""
-        keep = np.flatnonzero(batch.w)
-        p = batch.p[keep]
-        v = g = h = None
-        if keep.size:
-            part = Batch(batch.t[keep], p, batch.w[keep], p.shape, (keep.size,), keep.size,
-                         batch.weight_sum, batch.dtype, batch.labels)
-            v, g, h = self.execute(part, value, grad, hess, None, None, validate, True)
-        if value and self.reduction == "none":
-            full = np.zeros(batch.n_terms, dtype=batch.dtype)
-            if v is not None:
-                full[keep] = v
-            v = full.reshape(batch.value_shape)
-        elif value and v is None:
-            v = 0.0
-        return v, _scattered(g, keep, out, batch) if grad else None, \
-            _scattered(h, keep, hess_out, batch) if hess else None
-
     def _rescaled(self, scaled: tuple, value: bool, grad: bool, hess: bool, out, hess_out,
-                  validate: bool):
+                  validate: bool, zero: np.ndarray | None):
         """A loss homogeneous of degree k (value(s t, s p) = s^k value(t, p)) on inputs
         scaled by 2^-e: value times 2^(e k), gradient 2^(e (k - 1)), Hessian
         2^(e (k - 2)); powers of two, so exact (RMSE of residuals whose squares overflow
         or underflow)."""
         batch, e = scaled
         k = self.spec.homogeneity
-        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True)
+        v, g, h = self.execute(batch, value, grad, hess, out, hess_out, validate, True, zero)
         if v is not None:
             v = math.ldexp(v, e * k)
         for arr, power in ((g, e * (k - 1)), (h, e * (k - 2))):
@@ -311,11 +298,31 @@ class Plan:
         return outcome
 
 
+def keeps_zero_weights(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments run on the terms of weight 0 as given
+    (``kernels.keeps_zero_weights(args)``) rather than on stand-ins (``_zero_weights``):
+    kernels that check a rule of whole rows (``losses.overlap``: a zero norm is refused
+    whatever its weight, as NaN is). Their terms are finite wherever the domains hold, so
+    a zero weight contributes exactly 0 either way."""
+    check = getattr(kernels, "keeps_zero_weights", None)
+    return bool(check is not None and check(args))
+
+
+def positional(kernels, args: tuple) -> bool:
+    """Whether ``kernels`` with these arguments depend on each term's position (a
+    per-class weight read at flat index k mod C, ``losses.pos_weight``):
+    ``lossreg.dask``, whose blocks start anywhere, refuses them."""
+    check = getattr(kernels, "positional", None)
+    return bool(check is not None and check(args))
+
+
 def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A row loss's domain rules for ``reduce.row_violations``: (with probability rows,
-    with labels: y_true's rules off); None when a rule is not one it counts (whole
-    numbers) or the loss is not on rows."""
-    if kernels.layout != "rows" or dt.integer or dp.integer:
+    with labels: y_true's rules off); None when the loss is not on rows or a domain has
+    a rule it does not count (whole numbers, label sets): then every call scans with
+    ``dispatch.check_domains``. A new kind of domain rule must be added here too."""
+    if kernels.layout != "rows" or any(d.integer or d.label_sets is not None
+                                       for d in (dt, dp)):
         return None
     parts = []
     for argument, d in (("y_true", dt), ("y_pred", dp)):
@@ -344,15 +351,6 @@ def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:
     t, p = np.ldexp(batch.t, -e).astype(batch.dtype), np.ldexp(batch.p, -e).astype(batch.dtype)
     return Batch(t, p, batch.w, batch.pred_shape, batch.value_shape, batch.n_terms,
                  batch.weight_sum, batch.dtype, batch.labels), e
-
-
-def _scattered(part: np.ndarray | None, keep: np.ndarray, out, batch: Batch) -> np.ndarray:
-    """A full derivative array: ``part`` at the terms ``keep``, 0 elsewhere."""
-    full = _buffer(out, batch)
-    full.fill(0)
-    if part is not None:
-        full[keep] = part
-    return _finish(full, out, batch)
 
 
 def _buffer(out: np.ndarray | None, batch: Batch) -> np.ndarray:

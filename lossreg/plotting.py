@@ -13,7 +13,8 @@ table, so that plugin losses plot as well as the built-ins:
   over the ``y_pred`` interval (a small margin is kept from the ends);
 * row losses (``layout="rows"``): a 2-class row. Probability rows are ``(1 - q, q)``
   and logit rows ``(0, z)``; targets are the one-hot row ``(0, 1)`` (or the class label
-  1 when rows are not accepted) and, for distribution targets, the uniform row.
+  1 when rows are not accepted) and, for distribution targets, the uniform row; real
+  rows refused at (0, 0) (a zero norm) are sliced along (1, z) instead.
 
 The gradient panel shows the derivative *along the slice*, ``grad(y_pred) . d y_pred/dx``
 (for the row ``(1 - q, q)`` that is ``g_1 - g_0``), so it is the slope of the left panel;
@@ -79,6 +80,7 @@ class _Slice:
     direction: np.ndarray | None   # rows: d y_pred / dx per class (or per point and
     #                                class); None: element-wise
     variable: str = "x"            # the symbol of x, for the gradient axis
+    fallback: bool = False         # tried only when no earlier slice gave a curve
 
 
 def _fmt(v: float) -> str:
@@ -192,6 +194,12 @@ def _row_slices(spec: LossSpec, points: int, x_range) -> list[_Slice]:
     # Integer class labels (n,) instead of target rows: tried when rows are refused.
     slices.append(_Slice("y_true = class 1", xlabel, x, np.ones(points), y_pred, direction,
                          variable))
+    if not (bounded or log_rows or dp.row_sum is not None):
+        # real rows refused at (0, 0) (cosine similarity: a zero norm): the row (1, z)
+        slices.append(_Slice("y_true = (0, 1)", "z: y_pred row (1, z)", x,
+                             np.tile(targets[0][1], (points, 1)),
+                             np.stack([np.ones_like(x), x], axis=1), direction, "z",
+                             fallback=True))
     return slices
 
 
@@ -256,6 +264,8 @@ def loss_curves(loss: Loss | LossSpec | str, *, points: int = 401,
     for sl in candidates:
         if rows and sl.y_true.ndim == 1 and curves:
             break  # target rows worked: the label form would only repeat (0, 1)
+        if sl.fallback and curves:
+            continue
         try:
             value, grad = _evaluate(loss, sl)
         except (DomainError, ShapeError) as exc:

@@ -29,7 +29,9 @@ from .spec import LossSpec
 
 ENTRY_POINT_GROUP = "lossreg"
 BUILTIN_MODULES = ("lossreg.losses.distance", "lossreg.losses.probabilistic",
-                   "lossreg.losses.nll", "lossreg.losses.glm")
+                   "lossreg.losses.nll", "lossreg.losses.glm",
+                   "lossreg.losses.overlap",
+                   "lossreg.losses.margin")
 BUILTIN_SOURCE = "lossreg (built-in)"
 
 

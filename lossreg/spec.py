@@ -17,7 +17,7 @@ import numpy as np
 from ._limits import short_repr
 from .errors import HyperparameterError, PluginError
 
-FAMILIES_HINT = ("distance", "probabilistic")
+FAMILIES_HINT = ("distance", "probabilistic", "glm", "margin")
 TASKS = ("regression", "binary", "multiclass", "distribution", "embedding", "other")
 LAYOUTS = ("elementwise", "rows")
 REDUCTIONS = ("mean", "sum", "none")
@@ -99,7 +99,10 @@ class Domain:
 
     ``interval`` bounds every element (open infinite ends mean no inf allowed);
     ``allow_nan`` admits NaN; ``integer`` asks for whole-number class labels;
-    ``row_sum`` asks each row to sum to that value within ``row_sum_tol``.
+    ``row_sum`` asks each row to sum to that value within ``row_sum_tol``;
+    ``label_sets`` (finite sets of values, e.g. ``((-1, 1), (0, 1))``) asks every element
+    to lie in one of the sets, the same set for the whole array (hinge's labels: -1/1 or
+    0/1, never -1 and 0 together).
     """
 
     interval: Interval = REALS
@@ -108,9 +111,27 @@ class Domain:
     row_sum: float | None = None
     row_sum_tol: float = 1e-6
     doc: str = ""
+    label_sets: tuple[tuple[float, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.label_sets is not None:
+            sets = tuple(tuple(float(v) for v in s) for s in self.label_sets)
+            if not sets or not all(sets) or any(v != v for s in sets for v in s):
+                raise ValueError(f"label_sets must be non-empty sets of numbers, got "
+                                 f"{self.label_sets!r}")
+            object.__setattr__(self, "label_sets", sets)
+
+    def label_sets_text(self) -> str:
+        """``{-1, 1} or {0, 1}``: the label sets as text ("" without them)."""
+        if self.label_sets is None:
+            return ""
+        return " or ".join("{" + ", ".join(_fmt(v) for v in s) + "}"
+                           for s in self.label_sets)
 
     def describe(self) -> str:
         parts = [f"in {self.interval}"]
+        if self.label_sets is not None:
+            parts.append(f"labels in {self.label_sets_text()} (one set throughout)")
         if self.integer:
             parts.append("integer")
         if self.row_sum is not None:
@@ -121,7 +142,10 @@ class Domain:
     def to_dict(self) -> dict:
         return {"interval": self.interval.to_dict(), "allow_nan": self.allow_nan,
                 "integer": self.integer, "row_sum": self.row_sum,
-                "row_sum_tol": self.row_sum_tol, "doc": self.doc, "text": self.describe()}
+                "row_sum_tol": self.row_sum_tol, "doc": self.doc,
+                "label_sets": (None if self.label_sets is None
+                               else [list(v) for v in self.label_sets]),
+                "text": self.describe()}
 
 
 FINITE = Domain()
@@ -134,8 +158,9 @@ class Hyperparameter:
     Both ``Hyperparameter(float, 0.5, Interval(0, 1))`` and
     ``Hyperparameter("q", float, 0.5, Interval(0, 1), "quantile")`` are accepted; the
     name is filled in from the key of ``LossSpec.hyperparameters`` when omitted.
-    ``type`` is ``float``, ``int``, ``bool`` or ``"array"`` (a 1-D float sequence whose
-    entries lie in ``interval``). A default of None (or ``nullable=True``) admits None.
+    ``type`` is ``float``, ``int``, ``bool``, ``"array"`` (a 1-D float sequence whose
+    entries lie in ``interval``) or ``"float_or_array"`` (either: a float, or such a
+    sequence, e.g. a weight per class broadcast over the last axis). A default of None (or ``nullable=True``) admits None.
     """
 
     __slots__ = ("name", "type", "default", "interval", "doc", "nullable")
@@ -144,7 +169,7 @@ class Hyperparameter:
                  default: Any = None, interval: Interval | None = None, doc: str = "",
                  nullable: bool | None = None):
         args = list(args)
-        if args and isinstance(args[0], str) and args[0] != "array":
+        if args and isinstance(args[0], str) and args[0] not in _ARRAY_TYPES:
             name = args.pop(0)
         fields = ["type", "default", "interval", "doc"]
         given = dict(type=type, default=default, interval=interval, doc=doc)
@@ -154,7 +179,7 @@ class Hyperparameter:
             raise TypeError("Hyperparameter takes at most (name, type, default, interval, doc)")
         self.name = name
         self.type = given["type"] if given["type"] is not None else float
-        if self.type not in (float, int, bool, "array"):
+        if self.type not in (float, int, bool, *_ARRAY_TYPES):
             raise TypeError(f"unsupported hyperparameter type {self.type!r}")
         self.default = given["default"]
         self.interval = given["interval"]
@@ -181,9 +206,12 @@ class Hyperparameter:
 
     def constraint(self) -> str:
         text = "a bool" if self.type is bool else "an int" if self.type is int else \
-            "a 1-D array" if self.type == "array" else "a float"
+            "a 1-D array" if self.type == "array" else \
+            "a float or 1-D array" if self.type == "float_or_array" else "a float"
         if self.interval is not None:
             text = f"in {self.interval}" if self.type is float else f"{text} in {self.interval}"
+            if self.type == "float_or_array":
+                text = f"a float or 1-D array, entries in {self.interval}"
         if self.nullable:
             text += " or None"
         return text
@@ -202,7 +230,12 @@ class Hyperparameter:
             if self.nullable:
                 return None
             raise fail("")
-        if self.type == "array":
+        if self.type == "float_or_array" and np.ndim(value) == 0:
+            try:
+                return Hyperparameter(self.name, float, None, self.interval).validate(value)
+            except HyperparameterError:
+                raise fail("") from None
+        if self.type in _ARRAY_TYPES:
             try:
                 arr = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError, OverflowError):
@@ -251,6 +284,7 @@ class Hyperparameter:
                 "nullable": self.nullable, "doc": self.doc}
 
 
+_ARRAY_TYPES = ("array", "float_or_array")
 Kernel = Callable[..., Any]
 
 
@@ -286,6 +320,11 @@ class LossSpec:
     ``domains_for(hyperparameters)`` (optional) returns domains that replace entries of
     ``domains`` for those resolved hyperparameters (kl_div's log_pred: y_pred holds
     log-probabilities); ``domains`` themselves describe the defaults.
+    ``neutral`` (optional): a ``(y_true, y_pred)`` element pair inside the domains where
+    the loss and its derivatives are finite, put in place of the inputs of terms whose
+    sample weight is exactly 0 (every element of such a row); by default a point inside
+    each domain interval (uniform rows where the domain fixes the row sum; see
+    ``lossreg._zero_weights``). Give it when the loss is singular there.
     """
 
     name: str
@@ -314,6 +353,7 @@ class LossSpec:
     domains_for: Callable[[Mapping[str, Any]], Mapping[str, Domain]] | None = None
     hessian: InitVar[Kernel | None] = None
     serial_below: InitVar[int | None] = None
+    neutral: tuple[float, float] | None = None
 
     def __post_init__(self, forward, gradient, hessian, serial_below) -> None:
         self.aliases = tuple(self.aliases)
@@ -424,6 +464,12 @@ class LossSpec:
                 getattr(self.kernels, "layout", None) != self.layout:
             problems.append("kernels must implement lossreg.kernels.Kernels (a run(job) "
                             f"method) with layout {self.layout!r}")
+        if self.neutral is not None and not (
+                isinstance(self.neutral, tuple) and len(self.neutral) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in self.neutral)):
+            problems.append(f"neutral must be a (y_true, y_pred) pair of finite numbers, "
+                            f"got {self.neutral!r}")
         if self.outer is not None and (len(self.outer) not in (2, 3)
                                        or not all(map(callable, self.outer))):
             problems.append("outer must be (f, df) or (f, df, f''/f'), all callable")

@@ -88,7 +88,7 @@ def hyper_cases(spec: LossSpec) -> list[dict[str, Any]]:
     """Defaults plus one non-default setting per scalar hyperparameter."""
     cases: list[dict[str, Any]] = [{}]
     for key, h in spec.hyperparameters.items():
-        if h.type is not float:
+        if h.type not in (float, "float_or_array"):
             continue
         interval = h.interval
         if h.default is None:
@@ -756,7 +756,7 @@ def check_domain_coverage(spec: LossSpec, hyper=None, seed: int = 6) -> None:
     if spec.layout == "elementwise" and t.shape == p.shape and t.ndim == 1:
         for col, argument in enumerate(("y_true", "y_pred")):
             domain = spec.domain(argument)
-            if domain.integer or domain.row_sum is not None:
+            if domain.integer or domain.row_sum is not None or domain.label_sets is not None:
                 continue
             probes = _probe_values(domain.interval)
             tt, pp = t[:len(probes)].astype(np.float64), p[:len(probes)].astype(np.float64)

@@ -37,6 +37,17 @@ def _tweedie(t, m, p=1.5):
                 + m ** (2 - p) / (2 - p))
 
 
+def _hinge(t, s, power=1):
+    return jnp.mean(jnp.maximum(1 - jnp.where(t > 0, 1.0, -1.0) * s, 0) ** power)
+
+
+def _multi_margin(t, x, margin=1.0):
+    """PyTorch's MultiMarginLoss (p = 1) averaged over probability-row targets."""
+    c = x.shape[-1]
+    z = jnp.maximum(margin - x[..., :, None] + x[..., None, :], 0) * (1 - jnp.eye(c))
+    return jnp.mean(jnp.sum(t * z.sum(-1), axis=-1) / c)
+
+
 JNP = {
     "mse": lambda t, p: jnp.mean((p - t) ** 2),
     "rmse": lambda t, p: jnp.sqrt(jnp.mean((p - t) ** 2)),
@@ -61,6 +72,18 @@ JNP = {
     "poisson_deviance": lambda t, m: jnp.mean(2 * (xlogy(t, t) - xlogy(t, m) - t + m)),
     "gamma_deviance": lambda t, m: jnp.mean(2 * (jnp.log(m / t) + t / m - 1)),
     "tweedie_deviance": lambda t, m: jnp.mean(_tweedie(t, m)),
+    "cosine_similarity": lambda t, p: -jnp.mean(jnp.sum(t * p, -1) / (
+        jnp.linalg.norm(t, axis=-1) * jnp.linalg.norm(p, axis=-1))),
+    "dice": lambda t, p: jnp.mean(1 - 2 * jnp.sum(t * p, -1) / (
+        jnp.sum(t, -1) + jnp.sum(p, -1) + 1e-7)),
+    "tversky": lambda t, p: jnp.mean(1 - jnp.sum(t * p, -1) / (
+        jnp.sum(t * p, -1) + 0.5 * jnp.sum(t * (1 - p), -1) + 0.5 * jnp.sum(p * (1 - t), -1)
+        + 1e-7)),
+    "hinge": _hinge,
+    "squared_hinge": lambda t, s: _hinge(t, s, 2),
+    "categorical_hinge": lambda t, s: jnp.mean(jnp.maximum(
+        jnp.max((1 - t) * s, axis=-1) - jnp.sum(t * s, axis=-1) + 1, 0)),
+    "multi_margin": _multi_margin,
 }
 
 

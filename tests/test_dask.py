@@ -115,17 +115,36 @@ def test_distribution_rows():
         assert np.array_equal(h, loss.hessian(q, p))
 
 
-def test_zero_weights_contribute_exactly_zero_and_keep_gradients_identical():
-    """As in memory, terms of weight 0 are skipped (an infinite loss there adds 0); the
-    block-local chunking of the remaining terms may move the value by a few ulps."""
-    loss = lossreg.get("binary_cross_entropy")
-    t, p, w = T.copy(), P.copy(), W.copy()
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "rmse", "softmax_cross_entropy"])
+def test_zero_weights_bit_identical_for_any_chunking(name):
+    """Terms of weight 0 add exactly 0 (an infinite loss there too) and keep their place
+    in the reduction chunks, so values and derivatives equal the in-memory ones bit for
+    bit whatever the chunking; their derivatives are +0.0."""
+    w = W.copy()
     w[::3] = 0.0
-    t[3], p[3] = 1.0, 0.0                       # infinite loss at a zero weight
-    v, g = ld.value_and_grad(loss, chunked(t, 10000), chunked(p, 10000), w, compute=True)
-    rv, rg = loss.value_and_grad(t, p, w)
-    assert np.array_equal(g, rg) and v == pytest.approx(rv, rel=1e-14, abs=0)
-    assert ld.evaluate(loss, t, p, w, block_size=N, compute=True) == rv    # one block
+    w[CHUNK - 5: CHUNK + 900] = 0.0             # a run of zeros across a chunk boundary
+    if name == "softmax_cross_entropy":
+        n = w.shape[0] // 4
+        t, p, w = RNG.integers(0, 4, n), RNG.normal(size=(n, 4)), w[:n]
+        p[3] = [1e300, -1e300, 0.0, 0.0]        # a zero-weight row, finite but extreme
+        chunks = [((n // 3, 4), n // 5), ((CHUNK + 7, 2), 999)]
+    else:
+        t, p = T.copy(), P.copy()
+        t[3], p[3] = 1.0, 0.0                   # infinite bce loss at a zero weight
+        chunks = [(10000, 7000), (CHUNK + 1, 3333), (N, N)]
+    loss = lossreg.get(name)
+    rv, (rg, rh) = loss(t, p, w), loss.grad_hess(t, p, w)
+    assert np.isfinite(rv) and not np.signbit(rg[3]).any() and np.all(rg[3] == 0)
+    for pc, wc in chunks:
+        tc = pc if t.ndim == p.ndim else (pc[0] if isinstance(pc, tuple) else pc)
+        args = (loss, chunked(t, tc), chunked(p, pc), chunked(w, wc))
+        v, g = ld.value_and_grad(*args, compute=True)
+        assert v == rv and np.array_equal(g, rg) and not np.signbit(g[3]).any()
+        assert np.array_equal(ld.hessian(*args, compute=True), rh)
+    none = lossreg.get(name, reduction="none") if name != "rmse" else None
+    if none is not None:
+        got = ld.evaluate(none, chunked(t, 5000), p, w, compute=True)
+        assert np.array_equal(got, none(t, p, w)) and not np.signbit(got[3])
 
 
 def test_empty_inputs_as_in_memory():

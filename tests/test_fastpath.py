@@ -353,3 +353,18 @@ def test_small_sums_in_python_give_the_kernel_bits():
             _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
             v[0] = -math.inf
             _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
+
+
+def test_row_fast_path_counts_only_the_rules_it_knows():
+    """A domain rule the counting pass does not know (whole numbers, label sets) leaves
+    every call to dispatch.check_domains' scans."""
+    from lossreg.plan import _row_rules
+    from lossreg.spec import Domain, Interval
+
+    kernels = lossreg.get("kl_div")._plan.kernels
+    plain = Domain(Interval(0.0, 1.0), row_sum=1.0)
+    assert _row_rules(kernels, plain, plain) is not None
+    for odd in (Domain(Interval(0.0, 1.0), integer=True),
+                Domain(Interval(0.0, 1.0), label_sets=((0.0, 1.0),))):
+        assert _row_rules(kernels, odd, plain) is None
+        assert _row_rules(kernels, plain, odd) is None

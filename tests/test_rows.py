@@ -27,6 +27,11 @@ CASES = [
                                "ignore_index": 1}, "labels"),
     ("nll", {}, "distribution"),
     ("nll", {"class_weight": "ramp", "ignore_index": 1}, "labels"),
+    ("cosine_similarity", {}, "distribution"),            # any non-zero rows
+    ("dice", {}, "distribution"),                         # probabilities in [0, 1]
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "smooth": 1.0}, "distribution"),
+    ("categorical_hinge", {}, "distribution"),
+    ("multi_margin", {"p": 2, "margin": 0.5, "class_weight": "ramp"}, "labels"),
 ]
 
 

@@ -940,7 +940,9 @@ GENERATORS: dict[str, Callable[[str], str]] = {
 
 # -- mkdocs hooks -------------------------------------------------------------------------------
 
-FAMILY_TITLES = {"glm": "GLM (counts, positive amounts)"}
+FAMILY_TITLES = {"glm": "GLM (counts, positive amounts)",
+                 "overlap": "Overlap (cosine, Dice, Tversky)",
+                 "margin": "Margin (hinge, SVM-style)"}
 
 
 def _family_title(family: str) -> str:

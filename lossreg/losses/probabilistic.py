@@ -27,6 +27,7 @@ from ..kernels import (ElementwiseKernels, Job, Kernels, LabelKernels, Outcome, 
                        elementwise_kernels, njit, row_kernels, vmath)
 from ..spec import (FINITE, NONNEGATIVE, POSITIVE, UNIT, Domain, Hyperparameter, Interval,
                     LossSpec)
+from .pos_weight import PosWeightKernels, check_pos_weight, pos_weight_args
 from .rows import (SERIAL_BELOW as ROW_SERIAL_BELOW, ce_impl, js_impl, kl_impl,
                    kl_log_impl, softmax_ce_first_invalid, softmax_ce_impl,
                    softmax_ce_label_impl, softmax_ce_mean_weights, softmax_ce_scale_free)
@@ -302,9 +303,11 @@ def _f64(x):
 
 
 def _weights_ab(alpha, pos_weight=None):
+    """(a, b): a = alpha pos_weight (an array for a per-class pos_weight, broadcast over
+    the last axis), b = 1 - alpha; alpha None: 1 and 1, pos_weight None: 1."""
     a = 1.0 if alpha is None else float(alpha)
     b = 1.0 if alpha is None else 1.0 - float(alpha)
-    return a * (1.0 if pos_weight is None else float(pos_weight)), b
+    return a * (1.0 if pos_weight is None else np.asarray(pos_weight, np.float64)), b
 
 
 def bce_reference(y_true, y_pred, alpha=None):
@@ -644,7 +647,7 @@ def _bce_args(hp):
 
 
 def _bce_logits_args(hp):
-    return _weights_ab(hp["alpha"], hp["pos_weight"])
+    return pos_weight_args(hp["alpha"], hp["pos_weight"])
 
 
 def _focal_args(hp):
@@ -825,12 +828,13 @@ def specs() -> list[LossSpec]:
             name="binary_cross_entropy_with_logits", aliases=("bce_with_logits",),
             family=FAMILY, task="binary", reference=bce_logits_reference,
             reference_hessian=bce_logits_reference_hessian,
-            kernels=elementwise_kernels(bce_logits_elem, style="blocks"),
-            kernel_args=_bce_logits_args,
+            kernels=PosWeightKernels(elementwise_kernels(bce_logits_elem, style="blocks")),
+            kernel_args=_bce_logits_args, check_args=check_pos_weight,
             hyperparameters={
                 "alpha": alpha_none,
-                "pos_weight": Hyperparameter(float, None, POSITIVE,
-                                             "extra weight of positives (PyTorch's pos_weight)")},
+                "pos_weight": Hyperparameter(
+                    "float_or_array", None, POSITIVE, "extra weight of positives (PyTorch's "
+                    "pos_weight): a float, or one per class (length C, last axis)")},
             domains={"y_true": PROBABILITIES, "y_pred": LOGITS},
             summary="Binary cross-entropy on logits, computed stably for any finite logit.",
             formula=r"\ell(y, z) = \alpha\, w_+\, y\, \mathrm{softplus}(-z) + (1-\alpha)(1-y)"
@@ -839,7 +843,11 @@ def specs() -> list[LossSpec]:
             notes="softplus(z) = max(z, 0) + log1p(exp(-|z|)) = -log(1 - sigmoid(z)), so no "
                   "overflow and no log(0) for any finite z; gradient sigmoid(z) - y (with "
                   "weights: -a y sigmoid(-z) + b (1-y) sigmoid(z)). pos_weight multiplies the "
-                  "positive term as in PyTorch; alpha=None and pos_weight=None mean 1.",
+                  "positive term as in PyTorch; alpha=None and pos_weight=None mean 1. A "
+                  "vector pos_weight of C entries weighs the positives of multi-label "
+                  "logits (..., C) per class, broadcast over the last axis (PyTorch's "
+                  "pos_weight of shape (C,)); its length must equal y_pred's last axis "
+                  "(ShapeError otherwise). lossreg.dask takes a scalar pos_weight only.",
         ),
         LossSpec(
             name="softmax_cross_entropy", aliases=("softmax",), family=FAMILY,

@@ -31,6 +31,7 @@ gives inf (IEEE) rather than raising.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -85,20 +86,23 @@ def _block_range(z, b):
 
 _LOOP = '''
 def NAME_prange(t, p, w, scale, values, grad, hess, HP):
+    # np.int64(b): prange's index is unsigned; the serial path passes a Python int, and
+    # one signature lets both paths share the block function's compile (seconds each).
     bad = 0
     for b in prange(_n_blocks(p)):
-        bad += block(t, p, w, scale, values, grad, hess, HP b)
+        bad += block(t, p, w, scale, values, grad, hess, HP np.int64(b))
     return bad
 '''
 
 
 def _exec(text: str, namespace: dict, jitted: list[tuple[str, dict]],
-          doc: str | None = None) -> dict:
-    """exec ``text`` (attributed to this file) and jit the functions named in ``jitted``
-    in order, each with its options (the last one gets ``doc``); returns the namespace."""
+          doc: str | None = None, filename: str = __file__) -> dict:
+    """exec ``text`` (attributed to ``filename``, default this file) and jit the functions
+    named in ``jitted`` in order, each with its options (the last one gets ``doc``);
+    returns the namespace."""
     namespace.update({"np": np, "prange": prange, "_n_blocks": _n_blocks,
                       "_block_range": _block_range, "_row_sums": _row_sums})
-    exec(compile(text, __file__, "exec"), namespace)
+    exec(compile(text, filename, "exec"), namespace)
     for name, options in jitted:
         func = namespace[name]
         func.__module__ = __name__
@@ -118,8 +122,13 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
     twin of the driver is built (each driver re-optimises the inlined block: seconds).
     """
     hp = "".join(f"{h}, " for h in hyper)
+    # attributed to the block's own file: the on-disk cache keys a driver on its file's
+    # stamp and does not track the block it inlines, so a driver attributed to this file
+    # kept running an edited block of another module (nll, margin) from a stale cache
+    source = inspect.getsourcefile(getattr(block, "py_func", block)) or __file__
     parallel = _exec(_LOOP.replace("NAME", name).replace("HP", hp), {"block": block},
-                     [(f"{name}_prange", {"parallel": True})])[f"{name}_prange"]
+                     [(f"{name}_prange", {"parallel": True})],
+                     filename=source)[f"{name}_prange"]
 
     def impl(t, p, w, scale, values, grad, hess, is_parallel, *hp_values):
         if is_parallel:
