@@ -169,8 +169,11 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     lt = spec.kernels.labels
     n_classes = batch.p.shape[1]
     if validate:
-        with launch(workers) as parallel:
-            i = int(lt.first_invalid(batch.t, n_classes, parallel, *args))
+        if workers > 1:
+            with launch(workers) as parallel:
+                i = int(lt.first_invalid(batch.t, n_classes, parallel, *args))
+        else:                       # serial: no launch context (``launch(1)`` is a no-op)
+            i = int(lt.first_invalid(batch.t, n_classes, False, *args))
         if i >= 0:
             raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
                               f"first violation at index {i} ({int(batch.t[i])})",
@@ -179,8 +182,11 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
-    with launch(workers) as parallel:
-        filled = lt.mean_weights(batch.t, n_classes, d, parallel, *args)
+    if workers > 1:
+        with launch(workers) as parallel:
+            filled = lt.mean_weights(batch.t, n_classes, d, parallel, *args)
+    else:
+        filled = lt.mean_weights(batch.t, n_classes, d, False, *args)
     if filled is False:
         return                                   # every row counts 1: weight_sum stands
     batch.weight_sum = R.weighted_sum(d, batch.w, workers)

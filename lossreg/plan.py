@@ -22,6 +22,7 @@ from .dispatch import (Batch, check_domains, check_out, domain_error, label_weig
 from numba.core.errors import NumbaError
 
 from .errors import LossError, PluginError
+from .kernels import reduce as R
 from .kernels.protocol import Job
 from .kernels.workers import default_workers
 from ._zero_weights import cleared, neutralized
@@ -30,6 +31,7 @@ from .spec import LossSpec
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 _OUTER_SAFE_LOW, _OUTER_SAFE_HIGH = 2.0 ** -500, 2.0 ** 500   # the weighted mean m of an
 #   ``outer`` loss: outside, its squares and reciprocals may overflow or underflow and a
@@ -43,7 +45,8 @@ class Plan:
     """What one configured loss computes; see the module docstring."""
 
     __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
-                 "serial_below", "plain_inputs", "needs_scan", "workers", "label_args")
+                 "serial_below", "plain_inputs", "needs_scan", "workers", "label_args",
+                 "row_rules")
 
     def __init__(self, spec: LossSpec, args: tuple, reduction: str,
                  n_threads: int | None = None):
@@ -64,6 +67,7 @@ class Plan:
         # loss may rescale them (by a power of two) so that their sums never overflow
         self.label_args = (labels.scale_free(args) if reduction == "mean" and labels
                            is not None and labels.scale_free is not None else args)
+        self.row_rules = _row_rules(self.kernels, dt, dp)
 
     def workers_for(self, n_elements: int) -> int:
         """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's
@@ -82,8 +86,11 @@ class Plan:
             validate: bool = True) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
         """``(value, gradient, Hessian diagonal)``, each None unless asked for."""
         batch = None
-        if sample_weight is None and self.plain_inputs:
-            batch = self._plain_batch(y_true, y_pred)
+        if sample_weight is None:
+            if self.plain_inputs:
+                batch = self._plain_batch(y_true, y_pred)
+            elif self.row_rules is not None:
+                batch = self._plain_rows(y_true, y_pred)
         if batch is None:
             batch = prepare(self.spec, y_true, y_pred, sample_weight, self.reduction,
                             self.scan_workers_for)
@@ -113,6 +120,47 @@ class Plan:
         if len(shape) != 1:
             y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
         return Batch(y_true, y_pred, _EMPTY_F64, shape, shape, n, float(n), dtype)
+
+    def _plain_rows(self, y_true: Any, y_pred: Any) -> Batch | None:
+        """The cheap input check of a row loss: y_pred a C-contiguous native float64 (or
+        float32) array (n, C), n, C >= 1, below ``SCAN_SERIAL_BELOW`` elements; y_true
+        the same, or (a loss taking labels) C-contiguous int64 labels (n,); no weights.
+        Anything else takes ``dispatch.prepare`` (which gives the same batch here)."""
+        if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
+            return None
+        dtype = y_pred.dtype
+        shape = y_pred.shape
+        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2 \
+                or not 0 < y_pred.size < SCAN_SERIAL_BELOW:
+            return None
+        n = shape[0]
+        t_dtype = y_true.dtype
+        if t_dtype is dtype:
+            if y_true.shape != shape:
+                return None
+            labels = False
+        elif t_dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
+            labels = True
+        else:
+            return None
+        if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
+            return None
+        return Batch(y_true, y_pred, _EMPTY_F64, shape, (n,), n, float(n), dtype, labels)
+
+    def _check_domains(self, batch: Batch, scan: int) -> None:
+        """``check_domains`` of the batch; for a row loss's plain batch (serial scans, no
+        zero weights) one fused counting pass first, and the scans only to locate what
+        it counted (so the same error, the same index)."""
+        rules = self.row_rules
+        if rules is not None and scan == 1 and not batch.zeros and batch.p.ndim == 2 \
+                and (batch.labels or batch.t.shape == batch.p.shape):
+            p = batch.p
+            if batch.labels:
+                if rules[1] is None or not R.row_violations(p, p, rules[1]):
+                    return
+            elif not R.row_violations(batch.t, p, rules[0]):
+                return
+        check_domains(self.spec, batch, scan, every=batch.zeros)
 
     def _empty(self, batch: Batch, value: bool, grad: bool, hess: bool, out, hess_out):
         v = None
@@ -145,7 +193,7 @@ class Plan:
                 label_weights(spec, args, batch, reduction, validate, scan)
         if not checked:
             if validate and (self.needs_scan or batch.zeros):
-                check_domains(spec, batch, scan, every=batch.zeros)
+                self._check_domains(batch, scan)
             if batch.zeros:
                 keep = keeps_zero_weights(self.kernels, args)
                 batch, zero = neutralized(spec, batch, keep)
@@ -266,6 +314,27 @@ def positional(kernels, args: tuple) -> bool:
     ``lossreg.dask``, whose blocks start anywhere, refuses them."""
     check = getattr(kernels, "positional", None)
     return bool(check is not None and check(args))
+
+
+def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A row loss's domain rules for ``reduce.row_violations``: (with probability rows,
+    with labels: y_true's rules off); None when the loss is not on rows or a domain has
+    a rule it does not count (whole numbers, label sets): then every call scans with
+    ``dispatch.check_domains``. A new kind of domain rule must be added here too."""
+    if kernels.layout != "rows" or any(d.integer or d.label_sets is not None
+                                       for d in (dt, dp)):
+        return None
+    parts = []
+    for argument, d in (("y_true", dt), ("y_pred", dp)):
+        a, b = d.interval.closed_bounds()
+        parts.append([float(argument not in kernels.checks), a, b, float(d.allow_nan),
+                      float(d.row_sum is not None),
+                      float(d.row_sum) if d.row_sum is not None else 0.0,
+                      float(d.row_sum_tol)])
+    labels = None                   # labels and y_pred's rules all in the kernels: none
+    if parts[1][0] or parts[1][4]:
+        labels = np.array([0.0] * 7 + parts[1], dtype=np.float64)
+    return np.array(parts[0] + parts[1], dtype=np.float64), labels
 
 
 def _homogeneous(batch: Batch) -> tuple[Batch, int] | None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lossreg
-from lossreg.errors import DomainError, DTypeError, ShapeError
+from lossreg.errors import DomainError, DTypeError, LossError, ShapeError
 from lossreg.dispatch import prepare
 from lossreg.kernels.reduce import CHUNK
 
@@ -230,3 +230,141 @@ def test_four_threads_give_the_same_bits_as_one():
         assert proc.returncode == 0, proc.stderr
         outs.append(proc.stdout.split())
     assert outs[0] == outs[1]
+
+
+# -- row losses: the cheap input check (Plan._plain_rows) and the fused domain count --------
+
+ROWS = [n for n in ALL_NAMES if lossreg.spec(n).layout == "rows"
+        and lossreg.get(n, reduction=lossreg.spec(n).reductions[0])._plan.row_rules is not None]
+
+
+def _row_inputs(name, rows=5, labels=False):
+    spec = lossreg.spec(name)
+    t, p = spec.sample(np.random.default_rng(3), rows, np.float64)
+    if labels:
+        t = np.argmax(t, axis=-1).astype(np.int64)
+    return np.ascontiguousarray(t), np.ascontiguousarray(p)
+
+
+def _forms(name):
+    return (False, True) if lossreg.spec(name).takes_labels else (False,)
+
+
+def test_row_losses_have_a_fast_path():
+    for name in ("kl_div", "js_div", "cross_entropy", "softmax_cross_entropy", "nll"):
+        assert name in ROWS
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_row_fast_path_is_bit_identical_to_the_general_path(name):
+    """Same bits as dispatch.prepare's batch through the same plan (float64: the
+    kernels every row test compiles anyway)."""
+    spec = lossreg.spec(name)
+    for labels in _forms(name):
+        t, p = _row_inputs(name, 7, labels)
+        for reduction in spec.reductions:
+            loss = lossreg.get(name, reduction=reduction)
+            assert loss._plan._plain_rows(t, p) is not None
+            _same(loss(t, p), _general(loss, t, p, True, False)[0])
+            v, g = loss.value_and_grad(t, p)
+            v2, g2, _ = _general(loss, t, p, True, True)
+            _same(v, v2)
+            _same(g, g2)
+            out = np.empty_like(p)
+            assert loss.grad(t, p, out=out) is out
+            _same(out, g2)
+
+
+def test_row_fast_path_declines_what_it_does_not_handle():
+    loss = lossreg.get("softmax_cross_entropy")
+    plan = loss._plan
+    t, p = _row_inputs("softmax_cross_entropy", 6)
+    y = np.argmax(t, axis=-1).astype(np.int64)
+    assert plan._plain_rows(t, p) is not None and plan._plain_rows(y, p) is not None
+    for a, b in [(t.tolist(), p), (t, p.astype(np.float32)), (t.astype(np.float32), p),
+                 (t[:, ::2], p[:, ::2]), (t[::2], p[::2].copy()), (t[0], p[0]),
+                 (y.astype(np.int32), p), (y.astype(float), p), (y[:3], p),
+                 (t[:0], p[:0]), (t.astype(">f8"), p.astype(">f8"))]:
+        assert plan._plain_rows(a, b) is None
+    assert lossreg.get("kl_div")._plan._plain_rows(y, p) is None    # takes no labels
+    # and the general path still answers those calls, with the same value
+    assert loss(y.astype(float), p) == loss(y, p)
+    assert loss(t.tolist(), p) == loss(t, p)
+
+
+def _error(call, *args):
+    with pytest.raises(LossError) as info:
+        call(*args)
+    e = info.value
+    return type(e), e.argument, e.index, str(e)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_row_fast_path_raises_what_the_scans_raise(name):
+    """Every bad value or row, in y_true or y_pred, reports the same typed error with
+    the same index as dispatch.check_domains' scans (the slow path: a weighted call)."""
+    spec = lossreg.spec(name)
+    for labels in _forms(name):
+        t, p = _row_inputs(name, 6, labels)
+        loss = lossreg.get(name)
+        ones = np.ones(p.shape[0])
+        cases = []
+        for argument, arr in (("y_pred", p),) + (() if labels else (("y_true", t),)):
+            for index, bad in ((7, math.nan), (13, math.inf), (0, -math.inf), (20, 2.0),
+                               (5, -0.5)):
+                cases.append((argument, index, bad))
+        for argument, index, bad in cases:
+            bt, bp = t.copy(), p.copy()
+            (bp if argument == "y_pred" else bt).reshape(-1)[index] = bad
+            slow = None
+            try:
+                loss.value_and_grad(bt, bp, sample_weight=ones)
+            except LossError as exc:
+                slow = (type(exc), exc.argument, exc.index, str(exc))
+            for call in (loss, loss.value_and_grad, loss.grad):
+                if slow is None:          # allowed there (logits: any finite value, ...)
+                    call(bt, bp)
+                else:
+                    assert _error(call, bt, bp) == slow, (argument, index, bad)
+            call(bt, bp, validate=False) if slow is None else loss(bt, bp, validate=False)
+        # a row off its sum (distributions): the same row error
+        if spec.domain("y_pred").row_sum is not None:
+            bp = p.copy()
+            bp[3] *= 0.5
+            bt = t.copy()
+            bt[4] *= 0.5
+            slow = _error(lambda a, b: loss(a, b, sample_weight=ones), t, bp)
+            assert _error(loss, t, bp) == slow and slow[1] == "y_pred"
+            slow = _error(lambda a, b: loss(a, b, sample_weight=ones), bt, bp)
+            assert _error(loss.value_and_grad, bt, bp) == slow and slow[1] == "y_true"
+
+
+def test_small_sums_in_python_give_the_kernel_bits():
+    from lossreg.kernels import reduce as R
+
+    rng = np.random.default_rng(8)
+    for dtype in (np.float64, np.float32):
+        for n in (1, 2, 7, R.TINY_SUM - 1, R.TINY_SUM, R.TINY_SUM + 9):
+            v = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 9, n)).astype(dtype)
+            w = rng.random(n)
+            for weights in (np.empty(0), w):
+                _same(R.one_chunk_sum(v, weights), R.weighted_sum(v, weights, 1))
+            v[n // 2] = math.inf
+            _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
+            v[0] = -math.inf
+            _same(R.one_chunk_sum(v, np.empty(0)), R.weighted_sum(v, np.empty(0), 1))
+
+
+def test_row_fast_path_counts_only_the_rules_it_knows():
+    """A domain rule the counting pass does not know (whole numbers, label sets) leaves
+    every call to dispatch.check_domains' scans."""
+    from lossreg.plan import _row_rules
+    from lossreg.spec import Domain, Interval
+
+    kernels = lossreg.get("kl_div")._plan.kernels
+    plain = Domain(Interval(0.0, 1.0), row_sum=1.0)
+    assert _row_rules(kernels, plain, plain) is not None
+    for odd in (Domain(Interval(0.0, 1.0), integer=True),
+                Domain(Interval(0.0, 1.0), label_sets=((0.0, 1.0),))):
+        assert _row_rules(kernels, odd, plain) is None
+        assert _row_rules(kernels, plain, odd) is None

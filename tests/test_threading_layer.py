@@ -64,8 +64,11 @@ FORK = """
     import numpy as np, lossreg
     from lossreg._numba_threads import started_layer
 
+    from lossreg.losses.rows import SERIAL_BELOW
+
     rng = np.random.default_rng(0)
-    P = rng.dirichlet(np.ones(2), 600); Q = rng.dirichlet(np.ones(2), 600)
+    r = SERIAL_BELOW // 2 + 100           # rows of 2 classes: the parallel row kernel
+    P = rng.dirichlet(np.ones(2), r); Q = rng.dirichlet(np.ones(2), r)
     n = (1 << 20) + 3
     t, p, w = rng.standard_normal(n), rng.standard_normal(n), rng.random(n)
     kl, mse = lossreg.get("kl_div"), lossreg.get("mse")
@@ -103,9 +106,12 @@ THREADS = """
     import threading
     import numpy as np, lossreg, numba
 
+    from lossreg.losses.rows import SERIAL_BELOW
+
     rng = np.random.default_rng(1)
-    P = rng.dirichlet(np.ones(4), 800); Q = rng.dirichlet(np.ones(4), 800)
-    labels = rng.integers(0, 4, 800)
+    r = SERIAL_BELOW // 4 + 100           # rows of 4 classes: the parallel row kernels
+    P = rng.dirichlet(np.ones(4), r); Q = rng.dirichlet(np.ones(4), r)
+    labels = rng.integers(0, 4, r)
     kl = lossreg.get("kl_div")
     sce = lossreg.get("softmax_cross_entropy")
 
@@ -189,9 +195,14 @@ def test_a_forked_child_runs_serially_only_after_gnu_openmp(monkeypatch, layer, 
 
 
 def test_n_threads_still_gives_identical_results_on_rows():
+    from lossreg.losses.rows import SERIAL_BELOW
+
     rng = np.random.default_rng(2)
-    P = rng.dirichlet(np.ones(2), 700)
-    Q = rng.dirichlet(np.ones(2), 700)
+    r = SERIAL_BELOW // 2 + 200           # parallel with the default threads
+    P = rng.dirichlet(np.ones(2), r)
+    Q = rng.dirichlet(np.ones(2), r)
+    assert lossreg.get("kl_div")._plan.workers_for(P.size) > 1 or \
+        lossreg.get("kl_div")._plan.workers == 1
     one = lossreg.get("kl_div", n_threads=1).value_and_grad(P, Q)
     every = lossreg.get("kl_div").value_and_grad(P, Q)
     assert one[0] == every[0]

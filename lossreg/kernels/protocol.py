@@ -128,10 +128,6 @@ class LabelKernels:
     scale_free: Callable | None = None
 
 
-def _rows_buffer(a: np.ndarray | None, dtype) -> np.ndarray:
-    return a if a is not None else np.empty((0, 0), dtype=dtype)
-
-
 class RowKernels(Kernels):
     """A loss on rows (n, C) from one implementation function per target form.
 
@@ -161,25 +157,48 @@ class RowKernels(Kernels):
         return f"rows: {_qualname(self.impl)}"
 
     def run(self, job: Job) -> Outcome:
-        dtype = job.p.dtype
+        p = job.p
+        dtype = p.dtype
         impl = self.labels.impl if job.labels else self.impl
-        want_values = job.summed or job.values is not None
-        values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
-        with launch(job.workers if job.parallel else 1) as parallel:
-            count = impl(job.t, job.p, job.w, float(job.scale), values,
-                         _rows_buffer(job.grad, dtype), _rows_buffer(job.hess, dtype),
-                         parallel, *job.args)
+        n = p.shape[0]
+        nothing = _NOTHING.get(dtype) or _nothing(dtype)
+        values = np.empty(n, dtype=dtype) if job.summed or job.values is not None \
+            else nothing[0]
+        grad = nothing[1] if job.grad is None else job.grad
+        hess = nothing[1] if job.hess is None else job.hess
+        if job.parallel:
+            with launch(job.workers) as parallel:
+                count = impl(job.t, p, job.w, float(job.scale), values, grad, hess,
+                             parallel, *job.args)
+        else:               # serial: no launch context (``launch(1)`` is a no-op)
+            count = impl(job.t, p, job.w, float(job.scale), values, grad, hess, False,
+                         *job.args)
         bad_p = -1
-        if self.checks and job.check:
-            bad_p = _located(count, job.p.reshape(-1), job.bounds[3:], job.scan_workers)
+        if self.checks and job.check and count != 0:
+            bad_p = _located(count, p.reshape(-1), job.bounds[3:], job.scan_workers)
         total = None
         if job.summed:
-            total = R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))
+            if job.partials is None and job.scan_workers <= 1 and n <= R.CHUNK:
+                total = R.one_chunk_sum(values, job.w)     # one chunk: its sum is the total
+            else:
+                total = R.total(R.partial_sums(values, job.w, job.scan_workers,
+                                               job.partials))
         if job.values is not None:
             if job.w.shape[0]:
                 values *= job.w.astype(dtype, copy=False)
             job.values[...] = values
-        return Outcome(total, -1, bad_p)
+        return clean(total) if bad_p < 0 else Outcome(total, -1, bad_p)
+
+
+_NOTHING: dict = {}
+
+
+def _nothing(dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Shared empty (0,) and (0, 0) arrays of ``dtype``: "not wanted" outputs (nothing
+    can be written to them; writeable all the same, since Numba would compile a
+    read-only array type apart)."""
+    pair = (np.empty(0, dtype), np.empty((0, 0), dtype))
+    return _NOTHING.setdefault(np.dtype(dtype), pair)
 
 
 def _located(count, flat: np.ndarray, bounds: tuple, workers: int) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 
 import numpy as np
 
@@ -239,9 +240,84 @@ def weighted_sum(values: np.ndarray, weights: np.ndarray, workers: int) -> float
     return total(partial_sums(values, weights, workers))
 
 
+TINY_SUM = 32   # values summed in Python below this (a compiled call costs more)
+
+
+def one_chunk_sum(values: np.ndarray, weights: np.ndarray) -> float:
+    """``weighted_sum(values, weights, 1)`` of at most ``CHUNK`` values: the one chunk's
+    float64 sum in index order, which is the total. Few values are added in Python:
+    float64 additions (and products) in the same order, so the same bits as
+    ``chunk_sums`` (Python floats are IEEE doubles; Numba does not contract a * b + c
+    without fastmath)."""
+    n = values.shape[0]
+    if n < TINY_SUM:
+        if weights.shape[0]:
+            return functools.reduce(operator.add, map(operator.mul, values.tolist(),
+                                                      weights.tolist()), 0.0)
+        return functools.reduce(operator.add, values.tolist(), 0.0)
+    one = np.empty(1, dtype=np.float64)
+    chunk_sums.kernel(0, 1, values, weights, one)
+    return float(one[0])
+
+
 def first_outside_index(x: np.ndarray, a: float, b: float, allow_nan: bool,
                         workers: int) -> int:
     """First flat index of the 1-D ``x`` outside [a, b] (NaN unless allowed), or -1."""
     bad = np.empty(n_chunks(x.shape[0]), dtype=np.int64)
     first_outside(workers, bad.shape[0], x, a, b, allow_nan, bad)
     return first_index(bad)
+
+
+@njit(nogil=True)
+def row_violations(t, p, rules):
+    """How many rule violations the 2-D ``t`` and ``p`` hold, in one serial pass each
+    (the row-loss fast path's domain check; 0: every value and row is fine, else
+    ``dispatch.check_domains`` locates the first one with the usual scans).
+
+    ``rules`` (float64, 14 slots): for t then p, (check interval, a, b, allow NaN, check
+    row sum, target, tol) as 0/1 flags and bounds. The rules are those of
+    ``first_outside`` (a value outside [a, b], NaN unless allowed) and ``row_sum_errors``
+    (a float64 row sum in index order off target by more than tol), so a 0 here means
+    those scans find nothing. The interval count is one branch-free loop over the flat
+    array (vectorized); row sums run four rows at a time (four independent chains of
+    adds, each in index order: the same sums as one row at a time).
+    """
+    count = 0
+    for k in range(2):
+        x = t if k == 0 else p
+        base = 7 * k
+        if rules[base] != 0.0:
+            a, b = rules[base + 1], rules[base + 2]
+            allow_nan = rules[base + 3] != 0.0
+            flat = x.reshape(x.size)
+            outside = 0
+            for i in range(flat.shape[0]):
+                v = np.float64(flat[i])
+                outside += (v < a) | (v > b) | (v != v)
+            if outside and allow_nan:           # NaN counted above: recount allowing it
+                outside = 0
+                for i in range(flat.shape[0]):
+                    v = np.float64(flat[i])
+                    outside += (v < a) | (v > b)
+            count += outside
+        if rules[base + 4] != 0.0:
+            target, tol = rules[base + 5], rules[base + 6]
+            n, c = x.shape
+            quads = n // 4 * 4
+            for r in range(0, quads, 4):
+                s0 = s1 = s2 = s3 = 0.0
+                for j in range(c):
+                    s0 += np.float64(x[r, j])
+                    s1 += np.float64(x[r + 1, j])
+                    s2 += np.float64(x[r + 2, j])
+                    s3 += np.float64(x[r + 3, j])
+                count += ((1 if abs(s0 - target) > tol else 0)
+                          + (1 if abs(s1 - target) > tol else 0)
+                          + (1 if abs(s2 - target) > tol else 0)
+                          + (1 if abs(s3 - target) > tol else 0))
+            for r in range(quads, n):
+                s = 0.0
+                for j in range(c):
+                    s += np.float64(x[r, j])
+                count += 1 if abs(s - target) > tol else 0
+    return count

@@ -45,8 +45,14 @@ _HALF_LOG2 = 0.5 * math.log(2.0)
 
 BLOCK = 2048            # elements per block (the float64 scratch: 16 KiB, in L1)
 TRANSPOSE_BELOW = 16    # fewer classes than this: softmax blocks are processed class-major
-SERIAL_BELOW = 1024     # elements: below, a serial loop is faster (measured crossover ~600);
-#                         the recommended threshold for the caller's ``parallel`` flag
+SERIAL_BELOW = 4096     # elements of p: below, the serial loop; the recommended threshold
+#                         for the caller's ``parallel`` flag. Measured (min wall time, 2 shared
+#                         cores, C = 10): the prange driver first wins near 2,600 elements
+#                         for kl, cross-entropy and softmax on labels (by 10% at 5,120) and
+#                         near 1,300-2,000 for js and softmax on probability rows (25% at
+#                         2,560); but on a busy machine a launch at 2,560 elements waited
+#                         8-16 ms for its threads (scheduler slices) where the serial run
+#                         takes 20-50 us, so a 256 x 10 mini-batch stays serial
 
 
 @njit(inline="always", error_model="numpy")
@@ -111,7 +117,7 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
     ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``).
 
     Parallel: a prange driver (compiled on the first parallel call). Serial (inputs
-    below ``SERIAL_BELOW`` elements, a block or two): the block function called per
+    below ``SERIAL_BELOW`` elements, a few blocks): the block function called per
     block from Python, so a small call compiles the block function alone and no serial
     twin of the driver is built (each driver re-optimises the inlined block: seconds).
     """
@@ -129,6 +135,8 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
             return parallel(t, p, w, scale, values, grad, hess, *hp_values)
         n, n_classes = p.shape
         br = max(1, BLOCK // n_classes)
+        if n <= br:                         # one block (a mini-batch): one call
+            return block(t, p, w, scale, values, grad, hess, *hp_values, 0)
         bad = 0
         for b in range((n + br - 1) // br):
             bad += block(t, p, w, scale, values, grad, hess, *hp_values, b)
