@@ -199,6 +199,24 @@ def t_softmax(t, z, reduction, label_smoothing=0.0, class_weight=None, ignore_in
                               label_smoothing=label_smoothing, reduction=reduction)
 
 
+def t_nll(t, x, reduction, class_weight=None, ignore_index=None):
+    """F.nll_loss on log-probabilities (its weighted mean: sum w_y l / sum w_y); with
+    probability rows, -sum_j w_j t_j x_j per row (cross_entropy's soft-target rule)."""
+    import torch
+
+    w = None if class_weight is None else torch.tensor(class_weight, dtype=x.dtype)
+    if t.is_floating_point():
+        return _reduce(-(t * x * (1.0 if w is None else w)).sum(-1), reduction)
+    ii = -100 if ignore_index is None else ignore_index
+    return _F().nll_loss(x, t.to(torch.int64), weight=w, ignore_index=ii, reduction=reduction)
+
+
+def t_poisson_nll(t, x, reduction, log_input=True, full=False, eps=1e-8):
+    """F.poisson_nll_loss (y_pred is its ``input``, y_true its ``target``)."""
+    return _F().poisson_nll_loss(x, t, log_input=log_input, full=full, eps=eps,
+                                 reduction=reduction)
+
+
 def t_cosine(t, p, reduction):
     """-F.cosine_similarity per row: Keras's cosine_similarity (torch's eps 1e-8 only
     matters for norms below it, where lossreg raises or rescales)."""
@@ -374,6 +392,8 @@ PEERS: dict[str, Peer] = {
         numpy_grad=g_bce_logits, sklearn=s_bce_logits),
     "focal": Peer(torch=t_focal, torch_native=_never),
     "sigmoid_focal": Peer(torch=t_sigmoid_focal, torch_native=_never),
+    "nll": Peer(torch=t_nll),
+    "poisson_nll": Peer(torch=t_poisson_nll),
     "cosine_similarity": Peer(torch=t_cosine),
     "dice": Peer(torch=t_dice, torch_native=_never),
     "tversky": Peer(torch=t_tversky, torch_native=_never),
