@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="losses (default: every one)")
     p.add_argument("--dtype", action="append", choices=("float64", "float32"),
                    help="dtype to compile for (repeatable; default: both)")
+    p.add_argument("--hessian", action="store_true",
+                   help="also grad_hess (gradient boosting, Newton steps) for the losses "
+                        "that have a Hessian")
     return parser
 
 
@@ -119,8 +122,11 @@ def _warm(args: argparse.Namespace) -> int:
                     t, p = _inputs(lossreg.spec(name), n, np.dtype(dtype))
                     loss(t, p)
                     loss.value_and_grad(t, p)
+                    if args.hessian and loss.spec.has_hessian:
+                        loss.grad_hess(t, p)
                 bar.update(f"{name} ({dtype})")
-    print(f"warmed {len(names)} losses x {len(dtypes)} dtypes in "
+    print(f"warmed {len(names)} losses x {len(dtypes)} dtypes"
+          f"{' (with grad_hess)' if args.hessian else ''} in "
           f"{time.perf_counter() - start:.1f} s into {STATE.directory()}")
     return 0
 

@@ -281,6 +281,10 @@ def test_cli_warm_info_eval_clear_and_a_corrupt_entry(tmp_path):
     info = json.loads(_lossreg(["cache", "info", "--json"], tmp_path).stdout)
     assert info["directory"] == str(root) and info["state"] == "on"
     assert info["entries"] >= 2 and info["bytes"] > 0
+    out = _lossreg(["cache", "warm", "mse", "--dtype", "float64", "--hessian"], tmp_path)
+    assert out.returncode == 0 and "(with grad_hess)" in out.stdout, out.stderr
+    more = json.loads(_lossreg(["cache", "info", "--json"], tmp_path).stdout)["entries"]
+    assert more > info["entries"]                       # the grad_hess kernel was added
 
     index = sorted(root.rglob("*.nbi"))
     before = {f: f.stat().st_mtime_ns for f in index}
