@@ -26,7 +26,6 @@ from .dispatch import (_MAX_F64, _MIN_POSITIVE, Batch, _as_labels, check_domains
 from .kernels import reduce as R
 from .kernels.protocol import Job
 from ._zero_weights import cleared, neutralized
-from .plan import keeps_zero_weights
 
 _EMPTY_F64 = np.empty(0, dtype=np.float64)
 
@@ -92,11 +91,12 @@ class BlockResult:
 
 def _sub(exc: E.DomainError) -> int:
     """Order of the sub-checks inside one stage (``check_domains``: y_true before y_pred;
-    per argument the interval, then whole numbers, then row sums)."""
+    per argument the interval, then whole numbers, then row sums, then non-zero rows)."""
     arg = {"y_true": 0, "sample_weight": 1, "y_pred": 2}.get(exc.argument, 3)
     c = exc.constraint or ""
-    kind = 1 if c.startswith("integer") else 2 if c.startswith("rows sum") else 0
-    return 3 * arg + kind
+    kind = (1 if c.startswith("integer") else 2 if c.startswith("rows sum")
+            else 3 if c.startswith("a non-zero") else 0)
+    return 4 * arg + kind
 
 
 def _failure(stage: int, exc: E.DomainError, row0: int, n_cols: int, rows: bool) -> Failure:
@@ -177,17 +177,12 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
             return res
     zero = None
     if batch.zeros:       # as Plan.execute: stand-ins at weight 0, the layout unchanged
-        keep = keeps_zero_weights(spec.kernels, args)
-        batch, zero = neutralized(spec, batch, keep)
-        job_check = job.validate and keep
-    else:
-        job_check = job.validate
-    return _kernels(job, plan, batch, args, res, summary, row0, zero, job_check)
+        batch, zero = neutralized(spec, batch)
+    return _kernels(job, plan, batch, args, res, summary, row0, zero)
 
 
 def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
-             summary: dict | None, row0: int, zero: np.ndarray | None,
-             check: bool) -> BlockResult:
+             summary: dict | None, row0: int, zero: np.ndarray | None) -> BlockResult:
     """The loss's kernels on a checked batch (``Plan.execute``'s job, with chunk totals);
     ``zero``: the terms of weight 0, which hold stand-ins (``Plan.execute``)."""
     spec = job.loss.spec
@@ -220,7 +215,7 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     partials = np.empty(R.n_chunks(n_terms), np.float64) if summed else None
     scale = 1.0 if summary is None else summary["scale"]
     run = Job(batch.t, batch.p, batch.w, args, plan.bounds, summed, values, g, h,
-              scale, check, workers > 1, workers, batch.labels,
+              scale, job.validate and zero is None, workers > 1, workers, batch.labels,
               scan, partials)
     try:
         plan._run(run, batch)

@@ -14,7 +14,8 @@ The stand-in: ``LossSpec.neutral`` (a ``(y_true, y_pred)`` element pair) when th
 gives one, else a point inside each argument's domain interval (the midpoint of a
 bounded interval, one unit inside a half-bounded one, 0 on the reals; a whole number
 for integer domains); rows whose domain fixes their sum are uniform (sum / classes);
-class labels become label 0.
+where a domain asks for non-zero rows (``Domain.nonzero_rows``) a non-zero point
+(``spec.nonzero_point``) replaces a 0; class labels become label 0.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import numpy as np
 
 from .dispatch import Batch
-from .spec import Domain, LossSpec
+from .spec import ARGUMENTS, Domain, LossSpec, nonzero_point
 
 
 def interior(domain: Domain) -> float:
@@ -52,6 +53,9 @@ def stand_in(spec: LossSpec, argument: str, n_cols: int | None) -> float | np.nd
     neutral = getattr(spec, "neutral", None)
     x = float(neutral[0 if argument == "y_true" else 1]) if neutral is not None \
         else interior(domain)
+    if neutral is None and x == 0.0 and n_cols is not None \
+            and any(spec.domain(a).nonzero_rows is not None for a in ARGUMENTS):
+        x = nonzero_point(domain)      # a zero row would break the rule (cosine: 0 / 0)
     if n_cols is None:
         return x
     if neutral is None and domain.row_sum is not None \
@@ -60,14 +64,10 @@ def stand_in(spec: LossSpec, argument: str, n_cols: int | None) -> float | np.nd
     return np.full(n_cols, x)
 
 
-def neutralized(spec: LossSpec, batch: Batch, keep: bool = False) -> tuple[Batch, np.ndarray]:
+def neutralized(spec: LossSpec, batch: Batch) -> tuple[Batch, np.ndarray]:
     """A copy of ``batch`` with the stand-in at every term of weight 0, and those terms'
-    indices (elements, or rows for row losses). ``keep``: the kernels run on the terms
-    as given (``plan.keeps_zero_weights``: finite wherever the domains hold, and rules of
-    whole rows checked whatever the weight); ``batch`` itself comes back."""
+    indices (elements, or rows for row losses)."""
     zero = np.flatnonzero(batch.w == 0.0)
-    if keep:
-        return batch, zero
     rows = batch.p.ndim == 2
     n_cols = batch.p.shape[1] if rows else None
     t, p = batch.t.copy(), batch.p.copy()

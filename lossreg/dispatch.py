@@ -251,7 +251,8 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
 def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = False) -> None:
     """Domain scans for what the loss's kernels do not check themselves: the intervals
     of the arguments outside ``spec.kernels.checks`` (of all arguments when ``every``:
-    the kernels will see only part of the data), whole-number and row-sum rules."""
+    the kernels will see only part of the data), whole-number, label-set, row-sum and
+    non-zero-row rules, per argument in that order (y_true first)."""
     fused = () if every else spec.kernels.checks
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
         if argument == "y_true" and batch.labels:
@@ -282,6 +283,16 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
             hits = np.flatnonzero(rows)
             if hits.size:
                 raise _row_sum_error(argument, domain, arr, int(hits[0]))
+        if domain.nonzero_rows is not None and arr.ndim == 2 and arr.shape[0] > 0:
+            other = batch.p if argument == "y_true" else batch.t
+            rows = np.empty(arr.shape[0], dtype=np.int64)
+            R.zero_row_errors(workers, R.n_chunks(arr.shape[0], R.ROW_BLOCK), arr,
+                              other if other.shape == arr.shape else arr,
+                              R.NONZERO_KINDS[domain.nonzero_rows], rows)
+            hits = np.flatnonzero(rows)
+            if hits.size:
+                raise zero_row_error(argument, domain.nonzero_rows, arr.shape[1],
+                                     int(hits[0]))
 
 
 def _label_set_error(argument: str, domain: Domain, flat: np.ndarray, i: int) -> DomainError:
@@ -289,6 +300,18 @@ def _label_set_error(argument: str, domain: Domain, flat: np.ndarray, i: int) ->
     return DomainError(f"{argument} must hold labels in {text}, one set throughout (not "
                        f"mixed); first violation at index {i} ({flat[i].item()!r})",
                        argument=argument, constraint=f"labels in {text}", index=i)
+
+
+def zero_row_error(argument: str, rule: str, n_cols: int, r: int) -> DomainError:
+    """The error of row r breaking a ``Domain.nonzero_rows`` rule: the index is the
+    row's first flat element, as for every row rule."""
+    constraint = {"self": "a non-zero norm",
+                  "either": "a non-zero element in the y_true or y_pred row",
+                  "both": "a non-zero y_true * y_pred product"}[rule]
+    index = r * n_cols
+    return DomainError(f"{argument} rows must have {constraint}; first violation at index "
+                       f"{index} (the row's first element; row = index // {n_cols})",
+                       argument=argument, constraint=constraint, index=index)
 
 
 def _row_sum_error(argument: str, domain: Domain, arr: np.ndarray, r: int) -> DomainError:

@@ -61,7 +61,8 @@ class Plan:
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
                            or any(d.integer or d.row_sum is not None
-                                  or d.label_sets is not None for d in (dt, dp)))
+                                  or d.label_sets is not None or d.nonzero_rows is not None
+                                  for d in (dt, dp)))
         labels = getattr(self.kernels, "labels", None)
         # label targets under "mean": the mean divides by the same class weights, so a
         # loss may rescale them (by a power of two) so that their sums never overflow
@@ -195,11 +196,8 @@ class Plan:
             if validate and (self.needs_scan or batch.zeros):
                 self._check_domains(batch, scan)
             if batch.zeros:
-                keep = keeps_zero_weights(self.kernels, args)
-                batch, zero = neutralized(spec, batch, keep)
-                # every term was checked and the stand-ins are valid; kept terms keep the
-                # kernels' own row-rule checks (losses.overlap)
-                validate = validate and keep
+                batch, zero = neutralized(spec, batch)
+                validate = False     # every term was checked and the stand-ins are valid
         g = _buffer(out, batch) if grad else None
         h = _buffer(hess_out, batch) if hess else None
         parallel = workers > 1
@@ -298,16 +296,6 @@ class Plan:
         return outcome
 
 
-def keeps_zero_weights(kernels, args: tuple) -> bool:
-    """Whether ``kernels`` with these arguments run on the terms of weight 0 as given
-    (``kernels.keeps_zero_weights(args)``) rather than on stand-ins (``_zero_weights``):
-    kernels that check a rule of whole rows (``losses.overlap``: a zero norm is refused
-    whatever its weight, as NaN is). Their terms are finite wherever the domains hold, so
-    a zero weight contributes exactly 0 either way."""
-    check = getattr(kernels, "keeps_zero_weights", None)
-    return bool(check is not None and check(args))
-
-
 def positional(kernels, args: tuple) -> bool:
     """Whether ``kernels`` with these arguments depend on each term's position (a
     per-class weight read at flat index k mod C, ``losses.pos_weight``):
@@ -320,7 +308,8 @@ def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray | None] | None:
     """A row loss's domain rules for ``reduce.row_violations``: (with probability rows,
     with labels: y_true's rules off); None when the loss is not on rows or a domain has
     a rule it does not count (whole numbers, label sets): then every call scans with
-    ``dispatch.check_domains``. A new kind of domain rule must be added here too."""
+    ``dispatch.check_domains``. A new kind of domain rule must be added here too (or
+    make this step aside)."""
     if kernels.layout != "rows" or any(d.integer or d.label_sets is not None
                                        for d in (dt, dp)):
         return None
@@ -330,10 +319,11 @@ def _row_rules(kernels, dt, dp) -> tuple[np.ndarray, np.ndarray | None] | None:
         parts.append([float(argument not in kernels.checks), a, b, float(d.allow_nan),
                       float(d.row_sum is not None),
                       float(d.row_sum) if d.row_sum is not None else 0.0,
-                      float(d.row_sum_tol)])
+                      float(d.row_sum_tol),
+                      float(R.NONZERO_KINDS.get(d.nonzero_rows, 0))])
     labels = None                   # labels and y_pred's rules all in the kernels: none
-    if parts[1][0] or parts[1][4]:
-        labels = np.array([0.0] * 7 + parts[1], dtype=np.float64)
+    if parts[1][0] or parts[1][4] or parts[1][7]:
+        labels = np.array([0.0] * 8 + parts[1], dtype=np.float64)
     return np.array(parts[0] + parts[1], dtype=np.float64), labels
 
 

@@ -22,6 +22,7 @@ TASKS = ("regression", "binary", "multiclass", "distribution", "embedding", "oth
 LAYOUTS = ("elementwise", "rows")
 REDUCTIONS = ("mean", "sum", "none")
 ARGUMENTS = ("y_true", "y_pred")
+NONZERO_ROWS = ("self", "either", "both")   # Domain.nonzero_rows: whose rows must be non-zero
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -102,7 +103,15 @@ class Domain:
     ``row_sum`` asks each row to sum to that value within ``row_sum_tol``;
     ``label_sets`` (finite sets of values, e.g. ``((-1, 1), (0, 1))``) asks every element
     to lie in one of the sets, the same set for the whole array (hinge's labels: -1/1 or
-    0/1, never -1 and 0 together).
+    0/1, never -1 and 0 together);
+    ``nonzero_rows`` (losses on rows only) asks every row to hold a non-zero value, so a
+    rule of the whole row holds (a non-zero norm, a non-zero denominator): ``"self"``,
+    some element of this argument's row is non-zero (a non-zero L2 norm: cosine);
+    ``"either"``, the row or the same row of the other argument has a non-zero element
+    (the pair of rows is not all zero: Dice's sum t + sum p); ``"both"``, at some
+    position this argument and the other are both non-zero (their float64 product: the
+    row's sum t_j p_j is positive). A joint rule (``"either"``, ``"both"``) sits on the
+    argument its error names. Checked with the other rules, whatever a row's weight.
     """
 
     interval: Interval = REALS
@@ -112,8 +121,12 @@ class Domain:
     row_sum_tol: float = 1e-6
     doc: str = ""
     label_sets: tuple[tuple[float, ...], ...] | None = None
+    nonzero_rows: str | None = None
 
     def __post_init__(self) -> None:
+        if self.nonzero_rows is not None and self.nonzero_rows not in NONZERO_ROWS:
+            raise ValueError(f"nonzero_rows must be None or one of {NONZERO_ROWS}, got "
+                             f"{self.nonzero_rows!r}")
         if self.label_sets is not None:
             sets = tuple(tuple(float(v) for v in s) for s in self.label_sets)
             if not sets or not all(sets) or any(v != v for s in sets for v in s):
@@ -136,6 +149,8 @@ class Domain:
             parts.append("integer")
         if self.row_sum is not None:
             parts.append(f"rows sum to {_fmt(self.row_sum)} (±{self.row_sum_tol:g})")
+        if self.nonzero_rows is not None:
+            parts.append(_NONZERO_TEXT[self.nonzero_rows])
         parts.append("NaN allowed" if self.allow_nan else "no NaN")
         return ", ".join(parts)
 
@@ -145,7 +160,12 @@ class Domain:
                 "row_sum_tol": self.row_sum_tol, "doc": self.doc,
                 "label_sets": (None if self.label_sets is None
                                else [list(v) for v in self.label_sets]),
-                "text": self.describe()}
+                "nonzero_rows": self.nonzero_rows, "text": self.describe()}
+
+
+_NONZERO_TEXT = {"self": "rows not all zero",
+                 "either": "rows not all zero where the other argument's row is",
+                 "both": "rows non-zero at a position where the other argument's row is"}
 
 
 FINITE = Domain()
@@ -436,7 +456,10 @@ class LossSpec:
         y_true = np.asarray(y_true)
         if y_true.dtype.kind == "f":
             y_true = y_true.astype(dtype)
-        return y_true, np.asarray(y_pred).astype(dtype)
+        y_pred = np.asarray(y_pred).astype(dtype)
+        if self.layout == "rows" and self.sampler is None:
+            _nonzero_filled(self, y_true, y_pred)
+        return y_true, y_pred
 
     def validate(self) -> None:
         """Raise PluginError when the spec is unusable (checked at registration)."""
@@ -480,6 +503,12 @@ class LossSpec:
                 problems.append(f"domain for unknown argument {arg!r} (use {ARGUMENTS})")
             elif not isinstance(dom, Domain):
                 problems.append(f"domains[{arg!r}] must be a lossreg.Domain")
+            elif dom.nonzero_rows is not None and self.layout != "rows":
+                problems.append(f"domains[{arg!r}].nonzero_rows is a rule of rows: it needs "
+                                f"layout 'rows'")
+            elif dom.nonzero_rows in ("either", "both") and self.takes_labels:
+                problems.append(f"domains[{arg!r}].nonzero_rows={dom.nonzero_rows!r} reads "
+                                f"y_true's rows, but this loss also takes class labels")
         for key, h in self.hyperparameters.items():
             if not isinstance(h, Hyperparameter):
                 problems.append(f"hyperparameters[{key!r}] must be a lossreg.Hyperparameter")
@@ -517,6 +546,27 @@ class LossSpec:
 def _qualname(obj: Any) -> str:
     py = getattr(obj, "py_func", obj)
     return f"{getattr(py, '__module__', '?')}.{getattr(py, '__qualname__', repr(py))}"
+
+
+def nonzero_point(domain: Domain) -> float:
+    """A non-zero value inside ``domain.interval`` (1, -1, or an end), for rows that
+    must not be all zero; 0.0 when the interval holds no other value."""
+    iv = domain.interval
+    for x in (1.0, -1.0, iv.low, iv.high, iv.low + (iv.high - iv.low) / 2):
+        if math.isfinite(x) and x != 0.0 and x in iv:
+            return float(x)
+    return 0.0
+
+
+def _nonzero_filled(spec: "LossSpec", t: np.ndarray, p: np.ndarray) -> None:
+    """Drawn rows that break a ``nonzero_rows`` rule (an all-zero draw, e.g. of whole
+    numbers) get a non-zero last element, in place, so sampled inputs are valid."""
+    for arr, argument in ((t, "y_true"), (p, "y_pred")):
+        if arr.dtype.kind != "f" or arr.ndim == 0:
+            continue
+        rows = arr.reshape(-1, arr.shape[-1])
+        if any(spec.domain(a).nonzero_rows is not None for a in ARGUMENTS):
+            rows[~np.any(rows != 0, axis=1), -1] = nonzero_point(spec.domain(argument))
 
 
 def _draw(rng: np.random.Generator, domain: Domain, n: int) -> np.ndarray:

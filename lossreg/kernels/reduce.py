@@ -217,6 +217,38 @@ def row_sum_errors(c0, c1, x, target, tol, bad):
             bad[r] = 1 if abs(s - target) > tol else 0
 
 
+NONZERO_KINDS = {"self": 1, "either": 2, "both": 3}   # Domain.nonzero_rows as a kernel code
+
+
+@njit(inline="always")
+def _zero_row(x, other, r, kind):
+    """Whether row r breaks the ``nonzero_rows`` rule ``kind`` (1: x's row all zero;
+    2: x's and other's rows both all zero; 3: no position with x and other both
+    non-zero, their float64 product included)."""
+    for j in range(x.shape[1]):
+        v = np.float64(x[r, j])
+        if kind == 1:
+            if v != 0.0:
+                return False
+        elif kind == 2:
+            if v != 0.0 or np.float64(other[r, j]) != 0.0:
+                return False
+        elif v * np.float64(other[r, j]) != 0.0:
+            return False
+    return True
+
+
+@Chunked
+def zero_row_errors(c0, c1, x, other, kind, bad):
+    """bad[r] = 1 where row r of the 2-D ``x`` breaks the ``nonzero_rows`` rule ``kind``
+    (``NONZERO_KINDS``; ``other``: the other argument, same shape), for the rows of
+    units c0 <= c < c1 (ROW_BLOCK rows each)."""
+    n = x.shape[0]
+    for c in range(c0, c1):
+        for r in range(c * ROW_BLOCK, min((c + 1) * ROW_BLOCK, n)):
+            bad[r] = 1 if _zero_row(x, other, r, kind) else 0
+
+
 def first_index(bad: np.ndarray) -> int:
     """Smallest non-negative entry of a per-chunk ``bad`` array, or -1."""
     hits = bad[bad >= 0]
@@ -274,18 +306,20 @@ def row_violations(t, p, rules):
     (the row-loss fast path's domain check; 0: every value and row is fine, else
     ``dispatch.check_domains`` locates the first one with the usual scans).
 
-    ``rules`` (float64, 14 slots): for t then p, (check interval, a, b, allow NaN, check
-    row sum, target, tol) as 0/1 flags and bounds. The rules are those of
-    ``first_outside`` (a value outside [a, b], NaN unless allowed) and ``row_sum_errors``
-    (a float64 row sum in index order off target by more than tol), so a 0 here means
-    those scans find nothing. The interval count is one branch-free loop over the flat
+    ``rules`` (float64, 16 slots): for t then p, (check interval, a, b, allow NaN, check
+    row sum, target, tol, nonzero rows) as 0/1 flags, bounds and a ``NONZERO_KINDS``
+    code (0: none). The rules are those of ``first_outside`` (a value outside [a, b],
+    NaN unless allowed), ``row_sum_errors`` (a float64 row sum in index order off target
+    by more than tol) and ``zero_row_errors`` (the same ``_zero_row``), so a 0 here
+    means those scans find nothing. The interval count is one branch-free loop over the flat
     array (vectorized); row sums run four rows at a time (four independent chains of
     adds, each in index order: the same sums as one row at a time).
     """
     count = 0
     for k in range(2):
         x = t if k == 0 else p
-        base = 7 * k
+        other = p if k == 0 else t
+        base = 8 * k
         if rules[base] != 0.0:
             a, b = rules[base + 1], rules[base + 2]
             allow_nan = rules[base + 3] != 0.0
@@ -320,4 +354,8 @@ def row_violations(t, p, rules):
                 for j in range(c):
                     s += np.float64(x[r, j])
                 count += 1 if abs(s - target) > tol else 0
+        kind = int(rules[base + 7])
+        if kind != 0:
+            for r in range(x.shape[0]):
+                count += 1 if _zero_row(x, other, r, kind) else 0
     return count

@@ -23,10 +23,12 @@ and the kernel protocol's ``RowKernels`` signature.
   (Dice: k = 2, alpha = beta = 1, so D = sum t + sum p + smooth + eps; Tversky: k = 1).
   A row with D = 0 (all zero, smooth = eps = 0) is a DomainError.
 
-Row errors (zero norms, zero denominators) are counted by the kernels, which never
-raise; ``RowCheckKernels.run`` locates the first such row and raises the DomainError
-(argument, constraint, flat index of the row's first element, which lossreg.dask maps
-to its global index like any other).
+Row errors (zero norms, zero denominators) are rules of the domains
+(``Domain.nonzero_rows``), checked with every other domain rule before any kernel runs
+(``dispatch.check_domains``: argument, constraint, flat index of the row's first
+element, which lossreg.dask maps to its global index like any other), whatever a row's
+sample weight; the kernels, which never raise, leave NaN in such rows (validate=False).
+Dice and Tversky declare the rule their hyperparameters call for (``_denominator_rule``).
 """
 
 from __future__ import annotations
@@ -35,11 +37,8 @@ import math
 
 import numpy as np
 
-from .._numba_threads import launch
-from ..errors import DomainError
 from ..hookspecs import hookimpl
-from ..kernels import Job, Outcome, RowKernels, njit
-from ..kernels import reduce as R
+from ..kernels import RowKernels, njit
 from ..spec import NONNEGATIVE, FINITE, Domain, Hyperparameter, LossSpec
 from .probabilistic import PROBABILITIES
 from .rows import SERIAL_BELOW, _block_range, _drivers
@@ -189,72 +188,32 @@ overlap_impl = _drivers(
     returns the number of rows whose denominator is 0.""")
 
 
-# -- the protocol object: kernels count bad rows, run() raises the DomainError ----------------
+# -- the rules of whole rows, as domains ---------------------------------------------------
 
-class RowCheckKernels(RowKernels):
-    """Row kernels whose implementation returns the number of rows breaking a rule of
-    the whole row (a zero norm, a zero denominator) rather than of single values.
-    ``locate(t, p, *hp) -> (argument, row)`` finds the first such row (numpy; only on
-    the error path) and ``rule`` states the constraint for the DomainError."""
-
-    def __init__(self, impl, locate, rule: str, **options):
-        RowKernels.__init__(self, impl, **options)
-        self.locate = locate
-        self.rule = rule
-
-    @staticmethod
-    def keeps_zero_weights(args: tuple) -> bool:
-        """Rows of zero weight reach the kernels as given, not as stand-ins
-        (``plan.keeps_zero_weights``), so a broken row is refused whatever its weight, as
-        values outside the domain intervals are."""
-        return True
-
-    def run(self, job: Job) -> Outcome:
-        dtype = job.p.dtype
-        want_values = job.summed or job.values is not None
-        values = np.empty(job.p.shape[0], dtype=dtype) if want_values else np.empty(0, dtype)
-        empty = np.empty((0, 0), dtype=dtype)
-        with launch(job.workers if job.parallel else 1) as parallel:
-            count = self.impl(job.t, job.p, job.w, float(job.scale), values,
-                              empty if job.grad is None else job.grad,
-                              empty if job.hess is None else job.hess, parallel, *job.args)
-        if count and job.check:
-            argument, row = self.locate(job.t, job.p, *job.args)
-            index = row * job.p.shape[1]
-            n_cols = job.p.shape[1]
-            raise DomainError(
-                f"{argument} rows must have {self.rule}; first violation at index {index} "
-                f"(the row's first element; row = index // {n_cols})", argument=argument,
-                constraint=self.rule, index=index)
-        total = None
-        if job.summed:
-            total = R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))
-        if job.values is not None:
-            if job.w.shape[0]:
-                values *= job.w.astype(dtype, copy=False)
-            job.values[...] = values
-        return Outcome(total)
+NONZERO_ROWS = Domain(FINITE.interval, doc="rows of finite reals, not all zero",
+                      nonzero_rows="self")
 
 
-def _first(mask: np.ndarray) -> int:
-    hits = np.flatnonzero(mask)
-    return int(hits[0]) if hits.size else -1
+def _denominator_rule(kappa, alpha, beta, smooth, eps) -> dict:
+    """The domains under which D = k I + alpha A + beta B + smooth + eps > 0 on
+    probability rows (k > 0): none when smooth + eps > 0; else with alpha, beta > 0 the
+    pair of rows must not be all zero (Dice: D = sum t + sum p); alpha = 0 leaves
+    D = sum p (t + beta (1 - t)): y_pred's row non-zero; beta = 0 leaves y_true's; both
+    0 leave D = I: a position where both are non-zero."""
+    if smooth + eps > 0.0:
+        return {}
+    if alpha > 0.0 and beta > 0.0:
+        return {"y_pred": _rule("either")}
+    if beta > 0.0:
+        return {"y_pred": _rule("self")}
+    if alpha > 0.0:
+        return {"y_true": _rule("self")}
+    return {"y_pred": _rule("both")}
 
 
-def _locate_zero_norm(t, p):
-    """The first row with an all-zero y_true or y_pred: (argument, row)."""
-    zt, zp = ~np.any(t != 0, axis=1), ~np.any(p != 0, axis=1)
-    row = _first(zt | zp)
-    return ("y_true" if zt[row] else "y_pred"), row
-
-
-def _locate_zero_denominator(t, p, kappa, alpha, beta, smooth, eps):
-    """The first row whose Dice / Tversky denominator is 0 (y_pred: the prediction
-    makes it so; with smooth = eps = 0 only rows without overlap or mass can)."""
-    t64, p64 = t.astype(np.float64), p.astype(np.float64)
-    den = (kappa * np.sum(t64 * p64, axis=1) + alpha * np.sum(t64 * (1 - p64), axis=1)
-           + beta * np.sum(p64 * (1 - t64), axis=1) + smooth + eps)
-    return "y_pred", _first(~(den > 0))
+def _rule(kind: str) -> Domain:
+    return Domain(PROBABILITIES.interval, doc=PROBABILITIES.doc + " (with smooth = eps = 0: "
+                  "rows keeping the denominator positive)", nonzero_rows=kind)
 
 
 # -- NumPy references ---------------------------------------------------------------------------
@@ -358,9 +317,7 @@ def _smooth_hyper() -> dict:
 
 
 def _overlap_kernels():
-    return RowCheckKernels(overlap_impl, _locate_zero_denominator,
-                           "a positive denominator (not all zero with smooth = eps = 0)",
-                           serial_below=SERIAL_BELOW)
+    return RowKernels(overlap_impl, serial_below=SERIAL_BELOW)
 
 
 OVERLAP_NOTES = (
@@ -377,12 +334,10 @@ def specs() -> list[LossSpec]:
     return [
         LossSpec(
             name="cosine_similarity", aliases=("cosine",), family=FAMILY, task="embedding",
-            kernels=RowCheckKernels(cosine_impl, _locate_zero_norm, "a non-zero norm",
-                                    serial_below=SERIAL_BELOW),
+            kernels=RowKernels(cosine_impl, serial_below=SERIAL_BELOW),
             reference=cosine_reference, reference_hessian=cosine_reference_hessian,
             sampler=cosine_sampler,
-            domains={"y_true": Domain(FINITE.interval, doc="rows of finite reals, not all zero"),
-                     "y_pred": Domain(FINITE.interval, doc="rows of finite reals, not all zero")},
+            domains={"y_true": NONZERO_ROWS, "y_pred": NONZERO_ROWS},
             summary="Negative cosine similarity of rows (Keras's cosine_similarity): -1 for "
                     "the same direction, 1 for the opposite one.",
             formula=r"\ell(t, p) = -\frac{\sum_j t_j p_j}{\lVert t\rVert_2\, \lVert p\rVert_2}",
@@ -405,6 +360,7 @@ def specs() -> list[LossSpec]:
             reference=dice_reference, reference_hessian=dice_reference_hessian,
             sampler=overlap_sampler, kernel_args=_dice_args, hyperparameters=_smooth_hyper(),
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            domains_for=lambda hp: _denominator_rule(*_dice_args(hp)),
             summary="Soft Dice loss on rows of probabilities (segmentation masks), with a "
                     "smooth term (Keras's Dice).",
             formula=r"\ell(t, p) = 1 - \frac{2 \sum_j t_j p_j + s}{\sum_j t_j + \sum_j p_j "
@@ -423,6 +379,7 @@ def specs() -> list[LossSpec]:
                                        "weight of sum p (1 - t): predicted mass off target"),
                 **_smooth_hyper()},
             domains={"y_true": PROBABILITIES, "y_pred": PROBABILITIES},
+            domains_for=lambda hp: _denominator_rule(*_tversky_args(hp)),
             summary="Tversky loss on rows of probabilities: Dice with separate weights for "
                     "missed and spurious mass (Keras's Tversky).",
             formula=r"\ell(t, p) = 1 - \frac{I + s}{I + \alpha \sum_j t_j (1-p_j) + \beta "
