@@ -621,10 +621,12 @@ def check_layouts(spec: LossSpec, dtype=np.float64, hyper=None, seed: int = 4) -
 
 
 def check_domains(spec: LossSpec, hyper=None, seed: int = 5) -> None:
-    """NaN (unless allowed) and out-of-interval values raise DomainError naming the index."""
+    """NaN (unless allowed) and out-of-interval values raise DomainError naming the index;
+    so does an all-zero row where a domain asks for non-zero rows (``nonzero_rows``)."""
     hyper = hyper or {}
     reduction = "mean" if "mean" in spec.reductions else spec.reductions[0]
     loss = make_loss(spec, reduction, **hyper)
+    _check_zero_rows(spec.configured(loss.hyperparameters), loss, hyper, seed)
     for argument in ("y_true", "y_pred"):
         domain = spec.domain(argument)
         bad_values = [] if domain.allow_nan else [math.nan]
@@ -652,6 +654,42 @@ def check_domains(spec: LossSpec, hyper=None, seed: int = 5) -> None:
                 else:
                     raise _fail("domain", spec, f"{call.__name__ if hasattr(call, '__name__') else 'call'}"
                                 f" accepted {argument}={bad!r} at index {index}")
+
+
+def _check_zero_rows(spec: LossSpec, loss, hyper, seed: int) -> None:
+    """Each ``Domain.nonzero_rows`` rule: a row zeroed so that it breaks the rule (this
+    argument's row; for "either" both rows) raises DomainError naming the argument and
+    the row's first flat index, with weight 1 and with weight 0 on that row. Skipped
+    where another rule refuses zeros (an interval without 0, a row sum)."""
+    for argument in ("y_true", "y_pred"):
+        rule = spec.domain(argument).nonzero_rows
+        if rule is None:
+            continue
+        zeroed = ("y_true", "y_pred") if rule == "either" else (argument,)
+        if any(0.0 not in spec.domain(a).interval or spec.domain(a).row_sum is not None
+               or spec.domain(a).label_sets is not None for a in zeroed):
+            continue
+        t, p = spec.sample(np.random.default_rng(seed), 8, np.float64, **hyper)
+        if p.ndim != 2 or t.shape != p.shape:
+            continue
+        t, p = t.astype(np.float64), p.copy()
+        row = p.shape[0] - 2
+        for a in zeroed:
+            (t if a == "y_true" else p)[row] = 0.0
+        weights = np.ones(p.shape[0])
+        weights[row] = 0.0
+        for w in (None, weights):
+            try:
+                loss.grad(t, p, w)
+            except DomainError as exc:
+                if exc.argument != argument or exc.index != row * p.shape[1]:
+                    raise _fail("domain", spec, f"a zero row {row} ({argument}: nonzero_rows="
+                                f"{rule!r}) raised DomainError naming {exc.argument!r} index "
+                                f"{exc.index}") from None
+            else:
+                raise _fail("domain", spec, f"accepted a zero row {row} of {argument} "
+                            f"(nonzero_rows={rule!r}, sample_weight "
+                            f"{'1' if w is None else '0'})")
 
 
 def check_metadata(spec: LossSpec) -> None:

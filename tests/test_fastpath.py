@@ -337,6 +337,39 @@ def test_row_fast_path_raises_what_the_scans_raise(name):
             assert _error(loss, t, bp) == slow and slow[1] == "y_pred"
             slow = _error(lambda a, b: loss(a, b, sample_weight=ones), bt, bp)
             assert _error(loss.value_and_grad, bt, bp) == slow and slow[1] == "y_true"
+        # an all-zero row where a domain asks for non-zero rows (cosine): the same error
+        if not labels:
+            _zero_rows_agree(loss, t, p)
+
+
+def _zero_rows_agree(loss, t, p):
+    """Rows zeroed in y_pred, y_true, or both, raise (or pass) on the fast path as on
+    the scans of a weighted call."""
+    assert loss._plan.row_rules is not None
+    ones = np.ones(p.shape[0])
+    for rows in (((), (3,)), ((4,), (2,)), ((1,), (1,)), ((), ())):
+        bt, bp = t.copy(), p.copy()
+        bt[list(rows[0])] = 0.0
+        bp[list(rows[1])] = 0.0
+        try:
+            loss(bt, bp, sample_weight=ones)
+        except LossError:
+            slow = _error(lambda a, b: loss(a, b, sample_weight=ones), bt, bp)
+            for call in (loss, loss.grad):
+                assert _error(call, bt, bp) == slow, rows
+        else:
+            loss(bt, bp)
+
+
+@pytest.mark.parametrize("name,hyper", [("dice", {"eps": 0.0}),
+                                        ("tversky", {"alpha": 0.0, "beta": 0.0, "eps": 0.0})])
+def test_row_fast_path_counts_joint_row_rules(name, hyper):
+    """Domain.nonzero_rows rules on the pair of rows (Dice's "either", Tversky's "both")
+    are counted by the fast path and located by the scans: the same error."""
+    loss = lossreg.get(name, **hyper)
+    assert loss._plan.spec.domain("y_pred").nonzero_rows is not None
+    t, p = _row_inputs(name, 6)
+    _zero_rows_agree(loss, t, p)
 
 
 def test_small_sums_in_python_give_the_kernel_bits():
@@ -368,3 +401,5 @@ def test_row_fast_path_counts_only_the_rules_it_knows():
                 Domain(Interval(0.0, 1.0), label_sets=((0.0, 1.0),))):
         assert _row_rules(kernels, odd, plain) is None
         assert _row_rules(kernels, plain, odd) is None
+    nonzero = Domain(Interval(0.0, 1.0), row_sum=1.0, nonzero_rows="either")
+    assert _row_rules(kernels, plain, nonzero)[0][-1] == 2.0          # counted

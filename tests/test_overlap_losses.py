@@ -187,7 +187,8 @@ def test_dice_and_tversky_zero_denominators():
     assert lossreg.get("dice", reduction="none")(t, p)[4] == 1.0       # Keras: 1 - 0 / eps
     assert lossreg.get("dice", smooth=1.0, eps=0.0, reduction="none")(t, p)[4] == 0.0
     for name in ("dice", "tversky"):
-        with pytest.raises(DomainError, match="positive denominator") as info:
+        with pytest.raises(DomainError, match="non-zero element in the y_true or y_pred "
+                                              "row") as info:
             lossreg.get(name, eps=0.0).grad(t, p)
         assert (info.value.argument, info.value.index) == ("y_pred", 4 * 3)
     with pytest.raises(DomainError, match=r"y_pred must be in \[0, 1\]"):
@@ -196,6 +197,27 @@ def test_dice_and_tversky_zero_denominators():
         lossreg.get("tversky", alpha=-0.1)
     with pytest.raises(HyperparameterError, match="smooth"):
         lossreg.get("dice", smooth=-1.0)
+
+
+def test_tversky_declares_the_row_rule_its_weights_call_for():
+    """D = I + alpha A + beta B with smooth = eps = 0 vanishes on different rows for
+    different alpha, beta (Domain.nonzero_rows from domains_for): each such row is
+    refused, under weight 0 too, and every row where D > 0 is accepted."""
+    t, p = _masks(np.float64, n=5, c=3)
+    t[1], p[2] = 0.0, 0.0                                   # an empty target, an empty prediction
+    t[3], p[3] = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]           # no overlap
+    w = np.array([1.0, 0.0, 0.0, 0.0, 1.0])
+    for (alpha, beta), want in {(0.0, 1.0): ("y_pred", 2), (1.0, 0.0): ("y_true", 1),
+                                (0.0, 0.0): ("y_pred", 1), (1.0, 1.0): None}.items():
+        loss = lossreg.get("tversky", alpha=alpha, beta=beta, eps=0.0)
+        for weights in (None, w):
+            if want is None:
+                assert np.isfinite(loss(t, p, weights))
+                continue
+            with pytest.raises(DomainError) as info:
+                loss.grad(t, p, weights)
+            assert (info.value.argument, info.value.index) == (want[0], want[1] * 3)
+    assert lossreg.get("tversky", alpha=0.0, beta=0.0, eps=0.0)(t[4:], p[4:]) == 0.0
 
 
 def test_overlap_family_is_listed(capsys):

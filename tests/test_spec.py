@@ -49,3 +49,27 @@ def test_array_hyperparameter():
     assert arr.dtype == np.float64 and not arr.flags.writeable
     with pytest.raises(HyperparameterError, match="entry 1"):
         h.validate([1, -2])
+
+
+def test_domain_nonzero_rows_serializes_and_is_checked_at_registration():
+    import json
+    from dataclasses import replace
+
+    import lossreg
+    from lossreg import Domain, PluginError
+
+    d = Domain(Interval(0, 1), nonzero_rows="either")
+    assert d.to_dict()["nonzero_rows"] == "either" and "rows not all zero" in d.describe()
+    assert Domain().to_dict()["nonzero_rows"] is None
+    json.dumps(lossreg.spec("cosine").to_dict())
+    assert lossreg.spec("cosine").to_dict()["domains"]["y_pred"]["nonzero_rows"] == "self"
+    with pytest.raises(ValueError, match="nonzero_rows"):
+        Domain(nonzero_rows="some")
+    mse = lossreg.spec("mse")                                   # element-wise: no rows
+    with pytest.raises(PluginError, match="needs layout 'rows'"):
+        replace(mse, domains={"y_pred": Domain(nonzero_rows="self")}).validate()
+    ce = lossreg.spec("cross_entropy")                          # takes labels: no y_true rows
+    assert ce.takes_labels
+    with pytest.raises(PluginError, match="class labels"):
+        replace(ce, domains={"y_pred": Domain(nonzero_rows="both")}).validate()
+    replace(ce, domains={"y_pred": Domain(nonzero_rows="self")}).validate()
