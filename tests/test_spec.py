@@ -68,7 +68,7 @@ def test_domain_nonzero_rows_serializes_and_is_checked_at_registration():
     mse = lossreg.spec("mse")                                   # element-wise: no rows
     with pytest.raises(PluginError, match="needs layout 'rows'"):
         replace(mse, domains={"y_pred": Domain(nonzero_rows="self")}).validate()
-    ce = lossreg.spec("cross_entropy")                          # takes labels: no y_true rows
+    ce = lossreg.spec("softmax_cross_entropy")                  # takes labels: no y_true rows
     assert ce.takes_labels
     with pytest.raises(PluginError, match="class labels"):
         replace(ce, domains={"y_pred": Domain(nonzero_rows="both")}).validate()
