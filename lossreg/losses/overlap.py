@@ -190,8 +190,8 @@ overlap_impl = _drivers(
 
 # -- the rules of whole rows, as domains ---------------------------------------------------
 
-NONZERO_ROWS = Domain(FINITE.interval, doc="rows of finite reals, not all zero",
-                      nonzero_rows="self")
+NONZERO_FINITE_ROWS = Domain(FINITE.interval, doc="rows of finite reals, not all zero",
+                             nonzero_rows="self")
 
 
 def _denominator_rule(kappa, alpha, beta, smooth, eps) -> dict:
@@ -199,7 +199,9 @@ def _denominator_rule(kappa, alpha, beta, smooth, eps) -> dict:
     probability rows (k > 0): none when smooth + eps > 0; else with alpha, beta > 0 the
     pair of rows must not be all zero (Dice: D = sum t + sum p); alpha = 0 leaves
     D = sum p (t + beta (1 - t)): y_pred's row non-zero; beta = 0 leaves y_true's; both
-    0 leave D = I: a position where both are non-zero."""
+    0 leave D = I: a position where both are non-zero. Exact for Dice, alpha = beta = 1 and
+    alpha = beta = 0; otherwise products rounding below the smallest subnormal (row mass
+    near 1e-308) can still make D = 0, where the kernels leave NaN."""
     if smooth + eps > 0.0:
         return {}
     if alpha > 0.0 and beta > 0.0:
@@ -337,7 +339,7 @@ def specs() -> list[LossSpec]:
             kernels=RowKernels(cosine_impl, serial_below=SERIAL_BELOW),
             reference=cosine_reference, reference_hessian=cosine_reference_hessian,
             sampler=cosine_sampler,
-            domains={"y_true": NONZERO_ROWS, "y_pred": NONZERO_ROWS},
+            domains={"y_true": NONZERO_FINITE_ROWS, "y_pred": NONZERO_FINITE_ROWS},
             summary="Negative cosine similarity of rows (Keras's cosine_similarity): -1 for "
                     "the same direction, 1 for the opposite one.",
             formula=r"\ell(t, p) = -\frac{\sum_j t_j p_j}{\lVert t\rVert_2\, \lVert p\rVert_2}",
