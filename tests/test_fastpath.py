@@ -403,3 +403,10 @@ def test_row_fast_path_counts_only_the_rules_it_knows():
         assert _row_rules(kernels, plain, odd) is None
     nonzero = Domain(Interval(0.0, 1.0), row_sum=1.0, nonzero_rows="either")
     assert _row_rules(kernels, plain, nonzero)[0][-1] == 2.0          # counted
+    # every Domain field is a rule the counting pass counts, makes it step aside, or
+    # no rule at all: a new field must be added to plan._row_rules (and this list)
+    from dataclasses import fields
+
+    counted = {"interval", "allow_nan", "row_sum", "row_sum_tol", "nonzero_rows"}
+    aside, no_rule = {"integer", "label_sets"}, {"doc"}
+    assert {f.name for f in fields(Domain)} == counted | aside | no_rule

@@ -321,3 +321,15 @@ def test_a_broken_row_under_weight_zero_is_refused_on_dask_as_in_memory():
         with pytest.raises(DomainError) as info:
             run()
         assert info.value.index == 2 * 3 and info.value.argument == "y_pred"
+    # a rule on the pair of rows (Dice, smooth = eps = 0): y_true and y_pred of the block
+    t, p = _masks(np.float64, n=6, c=3)
+    t[3] = p[3] = 0.0
+    dice = lossreg.get("dice", eps=0.0)
+    w[3] = 0.0
+    for run in (lambda: dice(t, p, w),
+                lambda: ld.evaluate(dice, da.from_array(t, chunks=(2, 3)),
+                                    da.from_array(p, chunks=(2, 3)),
+                                    sample_weight=da.from_array(w, chunks=2), compute=True)):
+        with pytest.raises(DomainError) as info:
+            run()
+        assert (info.value.argument, info.value.index) == ("y_pred", 3 * 3)
