@@ -203,7 +203,7 @@ def test_tversky_declares_the_row_rule_its_weights_call_for():
     """D = I + alpha A + beta B with smooth = eps = 0 vanishes on different rows for
     different alpha, beta (Domain.nonzero_rows from domains_for): each such row is
     refused, under weight 0 too, and every row where D > 0 is accepted."""
-    t, p = _masks(np.float64, n=5, c=3)
+    t, p = np.full((5, 3), 0.5), np.full((5, 3), 0.25)
     t[1], p[2] = 0.0, 0.0                                   # an empty target, an empty prediction
     t[3], p[3] = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]           # no overlap
     w = np.array([1.0, 0.0, 0.0, 0.0, 1.0])
