@@ -15,6 +15,7 @@ in-memory call would raise (the earliest check, then the smallest global index).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,6 +33,15 @@ _EMPTY_F64 = np.empty(0, dtype=np.float64)
 # Check stages, in the order of one in-memory call (``Plan.run``/``execute``); the
 # global checks on the weight sums sit between them (``finish``).
 PREPARE, LABELS, DOMAINS, KERNEL = 0, 1, 2, 3
+
+# The constraint of the DomainError ``finish`` raises when a "mean" needs its weights
+# rescaled (``dispatch._rescaled``) but the blocks already ran with the original ones (a
+# pass without a weight pass first): ``lossreg.dask`` with ``compute=True`` catches it and
+# recomputes with a weight pass first (``_Graph(rescale=True)``).
+RESCALE = "sum in [2**-64, 2**64] (or a weight pass first)"
+_WIDE = 2.0 ** 1000        # a block whose largest weight is above this also sums its
+#   weights scaled by a power of two (their chunk totals could overflow to inf)
+_NORMAL = 2.0 ** -1022     # the smallest normal float64
 
 
 class Failure(NamedTuple):
@@ -81,6 +91,9 @@ class BlockResult:
     failure: Failure | None = None
     row0: int = 0                            # the block's first term
     zeros: bool = False                      # some weight in the block is exactly 0
+    wmax: float | None = None                # largest weight (the weight pass)
+    wscaled: np.ndarray | None = None        # chunk totals of the weights times 2**-wexp,
+    wexp: int = 0                            # when wmax > _WIDE (wparts may be inf)
 
     def checked(self) -> "BlockResult":
         """Raise the block's own error (a derivative block has nothing else to give)."""
@@ -146,6 +159,8 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
             if w is not None and checked:
                 batch.w = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
                 batch.zeros = row0 in summary["zero_rows"]
+                if summary.get("shift") is not None:
+                    batch.w = _shifted(batch.w, summary["shift"])
             elif w is not None:
                 batch.w, batch.zeros = _checked_weights(w, scan)
     except E.DomainError as exc:
@@ -154,6 +169,11 @@ def run_block(job: BlockJob, t: np.ndarray, p: np.ndarray, w: np.ndarray | None,
     if w is not None and not checked:
         res.wparts = R.partial_sums(batch.w, _EMPTY_F64, scan)
         res.zeros = bool(batch.zeros)
+        if job.weights_only and batch.w.size:
+            res.wmax = float(batch.w.max())
+            if res.wmax > _WIDE:
+                res.wexp = math.frexp(res.wmax)[1]
+                res.wscaled = R.partial_sums(np.ldexp(batch.w, -res.wexp), _EMPTY_F64, scan)
     res.row0 = row0
     args = plan.label_args if batch.labels else plan.args
     if batch.labels:
@@ -194,7 +214,7 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     workers = plan.workers_for(p.size)
     g = np.empty(batch.p.shape, batch.dtype) if job.grad else None
     h = np.empty(batch.p.shape, batch.dtype) if job.hess else None
-    if spec.outer is not None and summary is not None:      # RMSE's derivative pass
+    if spec.outer is not None and summary is not None and "m" in summary:  # RMSE's derivatives
         u = g if g is not None else np.empty(batch.p.shape, batch.dtype)
         run = Job(batch.t, batch.p, batch.w, args, plan.bounds, False, None, u, h,
                   summary["scale"], False, workers > 1, workers, batch.labels, scan)
@@ -242,6 +262,26 @@ def _checked_weights(w: np.ndarray, scan: int) -> tuple[np.ndarray, bool]:
                             f"index {i} ({wv[i]!r})", argument="sample_weight",
                             constraint="finite and >= 0", index=i)
     return wv, zeros
+
+
+def _shifted(w: np.ndarray, e: int) -> np.ndarray:
+    """The block's weights times 2**-e, as ``dispatch._rescaled`` scales all weights in
+    memory (a copy). ``finish_weights`` formed the scaled weight sum from the weight
+    pass's chunk totals, which is exact when no weight turns subnormal here; one that
+    would (weights spanning more than 2**1022) is refused (DomainError, local index)."""
+    scaled = np.ldexp(w, -e)
+    if e > 0:
+        lost = np.flatnonzero((scaled < _NORMAL) & (w != 0.0))
+        if lost.size:
+            i = int(lost[0])
+            raise E.DomainError(
+                f"sample_weight spans more than 2**1022 (times 2**{-e}, which lossreg "
+                f"applies in memory to weights summing outside [2**-64, 2**64], a weight "
+                f"turns subnormal and lossreg.dask cannot reproduce that sum): compute in "
+                f"memory, or drop such weights; first violation at index {i} ({w[i].item()!r})",
+                argument="sample_weight", constraint="max(w) / min(w > 0) < 2**1022",
+                index=i)
+    return scaled
 
 
 def _weights_batch(spec, t, p, w, n_terms: int, scan: int) -> Batch:
@@ -307,24 +347,31 @@ def _first_failure(results: list[BlockResult], stages: tuple[int, ...]) -> None:
 def finish_weights(results: list[BlockResult], n_terms: int, reduction: str,
                    weighted: bool) -> dict:
     """The global "mean" denominator from the blocks' weight totals, with the errors of
-    the weight checks in the in-memory order: ``{"ws": W, "scale": 1 / W}``."""
+    the weight checks in the in-memory order: ``{"ws": W, "scale": 1 / W, "zero_rows",
+    "shift"}``. A sum W outside [2**-64, 2**64] is handled as ``dispatch.prepare`` does:
+    the weights times 2**-e, e = frexp(max(w))[1] (``shift``: e, else None), and W the
+    sum of those (``_rescaled_sum``); the blocks then scale theirs (``_shifted``)."""
     _first_failure(results, (PREPARE,))
     ws = float(n_terms)
+    shift = None
     if weighted:
         ws = R.total(_joined(results, "wparts", n_terms, "sample_weight totals"))
         if reduction == "mean":
             if ws > 0 and not 2.0 ** -64 <= ws <= 2.0 ** 64:
-                raise E.DomainError(
-                    f"sample_weight sums to {ws!r}, outside [2**-64, 2**64]: in memory "
-                    f"lossreg rescales such weights by a power of two, which lossreg.dask "
-                    f"does not; scale them by a power of two first (exact)",
-                    argument="sample_weight", constraint="sum in [2**-64, 2**64]")
+                shift, ws = _rescaled_sum(results, ws)
             if ws <= 0.0:
                 raise E.DomainError("sample_weight sums to 0: the weighted mean is undefined",
                                     argument="sample_weight",
                                     constraint="sum(sample_weight) > 0")
     _first_failure(results, (LABELS,))
     if reduction == "mean" and any(r.dparts is not None for r in results):
+        if shift is not None:
+            raise E.DomainError(
+                "sample_weight sums outside [2**-64, 2**64] together with the loss's own "
+                "row weights in the mean (class weights): in memory lossreg rescales the "
+                "sample weights by a power of two, which lossreg.dask does not do here; "
+                "scale them by a power of two first (exact)", argument="sample_weight",
+                constraint="sum in [2**-64, 2**64] with class-weighted labels")
         ws = R.total(_joined(results, "dparts", n_terms, "row weight totals"))
         if not ws > 0.0:
             raise E.DomainError("the rows' weights in the mean (class weights of the labels, "
@@ -332,7 +379,32 @@ def finish_weights(results: list[BlockResult], n_terms: int, reduction: str,
                                 "weighted mean is undefined", argument="y_true",
                                 constraint="some non-ignored row with positive weight")
     return {"ws": ws, "scale": 1.0 / ws if reduction == "mean" else 1.0,
-            "zero_rows": frozenset(r.row0 for r in results if r.zeros)}
+            "zero_rows": frozenset(r.row0 for r in results if r.zeros), "shift": shift}
+
+
+def _rescaled_sum(results: list[BlockResult], ws: float) -> tuple[int, float]:
+    """``(e, sum of w * 2**-e)``, e = frexp(max(w))[1], from the weight pass's chunk
+    totals, bit-identical to ``dispatch._rescaled``'s sum when no scaled weight is
+    subnormal (``_shifted`` refuses the others): then every w_i * 2**-e is exact, and so
+    is every chunk's float64 running sum times 2**-e (the same roundings at any scale
+    while the numbers stay normal; a sum of exact subnormals is exact). Blocks whose
+    weights exceed 2**1000 give their totals already scaled (``wscaled``), as the plain
+    ones may have overflowed.
+
+    Blocks of a pass that gave no maximum (the value pass: no weight pass first) raise
+    the ``RESCALE`` DomainError."""
+    if any(r.wmax is None for r in results):
+        raise E.DomainError(
+            f"sample_weight sums to {ws!r}, outside [2**-64, 2**64]: in memory lossreg "
+            f"rescales such weights by a power of two (exact), which needs their sum "
+            f"before the loss pass; lossreg.dask does that for gradients and Hessians "
+            f"and, with compute=True, for the value too (one more pass over the inputs), "
+            f"but not for this lazy result: pass compute=True, or scale the weights by a "
+            f"power of two first (exact)", argument="sample_weight", constraint=RESCALE)
+    e = math.frexp(max(r.wmax for r in results))[1]
+    parts = [np.ldexp(r.wparts, -e) if r.wscaled is None else np.ldexp(r.wscaled, r.wexp - e)
+             for r in results]
+    return e, R.total(np.concatenate(parts))
 
 
 def finish(results: list[BlockResult], n_terms: int, reduction: str, weighted: bool,

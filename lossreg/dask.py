@@ -35,7 +35,7 @@ import numpy as np
 from . import _dask_blocks as B
 from ._bridge import require, resolve
 from .dispatch import _shape_error, working_dtype
-from .errors import DTypeError, HyperparameterError, LossError, ShapeError
+from .errors import DomainError, DTypeError, HyperparameterError, LossError, ShapeError
 from .kernels.reduce import CHUNK
 from .loss import Loss
 from .plan import positional
@@ -226,7 +226,15 @@ def _run(loss: Any, y_true, y_pred, sample_weight, hyperparameters: dict, comput
     if compute:
         import dask
 
-        done = dask.compute(*[x for x in out if x is not None])
+        try:
+            done = dask.compute(*[x for x in out if x is not None])
+        except DomainError as exc:
+            if exc.constraint != B.RESCALE:
+                raise
+            # weights summing outside [2**-64, 2**64] met by a pass without a weight
+            # pass first (a value, RMSE's first pass): again, weights first (rare)
+            out = _Graph(da, loss, inp, validate, rescale=True).build(value, grad, hess)
+            done = dask.compute(*[x for x in out if x is not None])
         it = iter(done)
         out = tuple(None if x is None else next(it) for x in out)
         if out[0] is not None and reduction != "none":
@@ -254,15 +262,18 @@ class _Graph:
     or RMSE's mean), one task per block, and the tasks that cut the blocks' results
     into the value and the derivative arrays."""
 
-    def __init__(self, da, loss: Loss, inp: _Inputs, validate: bool):
+    def __init__(self, da, loss: Loss, inp: _Inputs, validate: bool, rescale: bool = False):
         from dask.base import tokenize
 
         self.da, self.loss, self.inp, self.validate = da, loss, inp, validate
         self.reduction = loss.reduction
         self.threads = loss.n_threads or 1
+        # ``rescale``: a weighted "mean" always starts with the weight pass (which finds
+        # out-of-range weight sums before any loss pass; ``_run`` retries with it)
+        self.rescale = rescale and inp.w is not None and self.reduction == "mean"
         self.token = tokenize(loss.spec.name, loss.spec.source, loss.config(),
                               [x.name for x in inp.collections()], validate, self.threads,
-                              inp.labels)
+                              inp.labels, self.rescale)
         self.nb = len(inp.p.chunks[0])
 
     def _array(self, graph, name, chunks, dtype, meta_ndim: int):
@@ -282,26 +293,31 @@ class _Graph:
         derivatives = grad or hess
         summary = None            # 0-d object array holding the first pass's summary
         first_value = None
-        if derivatives and outer is not None:
-            # RMSE: the derivatives need the mean m over everything: a value pass first
-            job = B.BlockJob(loss, reduction, value=True, validate=self.validate,
-                             threads=self.threads)
-            blocks = self._blocks(f"lossreg-rmse-pass-{self.token}", job, None)
-            summary = self._scalar(f"lossreg-rmse-summary-{self.token}",
-                                   (B.finish, self._keys(blocks), inp.n_terms, reduction,
-                                    weighted, job), [blocks])
-            first_value = summary
-        elif derivatives and reduction == "mean" and (weighted or self._label_mean_weights()):
+        weights = None            # the weight pass's summary, when there is one
+        if self.rescale or (derivatives and outer is None and reduction == "mean"
+                            and (weighted or self._label_mean_weights())):
             # the scale 1 / sum(w) must be known before any derivative block: a pass over
             # the weights (and labels) only
             job = B.BlockJob(loss, reduction, validate=self.validate, threads=self.threads,
                              weights_only=True)
             blocks = self._blocks(f"lossreg-weights-{self.token}", job, None, use_p=False,
                                   use_t=inp.labels)
-            summary = self._scalar(f"lossreg-weight-sum-{self.token}",
-                                   (B.finish_weights, self._keys(blocks), inp.n_terms,
-                                    reduction, weighted), [blocks])
-        elif derivatives and reduction == "mean":
+            weights = summary = self._scalar(
+                f"lossreg-weight-sum-{self.token}",
+                (B.finish_weights, self._keys(blocks), inp.n_terms, reduction, weighted),
+                [blocks])
+        if derivatives and outer is not None:
+            # RMSE: the derivatives need the mean m over everything: a value pass first
+            job = B.BlockJob(loss, reduction, value=True, validate=self.validate,
+                             threads=self.threads)
+            blocks = self._blocks(f"lossreg-rmse-pass-{self.token}", job, weights)
+            task = (B.finish, self._keys(blocks), inp.n_terms, reduction, weighted, job)
+            if weights is not None:
+                task += ((weights.name,),)
+            summary = self._scalar(f"lossreg-rmse-summary-{self.token}", task,
+                                   [blocks] + ([weights] if weights is not None else []))
+            first_value = summary
+        elif derivatives and reduction == "mean" and summary is None:
             summary = {"ws": float(inp.n_terms), "scale": 1.0 / float(inp.n_terms)}
         want_value = value and first_value is None
         job = B.BlockJob(loss, reduction, value=want_value, grad=grad, hess=hess,
