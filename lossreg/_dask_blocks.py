@@ -278,7 +278,8 @@ def _shifted(w: np.ndarray, e: int) -> np.ndarray:
                 f"sample_weight spans more than 2**1022 (times 2**{-e}, which lossreg "
                 f"applies in memory to weights summing outside [2**-64, 2**64], a weight "
                 f"turns subnormal and lossreg.dask cannot reproduce that sum): compute in "
-                f"memory, or drop such weights; first violation at index {i} ({w[i].item()!r})",
+                f"memory, or drop such weights; first violation at index {i} "
+                f"({w[i].item()!r})",
                 argument="sample_weight", constraint="max(w) / min(w > 0) < 2**1022",
                 index=i)
     return scaled

@@ -147,6 +147,45 @@ def test_zero_weights_bit_identical_for_any_chunking(name):
         assert np.array_equal(got, none(t, p, w)) and not np.signbit(got[3])
 
 
+@pytest.mark.parametrize("scale", [1e300, 1.5e308, 1e-300, 5e-324])
+def test_weight_sums_outside_the_range_rescaled_as_in_memory(scale):
+    """A weighted mean whose weights sum outside [2**-64, 2**64]: in memory the weights
+    are multiplied by 2**-e (e = frexp(max w)), exactly; lossreg.dask does the same and
+    gives the same bits for any chunking: gradients from the weight pass, a value (and
+    RMSE's derivatives) with compute=True by recomputing with a weight pass first (a
+    lazy value refuses)."""
+    w = W * scale if scale > 1e-320 else np.floor(W * 5) * scale     # subnormal weights
+    w[::7] = 0.0
+    n, c = N // 4, 4
+    labels, z, wr = RNG.integers(0, c, n), RNG.normal(size=(n, c)), w[:n]
+    cases = [("mse", T, P, w, 7000, 5000), ("rmse", T, P, w, CHUNK + 3, 9000),
+             ("softmax_cross_entropy", labels, z, wr, 4000, (3000, 2))]
+    for name, t, p, wt, tc, pc in cases:
+        loss = lossreg.get(name)
+        rv, (rg, rh) = loss(t, p, wt), loss.grad_hess(t, p, wt)
+        args = (loss, chunked(t, tc), chunked(p, pc), chunked(wt, 6000))
+        assert ld.evaluate(*args, compute=True) == rv, name
+        v, g = ld.value_and_grad(*args, compute=True)
+        assert v == rv and np.array_equal(g, rg), name
+        lazy = name != "rmse"       # RMSE's derivatives need a value pass first
+        g, h = ld.grad_hess(*args, compute=not lazy)
+        assert np.array_equal(dask.compute(g)[0], rg) and np.array_equal(
+            dask.compute(h)[0], rh), name
+        with pytest.raises(DomainError, match="compute=True") as info:
+            ld.evaluate(*args).compute()
+        assert info.value.constraint == B.RESCALE
+
+
+def test_weights_spanning_more_than_2_1022_refused_with_the_index():
+    """Rescaled by 2**-1024, a weight 1e-30 would turn subnormal in memory: lossreg.dask
+    cannot reproduce that sum, so it refuses (DomainError with the global index)."""
+    w = W * 1.5e308
+    w[40000] = 1e-30
+    with pytest.raises(DomainError) as info:
+        ld.grad("mse", T, chunked(P, 7000), chunked(w, 5000), compute=True)
+    assert info.value.index == 40000 and info.value.argument == "sample_weight"
+
+
 def test_empty_inputs_as_in_memory():
     with pytest.raises(ShapeError, match="empty input"):
         ld.evaluate("mse", T[:0], P[:0])
@@ -293,6 +332,9 @@ def test_local_cluster_processes_bit_identical(client):
     sce = lossreg.get("softmax_cross_entropy")
     assert client.compute(ld.evaluate(sce, chunked(labels, 3000), z), sync=True) \
         == sce(labels, z)
+    huge = W * 1e300                         # sum(w) > 2**64: rescaled, a second graph
+    with dask.config.set(scheduler="dask.distributed"):
+        assert ld.evaluate(loss, t, p, chunked(huge, 6000), compute=True) == loss(T, P, huge)
 
 
 def test_local_cluster_reports_global_indices(client):
