@@ -9,6 +9,12 @@ weights, the derivative blocks, and the first error as a ``Failure`` carrying gl
 indices. ``finish`` combines the chunk totals of all blocks with ``reduce.total``
 (exactly rounded, so order-free): the same number as one in-memory call.
 
+Weights of a "mean" summing outside [2**-64, 2**64] are scaled by a power of two as in
+memory (``dispatch._rescaled``): ``finish_weights`` derives the scaled sum from the weight
+pass, the blocks scale theirs (``_shifted``); a pass with no weight pass first raises
+the ``RESCALE`` DomainError, which ``lossreg.dask`` answers (compute=True) by
+recomputing with one.
+
 Errors are not raised inside a block that reports a value: ``finish`` picks the one the
 in-memory call would raise (the earliest check, then the smallest global index).
 """
@@ -214,7 +220,7 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
     workers = plan.workers_for(p.size)
     g = np.empty(batch.p.shape, batch.dtype) if job.grad else None
     h = np.empty(batch.p.shape, batch.dtype) if job.hess else None
-    if spec.outer is not None and summary is not None and "m" in summary:  # RMSE's derivatives
+    if spec.outer is not None and summary is not None and "m" in summary:   # RMSE's grad
         u = g if g is not None else np.empty(batch.p.shape, batch.dtype)
         run = Job(batch.t, batch.p, batch.w, args, plan.bounds, False, None, u, h,
                   summary["scale"], False, workers > 1, workers, batch.labels, scan)

@@ -20,9 +20,10 @@ losses) and adds the chunk totals with an exactly rounded sum (``reduce.total``)
 the inputs are rechunked so that every block starts on a multiple of that chunk (only
 along rows for row losses), each block returns its chunk totals (``Job.partials``) and
 the final task adds all of them with the same exactly rounded sum; the "mean" scale
-``1 / sum(w)`` is formed the same way. Same chunk totals, same sum, for any dask
-chunking, worker count, thread count or scheduler. The per-block work lives in
-``lossreg._dask_blocks``.
+``1 / sum(w)`` is formed the same way, and weights summing outside [2**-64, 2**64] are
+scaled by the same power of two as in memory (``_dask_blocks.finish_weights``). Same
+chunk totals, same sum, for any dask chunking, worker count, thread count or scheduler.
+The per-block work lives in ``lossreg._dask_blocks``.
 """
 
 from __future__ import annotations
