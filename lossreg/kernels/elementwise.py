@@ -247,8 +247,18 @@ CHEAP_SERIAL_BELOW = 1 << 18
 BLOCK = 2048   # elements per scratch block of the "blocks" style (16 KiB of float64: L1)
 
 
+def tile_per_class(values: np.ndarray) -> np.ndarray:
+    """The tile of per-class ``values`` (C of them) that kernels built with ``tiled``
+    read: tile[k] = values[k mod C] for k < C + BLOCK, so that any block of at most
+    BLOCK elements finds its values contiguous from offset b0 mod C."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    reps = (BLOCK + n) // n + 1
+    return np.ascontiguousarray(np.tile(values, reps)[:n + BLOCK])
+
+
 def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int,
-                  label_sets: tuple | None = None) -> str:
+                  label_sets: tuple | None = None, tiled: int | None = None) -> str:
     """Source of one chunk's loop in the "blocks" style: map, then sum.
 
     For losses built on transcendental functions (``lossreg.kernels.vmath``), whose
@@ -266,6 +276,12 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int,
     unconditional load keeps the loop vectorizable; a conditional one made it 1.8x
     slower), and the domain count is always taken (cheap next to the rest) but only
     read by a checked call (so are the label sets' miss counts, with ``label_sets``).
+
+    ``tiled``: hyperparameter ``tiled`` is given per class of the last axis (element k
+    in class k mod C): the kernel's hyperparameter arguments are then those of ``elem``
+    with that one replaced by a tile of its values (``tile_per_class``) and followed by
+    C, and each block reads its values from the tile at offset b0 mod C (a contiguous
+    slice: the loop still vectorizes).
     """
     summed = kind in SUMMED
     sets = label_sets or ()
@@ -281,6 +297,8 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int,
     body += ["b0 = lo", "while b0 < hi:", "    b1 = min(b0 + BLOCK, hi)",
              "    tb = t[b0:b1]", "    pb = p[b0:b1]",
              "    wb = w[b0:b1] if weighted else ones[:b1 - b0]"]
+    if tiled is not None:
+        body.append(f"    ab = hp[{tiled}][b0 % hp[{n_hp}]:b0 % hp[{n_hp}] + (b1 - b0)]")
     if kind != "sum":
         body.append("    ob = out[b0:b1]")
     if kind in HESSES:
@@ -295,7 +313,8 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int,
     inner = ["x = np.float64(uk)", "y = np.float64(vk)",
              f"nb += 0 if ({_OK_T} & {_OK_P}) else 1", "wk = np.float64(wb[j])"]
     # hyperparameters spelled out: Numba cannot inline a call with *args
-    call = "elem(uk, vk" + "".join(f", hp[{k}]" for k in range(n_hp)) + ")"
+    call = "elem(uk, vk" + "".join(", ab[j]" if k == tiled else f", hp[{k}]"
+                                   for k in range(n_hp)) + ")"
     inner += _element_lines(kind, "j", "k", "wk * ", arity, call, "buf[j] =", "ob", "hb")
     body += ["        " + line for line in inner]
     if summed:
@@ -314,10 +333,12 @@ STYLES = ("quads", "blocks", "auto")
 
 
 def _source(kind: str, weighted: bool, arity: int, style: str = "quads",
-            n_hp: int = 0, label_sets: tuple | None = None) -> str:
+            n_hp: int = 0, label_sets: tuple | None = None,
+            tiled: int | None = None) -> str:
     """The source of a kernel over chunks [c0, c1) (``workers.run_chunks``); with
-    ``label_sets``, each chunk also fills bad[c, 2] (the sets holding all its labels)."""
-    loop = (_blocked_loop(kind, " " * 8, n_hp, arity, label_sets) if style == "blocks"
+    ``label_sets``, each chunk also fills bad[c, 2] (the sets holding all its labels);
+    ``tiled``: the "blocks" style's hyperparameter given per class (``_blocked_loop``)."""
+    loop = (_blocked_loop(kind, " " * 8, n_hp, arity, label_sets, tiled) if style == "blocks"
             else _loop(kind, weighted, arity, " " * 8, label_sets))
     return _KERNEL.format(loop=loop, locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
 
@@ -421,10 +442,15 @@ class ElementwiseKernels(Kernels):
     fills_partials = True
 
     def __init__(self, elem: Callable, style: str = "quads", *, hessian: bool | None = None,
-                 serial_below: int = SERIAL_BELOW, label_sets: tuple | None = None):
+                 serial_below: int = SERIAL_BELOW, label_sets: tuple | None = None,
+                 tiled: int | None = None):
         if style not in STYLES:
             raise ValueError(f"unknown fused kernel style {style!r}; one of {STYLES}")
+        if tiled is not None and (style != "blocks" or not 0 <= tiled < _n_hyperparameters(elem)):
+            raise ValueError(f"tiled={tiled!r} needs style='blocks' and the index of one "
+                             f"of elem's hyperparameters")
         self.label_sets = _label_sets(label_sets)
+        self.tiled = tiled
         self.elem = elem
         self.style = style
         self.arity = element_arity(elem)
@@ -438,7 +464,9 @@ class ElementwiseKernels(Kernels):
         self._by_call: dict[tuple, Callable] = {}     # (kind, weighted, dtype) -> kernel
 
     def describe(self) -> str:
-        return f"element-wise ({self.style}): {_qualname(self.elem)}"
+        per_class = "" if self.tiled is None else \
+            f", hyperparameter {self.tiled} per class of the last axis"
+        return f"element-wise ({self.style}{per_class}): {_qualname(self.elem)}"
 
     def fuses_label_sets(self, domain) -> bool:
         """Whether a checked ``run`` checks ``domain.label_sets`` of y_true itself (the
@@ -488,7 +516,9 @@ class ElementwiseKernels(Kernels):
                 if self._inline_elem is None:
                     self._inline_elem = _inlined(self.elem)
                 text = _source(kind, True, self.arity, "blocks", _n_hyperparameters(self.elem),
-                               self.label_sets)
+                               self.label_sets, self.tiled)
+                if self.tiled is not None:
+                    label = f"{kind}_tile{self.tiled}"
                 kernel = _compile(self._inline_elem, text, label)
             else:
                 kernel = _compile(self.elem, _source(kind, weighted, self.arity,
@@ -580,7 +610,8 @@ def _label_sets(label_sets) -> tuple | None:
 
 def elementwise_kernels(elem: Callable, style: str = "quads", *,
                         hessian: bool | None = None, serial_below: int = SERIAL_BELOW,
-                        label_sets: tuple | None = None) -> ElementwiseKernels:
+                        label_sets: tuple | None = None,
+                        tiled: int | None = None) -> ElementwiseKernels:
     """The ``Kernels`` of an element-wise loss, from its scalar function ``elem``.
 
     Use as ``LossSpec(..., kernels=elementwise_kernels(_huber_elem))``. ``elem(t, p, *hp)``
@@ -597,7 +628,11 @@ def elementwise_kernels(elem: Callable, style: str = "quads", *,
     checked calls also check that one set holds every label, in the same pass (only
     kernels built with them carry that code); the dispatcher then skips its own scan of
     the label sets, and locates the first offending label only when the kernels report
-    one.
+    one. ``tiled`` (style "blocks"): the index of a hyperparameter of ``elem`` given per
+    class of the last axis (element k of the flattened input in class k mod C, C the
+    length of the last axis): the kernels then take that hyperparameter as
+    ``tile_per_class(values)`` followed by C as an extra last argument (a per-class
+    ``pos_weight``, ``lossreg.losses.pos_weight``).
     """
     return ElementwiseKernels(elem, style, hessian=hessian, serial_below=serial_below,
-                              label_sets=label_sets)
+                              label_sets=label_sets, tiled=tiled)
