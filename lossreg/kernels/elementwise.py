@@ -69,8 +69,9 @@ HESSES = ("grad_hess", "value_grad_hess")
 # diagonal (HESSES) or an empty array;
 # partials[c]: chunk sums of w*l; bad[c, 0|1]: first index in chunk c where y_true|y_pred
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``); kernels
-# built with ``label_sets`` also fill bad[c, 2] (a bitmask of the sets holding all of
-# chunk c's y_true) when ``check``. Returns the number of elements outside the domain
+# built with ``label_sets`` also fill bad[c, 2], a bitmask of the sets holding all of
+# chunk c's y_true (always counted, only read by a checked call). Returns the number
+# of elements outside the domain
 # intervals (a float), so a call that finds none reads no ``bad[:, :2]``. ``w`` is part
 # of the signature for every variant; a variant built unweighted ignores it.
 _KERNEL = """
