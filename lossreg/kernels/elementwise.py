@@ -183,11 +183,11 @@ def _loop(kind: str, weighted: bool, arity: int, indent: str,
 
 # Label-set misses: one int64 counter per lane for up to 4 sets, each set's count of
 # labels outside it in a field of _FIELD bits (a chunk's count never reaches 2**_FIELD).
-# Measured on hinge at 1e7 (value_and_grad, one thread): about 5-15% over the kernel
-# without label sets, against 1.4x for a separate pass over each chunk's labels (its
-# reads from memory are not overlapped with the loss's work), 1.7x for a float64
-# counter per set and lane, and 7x for blocks of quads behind a counting loop (that
-# nesting defeats the SLP vectorizer).
+# Measured on hinge's value_and_grad at 1e7: 1.2x the kernel without label sets (2
+# threads; 1.25x float32), against 1.4x for a separate pass over each chunk's labels
+# first (its reads from memory are not overlapped with the loss's work; one thread),
+# 1.7x for a float64 counter per set and lane, and 7x for blocks of quads behind a
+# counting loop (that nesting defeats the SLP vectorizer).
 _FIELD = 16
 _PER_COUNTER = 4
 assert CHUNK < 1 << _FIELD
