@@ -272,8 +272,9 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
                 raise DomainError(f"{argument} must hold whole numbers (class labels); first "
                                   f"violation at index {i} ({flat[i].item()!r})", argument=argument,
                                   constraint="integer", index=i)
-        if domain.label_sets is not None and not (
-                not every and argument == "y_true" and fuses_label_sets(spec.kernels, domain)):
+        in_kernels = not every and argument == "y_true" and fuses_label_sets(spec.kernels,
+                                                                             domain)
+        if domain.label_sets is not None and not in_kernels:
             i = R.first_outside_label_sets(flat, domain.label_sets, workers)
             if i >= 0:
                 raise _label_set_error(argument, domain, flat, i)
