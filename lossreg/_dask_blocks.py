@@ -245,8 +245,9 @@ def _kernels(job: BlockJob, plan, batch: Batch, args: tuple, res: BlockResult,
               scan, partials)
     try:
         plan._run(run, batch)
-    except E.DomainError as exc:
-        res.failure = _failure(KERNEL, exc, row0, n_cols, rows)
+    except E.DomainError as exc:     # label sets checked by the kernels: a DOMAINS check
+        stage = DOMAINS if (exc.constraint or "").startswith("labels in") else KERNEL
+        res.failure = _failure(stage, exc, row0, n_cols, rows)
         return res
     if zero is not None:
         cleared(zero, values, g, h)

@@ -251,8 +251,9 @@ def domain_error(argument: str, domain: Domain, flat: np.ndarray, index: int) ->
 def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = False) -> None:
     """Domain scans for what the loss's kernels do not check themselves: the intervals
     of the arguments outside ``spec.kernels.checks`` (of all arguments when ``every``:
-    the kernels will see only part of the data), whole-number, label-set, row-sum and
-    non-zero-row rules, per argument in that order (y_true first)."""
+    the kernels will see only part of the data), whole-number, label-set (y_true's
+    unless ``fuses_label_sets``), row-sum and non-zero-row rules, per argument in that
+    order (y_true first)."""
     fused = () if every else spec.kernels.checks
     for argument, arr in (("y_true", batch.t), ("y_pred", batch.p)):
         if argument == "y_true" and batch.labels:
@@ -272,7 +273,9 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
                 raise DomainError(f"{argument} must hold whole numbers (class labels); first "
                                   f"violation at index {i} ({flat[i].item()!r})", argument=argument,
                                   constraint="integer", index=i)
-        if domain.label_sets is not None:
+        in_kernels = not every and argument == "y_true" and fuses_label_sets(spec.kernels,
+                                                                             domain)
+        if domain.label_sets is not None and not in_kernels:
             i = R.first_outside_label_sets(flat, domain.label_sets, workers)
             if i >= 0:
                 raise _label_set_error(argument, domain, flat, i)
@@ -293,6 +296,25 @@ def check_domains(spec: LossSpec, batch: Batch, workers: int, every: bool = Fals
             if hits.size:
                 raise zero_row_error(argument, domain.nonzero_rows, arr.shape[1],
                                      int(hits[0]))
+
+
+def fuses_label_sets(kernels: Any, domain: Domain) -> bool:
+    """Whether checked runs of ``kernels`` check y_true's ``domain.label_sets``
+    themselves (``ElementwiseKernels`` built with the same sets): they report a
+    violation (``Outcome.sets_t``) and ``label_set_error`` locates it."""
+    fuses = getattr(kernels, "fuses_label_sets", None)
+    return domain.label_sets is not None and fuses is not None and bool(fuses(domain))
+
+
+def label_set_error(domain: Domain, flat: np.ndarray, workers: int) -> DomainError:
+    """The error for y_true's labels (``flat``) that a kernel found in no one label set
+    of ``domain``: the first offending index, located by the dispatcher's scan (the
+    same error as ``check_domains`` raises)."""
+    i = R.first_outside_label_sets(flat, domain.label_sets, workers)
+    if i < 0:
+        raise AssertionError("the kernels reported labels outside the label sets, "
+                             "but the scan finds none")  # pragma: no cover
+    return _label_set_error("y_true", domain, flat, i)
 
 
 def _label_set_error(argument: str, domain: Domain, flat: np.ndarray, i: int) -> DomainError:

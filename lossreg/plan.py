@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .dispatch import (Batch, check_domains, check_out, domain_error, label_weights,
-                       prepare)
+from .dispatch import (Batch, check_domains, check_out, domain_error, fuses_label_sets,
+                       label_set_error, label_weights, prepare)
 from numba.core.errors import NumbaError
 
 from .errors import LossError, PluginError
@@ -60,9 +60,11 @@ class Plan:
         self.plain_inputs = self.kernels.layout == "elementwise"
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
-                           or any(d.integer or d.row_sum is not None
-                                  or d.label_sets is not None or d.nonzero_rows is not None
-                                  for d in (dt, dp)))
+                           or any(d.integer or d.row_sum is not None or d.nonzero_rows is not None
+                                  for d in (dt, dp))
+                           or dp.label_sets is not None
+                           or (dt.label_sets is not None
+                               and not fuses_label_sets(self.kernels, dt)))
         labels = getattr(self.kernels, "labels", None)
         # label targets under "mean": the mean divides by the same class weights, so a
         # loss may rescale them (by a power of two) so that their sums never overflow
@@ -287,6 +289,10 @@ class Plan:
             raise PluginError(f"kernel of loss {self.spec.name!r} (from {self.spec.source}) "
                               f"{what}: {first or type(exc).__name__}",
                               source=self.spec.source) from exc
+        if outcome.sets_t:
+            flat = batch.t.reshape(-1)
+            raise label_set_error(self.spec.domain("y_true"), flat,
+                                  self.scan_workers_for(flat.shape[0]))
         if outcome.bad_t >= 0:
             raise domain_error("y_true", self.spec.domain("y_true"), batch.t.reshape(-1),
                                outcome.bad_t)

@@ -94,6 +94,66 @@ def test_hinge_bad_labels_are_domain_errors(labels, index, value):
     assert np.isfinite(lossreg.get("hinge")(np.array(labels, np.float64), p, validate=False))
 
 
+def test_hinge_label_sets_checked_by_the_kernels_across_chunks():
+    """The kernels check the label sets (the dispatcher does not scan them first): each
+    chunk may hold one set while the array mixes them; parallel chunks, weights,
+    reduction="none", float32 and the zero-weight path all give the scan's error (kernels
+    the other tests of hinge compile anyway)."""
+    from dataclasses import replace
+
+    from lossreg.kernels.reduce import CHUNK
+    from lossreg.plan import Plan
+
+    loss = lossreg.get("hinge")
+    assert not loss._plan.needs_scan                  # label sets fused into the kernels
+    n = 1 << 18                                      # parallel (CHEAP_SERIAL_BELOW)
+    t = np.ones(n)
+    t[: 3 * CHUNK] = -1.0                            # chunks 0-2: {-1, 1}
+    t[5 * CHUNK + 7] = 0.0                           # chunk 5: {0, 1} only
+    p = RNG.normal(size=n)
+    w = np.ones(n)
+    cases = [(loss, {}, np.float32), (loss.grad, {}, np.float64),
+             (lossreg.get("squared_hinge").value_and_grad, {}, np.float64),
+             (loss, {"sample_weight": w}, np.float64),
+             (lossreg.get("hinge", reduction="none"), {}, np.float64)]
+    for call, kw, dtype in cases:
+        with pytest.raises(DomainError) as info:
+            call(t.astype(dtype), p.astype(dtype), **kw)
+        assert info.value.index == 5 * CHUNK + 7, (call, kw, dtype)
+        assert info.value.constraint == "labels in {-1, 1} or {0, 1}"
+    w[3] = 0.0                                       # zero weights: check_domains scans all
+    with pytest.raises(DomainError) as info:
+        loss(t, p, sample_weight=w)
+    assert info.value.index == 5 * CHUNK + 7
+    t[5 * CHUNK + 7] = 1.0                           # one set throughout: fine
+    assert np.isfinite(loss(t, p)) and np.isfinite(loss(t, p, sample_weight=w))
+    # a domain whose sets differ from the kernels' is scanned by the dispatcher
+    spec = loss._plan.spec
+    other = lossreg.Domain(lossreg.Interval(-1.0, 1.0), label_sets=((-1.0, 1.0),))
+    odd = Plan(replace(spec, domains={**spec.domains, "y_true": other}), (), "mean")
+    assert odd.needs_scan
+
+
+def test_label_sets_in_the_blocks_style():
+    """The "blocks" generator counts label sets as the "quads" one does (hinge uses
+    quads; its tiny element function compiles fast in either style)."""
+    from lossreg.kernels import ElementwiseKernels, Job
+    from lossreg.kernels.reduce import CHUNK
+    from lossreg.losses.margin import HINGE_LABELS, hinge_elem
+
+    kernels = ElementwiseKernels(hinge_elem, "blocks", label_sets=HINGE_LABELS.label_sets)
+    n = 3 * CHUNK + 5
+    t = np.ones(n)
+    t[:CHUNK] = -1.0
+    p = RNG.normal(size=n)
+    bounds = (-1.0, 1.0, False, -np.inf, np.inf, False)
+    quads = lossreg.get("hinge", reduction="sum")
+    assert kernels.run(Job(t, p, np.empty(0), (), bounds, True)).total == quads(t, p)
+    t[n - 1] = 0.0                                   # -1 in chunk 0, 0 in the tail
+    assert kernels.run(Job(t, p, np.empty(0), (), bounds, True)).sets_t
+    assert not kernels.run(Job(t, p, np.empty(0), (), bounds, True, check=False)).sets_t
+
+
 # -- Keras: categorical_hinge ------------------------------------------------------------------
 
 def keras_categorical_hinge(t, p):

@@ -70,17 +70,20 @@ class Job:
 class Outcome(NamedTuple):
     """``total``: sum_i w_i l_i (None unless summed); ``bad_t``/``bad_p``: first flat index
     of y_true / y_pred outside its interval, among the arguments the kernels check (-1:
-    none found or not checked here)."""
+    none found or not checked here); ``sets_t``: no one of y_true's label sets holds
+    every label (kernels that check them, ``fuses_label_sets``; the plan locates the
+    first offending label, and reports it before any bad index)."""
 
     total: float | None
     bad_t: int = -1
     bad_p: int = -1
+    sets_t: bool = False
 
 
 def clean(total: float | None) -> Outcome:
     """``Outcome(total)`` with no bad index, built without NamedTuple's Python-level
     ``__new__`` (it is on every call's path)."""
-    return _tuple_new(Outcome, (total, -1, -1))
+    return _tuple_new(Outcome, (total, -1, -1, False))
 
 
 _tuple_new = tuple.__new__

@@ -140,40 +140,31 @@ def first_not_integer(c0, c1, x, bad):
 @Chunked
 def first_outside_sets(c0, c1, x, sets, bad):
     """bad[c, k] = first index in chunk c whose value is not in set k (row k of ``sets``,
-    padded with NaN), or -1 (-1/1 and 0/1 labels at 1e7: 5 ms, against 34 ms for the
-    generic loop over a set's values). A chunk is counted branch-free first (vectorizable) and
-    scanned again only where it has a value outside the set."""
+    padded with NaN), or -1. One branch-free pass per chunk and set: the smallest index
+    of a value outside the set, as an integer min (vectorizable; pairs, hinge's labels,
+    compare with two scalars rather than loop over the set's values)."""
     n = x.shape[0]
     for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
         xc = x[lo:hi]
+        m = xc.shape[0]
         for k in range(sets.shape[0]):
             s = sets[k]
-            count = 0
-            if s.shape[0] == 2:                  # pairs (hinge's labels): vectorizable
+            first = m
+            if s.shape[0] == 2:
                 a, b = s[0], s[1]
-                for i in range(xc.shape[0]):
+                for i in range(m):
                     v = np.float64(xc[i])
-                    count += 0 if (v == a) | (v == b) else 1
+                    first = min(first, m if (v == a) | (v == b) else i)
             else:
-                for i in range(xc.shape[0]):
+                for i in range(m):
                     v = np.float64(xc[i])
                     hit = False
                     for j in range(s.shape[0]):
                         hit |= v == s[j]
-                    count += 0 if hit else 1
-            bad[c, k] = -1
-            if count == 0:
-                continue
-            for i in range(lo, hi):
-                v = np.float64(x[i])
-                hit = False
-                for j in range(s.shape[0]):
-                    hit |= v == s[j]
-                if not hit:
-                    bad[c, k] = i
-                    break
+                    first = min(first, m if hit else i)
+            bad[c, k] = lo + first if first < m else -1
 
 
 def first_outside_label_sets(x: np.ndarray, label_sets, workers: int) -> int:

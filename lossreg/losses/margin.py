@@ -4,7 +4,9 @@
   ``elementwise_kernels``). Labels -1/1, or 0/1 as Keras converts them (0 -> -1): the
   kernel maps a label t to s = 1 if t > 0 else -1, and the y_true domain's
   ``label_sets`` ({-1, 1} or {0, 1}, one set for the whole array) refuses anything else,
-  a mix of -1 and 0 included, before any kernel runs (``dispatch.check_domains``).
+  a mix of -1 and 0 included. The kernels check the label sets in the same pass as the
+  loss (``elementwise_kernels(..., label_sets=...)``); the dispatcher locates the first
+  offending label only when they report one.
 * ``categorical_hinge``: rows (n, C) of targets in [0, 1] (one-hot, as Keras expects).
 * ``multi_margin``: rows (n, C) of scores with integer labels (n,) (PyTorch), or with
   probability rows (n, C): then the expected loss sum_c t_c l(x, c) over the target
@@ -429,7 +431,8 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="hinge", family=FAMILY, task="binary",
             reference=hinge_reference, reference_hessian=hinge_reference_hessian,
-            kernels=elementwise_kernels(hinge_elem, style="quads", **cheap),
+            kernels=elementwise_kernels(hinge_elem, style="quads",
+                                        label_sets=HINGE_LABELS.label_sets, **cheap),
             domains={"y_true": HINGE_LABELS, "y_pred": SCORES}, sampler=hinge_sampler,
             summary="Hinge loss (Keras's hinge): the soft-margin SVM loss on -1/1 or 0/1 "
                     "labels.",
@@ -444,7 +447,8 @@ def specs() -> list[LossSpec]:
             name="squared_hinge", family=FAMILY, task="binary",
             reference=squared_hinge_reference,
             reference_hessian=squared_hinge_reference_hessian,
-            kernels=elementwise_kernels(squared_hinge_elem, style="quads", **cheap),
+            kernels=elementwise_kernels(squared_hinge_elem, style="quads",
+                                        label_sets=HINGE_LABELS.label_sets, **cheap),
             domains={"y_true": HINGE_LABELS, "y_pred": SCORES}, sampler=hinge_sampler,
             summary="Squared hinge loss (Keras's squared_hinge): the L2-SVM loss, "
                     "differentiable everywhere.",
