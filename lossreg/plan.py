@@ -60,8 +60,8 @@ class Plan:
         self.plain_inputs = self.kernels.layout == "elementwise"
         checked = set(self.kernels.checks)
         self.needs_scan = (not {"y_true", "y_pred"} <= checked
-                           or any(d.integer or d.row_sum is not None or d.nonzero_rows is not None
-                                  for d in (dt, dp))
+                           or any(d.integer or d.row_sum is not None
+                                  or d.nonzero_rows is not None for d in (dt, dp))
                            or dp.label_sets is not None
                            or (dt.label_sets is not None
                                and not fuses_label_sets(self.kernels, dt)))
