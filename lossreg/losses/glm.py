@@ -69,44 +69,50 @@ def poisson_nll_elem(t, x, log_input, full, eps):
 def tweedie_elem(t, x, power, log_input):
     """Tweedie deviance of power p (module docstring), y_pred mu or eta = log mu.
 
-    mu^-p is exp(-p eta), exact 1 for p = 0 and computed as 1/mu, 1/mu^2 (not through
-    a log) for p in {1, 2} on the mean scale. Returns (loss, derivative, second
-    derivative) with respect to y_pred.
+    One branch per power on a loop-invariant argument (predicted perfectly), each with
+    only the transcendentals its formula needs, written as scikit-learn writes it:
+    p = 0 none (log link: exp); p = 1 one log (y log(y/mu)) and a division; p = 2
+    log(mu/y) and divisions; p = 1.5 (the default) square roots; p = 3 divisions; any
+    other p mu^(1-p) = exp((1-p) log mu) and y^(2-p) = exp((2-p) log y). With
+    m1 = mu^(1-p), the derivatives are 2 m1 (mu - y) and 2 m1 ((2-p) mu + (p-1) y) in eta,
+    2 mu^-p (mu - y) and 2 mu^-p (p y/mu + 1 - p) in mu, with mu^-p = 1, 1/mu, 1/mu^2
+    exactly for p = 0, 1, 2. Returns (loss, derivative, second derivative) with respect
+    to y_pred.
     """
     y = np.float64(t)
     z = np.float64(x)
     p = power
-    if log_input:
-        eta = z
-        mu = vmath.exp(z)
-    else:
-        mu = z
-        eta = vmath.log(z)
-    if p == 0.0:
-        mp = 1.0
-    elif p == 1.0 and not log_input:
-        mp = 1.0 / mu
-    elif p == 2.0 and not log_input:
-        mp = 1.0 / (mu * mu)
-    else:
-        mp = vmath.exp(-p * eta)                         # mu^-p
+    mu = vmath.exp(z) if log_input else z
     if p == 0.0:
         r = y - mu
         loss = r * r
+        m1 = mu
+        mp = 1.0
     elif p == 1.0:
         ylog = 0.0
         if y > 0.0:
-            ylog = y * (vmath.log(y / mu) if not log_input else vmath.log(y) - eta)
+            ylog = y * (vmath.log(y) - z if log_input else vmath.log(y / mu))
         loss = 2.0 * (ylog - y + mu)
+        m1 = 1.0
+        mp = 1.0 / mu
     elif p == 2.0:
-        loss = 2.0 * ((eta - vmath.log(y)) + y * mp * mu - 1.0)
+        loss = 2.0 * ((z - vmath.log(y) if log_input else vmath.log(mu / y)) + y / mu - 1.0)
+        m1 = 1.0 / mu
+        mp = 1.0 / (mu * mu)
     else:
-        yp = vmath.exp((2.0 - p) * vmath.log(y)) if y > 0.0 else 0.0   # max(y, 0)^(2-p)
-        m1 = mu * mp                                                     # mu^(1-p)
+        if p == 1.5:
+            m1 = 1.0 / math.sqrt(mu)
+            yp = math.sqrt(y) if y > 0.0 else 0.0                        # max(y, 0)^(2-p)
+        elif p == 3.0:
+            m1 = 1.0 / (mu * mu)
+            yp = 1.0 / y if y > 0.0 else 0.0
+        else:
+            m1 = vmath.exp((1.0 - p) * (z if log_input else vmath.log(z)))
+            yp = vmath.exp((2.0 - p) * vmath.log(y)) if y > 0.0 else 0.0
         loss = 2.0 * (yp / ((1.0 - p) * (2.0 - p)) - y * m1 / (1.0 - p)
                       + mu * m1 / (2.0 - p))
+        mp = m1 / mu
     if log_input:
-        m1 = mu * mp
         grad = 2.0 * m1 * (mu - y)
         hess = 2.0 * m1 * ((2.0 - p) * mu + (p - 1.0) * y)
     else:
