@@ -1,9 +1,9 @@
 """nll: PyTorch's nll_loss, the negative log-likelihood of log-probabilities (n, C).
 
 Integer labels (n,) pick -w_y x_y per row (class weights, ignore_index, PyTorch's
-weighted mean: the label-range check (always serial, ``nll_first_invalid``) and the "mean" denominator are softmax
-cross-entropy's, ``rows.softmax_ce_first_invalid`` / ``softmax_ce_mean_weights`` /
-``softmax_ce_scale_free``, fed a
+weighted mean: the label-range check and the "mean" denominator are softmax
+cross-entropy's, ``rows.softmax_ce_first_invalid`` (run serially here,
+``nll_first_invalid``) / ``softmax_ce_mean_weights`` / ``softmax_ce_scale_free``, fed a
 label smoothing of 0); probability rows (n, C) give -sum_j w_j t_j x_j (cross-entropy on
 log-probabilities). The loss is linear in y_pred: gradient -w t, Hessian 0.
 Registered through the ``register_losses`` hook like a plugin.
