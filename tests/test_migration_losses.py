@@ -178,6 +178,36 @@ def test_nll_bad_labels_and_soft_rows():
     assert lossreg.get("nll")(t, x) == pytest.approx(np.log(4), rel=1e-14)
 
 
+
+def test_nll_large_summed_call_sums_in_its_pass_with_the_same_bits():
+    """From FUSED_SUM_ROWS rows a summed parallel call adds each reduce chunk in the
+    kernels' pass: the same total as the per-row values summed apart, and the domains
+    it checks in that pass reported at their first index (y_true before y_pred)."""
+    from lossreg.kernels import reduce as R
+    from lossreg.losses.nll import FUSED_SUM_ROWS
+
+    n = FUSED_SUM_ROWS + 5
+    rng = np.random.default_rng(3)
+    x = np.log(rng.dirichlet(np.ones(2), size=n))
+    y = rng.integers(0, 2, n)
+    w = rng.random(n)
+    for t in (y, rng.dirichlet(np.ones(2), size=n)):
+        rows = lossreg.get("nll", reduction="none")(t, x)
+        for weights in (None, w):
+            total = lossreg.get("nll", reduction="sum").value_and_grad(
+                t, x, sample_weight=weights)[0]
+            assert total == R.weighted_sum(rows, np.empty(0) if weights is None else weights, 1)
+        bad = x.copy()
+        bad[n - 2, 1] = 0.5
+        with pytest.raises(lossreg.DomainError, match="y_pred") as info:
+            lossreg.get("nll", reduction="sum")(t, bad)
+        assert info.value.index == 2 * n - 3
+    soft = rng.dirichlet(np.ones(2), size=n)
+    soft[n - 1, 0] = -0.25
+    with pytest.raises(lossreg.DomainError, match="y_true") as info:
+        lossreg.get("nll", reduction="sum")(soft, bad)
+    assert info.value.index == 2 * n - 2
+
 # -- glm: poisson_nll (torch), the deviances (scikit-learn) --------------------------------------
 
 def _counts(n=60):
