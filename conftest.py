@@ -32,3 +32,7 @@ def _session_cache() -> str:
 _given = os.environ.get("LOSSREG_CACHE")
 if _given is None or switch(_given) is True:
     os.environ["LOSSREG_CACHE"] = _session_cache()
+
+# Opt-in: LOSSREG_COMPILE_LOG=DIR logs every kernel compile per test (tests/compile_log.py).
+if os.environ.get("LOSSREG_COMPILE_LOG"):
+    pytest_plugins = ["tests.compile_log"]
