@@ -179,18 +179,28 @@ class RowKernels(Kernels):
         bad_p = -1
         if self.checks and job.check and count != 0:
             bad_p = _located(count, p.reshape(-1), job.bounds[3:], job.scan_workers)
-        total = None
-        if job.summed:
-            if job.partials is None and job.scan_workers <= 1 and n <= R.CHUNK:
-                total = R.one_chunk_sum(values, job.w)     # one chunk: its sum is the total
-            else:
-                total = R.total(R.partial_sums(values, job.w, job.scan_workers,
-                                               job.partials))
-        if job.values is not None:
-            if job.w.shape[0]:
-                values *= job.w.astype(dtype, copy=False)
-            job.values[...] = values
+        total = row_total(job, values)
+        store_values(job, values)
         return clean(total) if bad_p < 0 else Outcome(total, -1, bad_p)
+
+
+def row_total(job: Job, values: np.ndarray) -> float | None:
+    """sum_i w_i values_i of a row kernel's per-row ``values`` (None unless the job sums):
+    the deterministic chunked sum, or one chunk's sum directly when that is all there is."""
+    if not job.summed:
+        return None
+    if job.partials is None and job.scan_workers <= 1 and values.shape[0] <= R.CHUNK:
+        return R.one_chunk_sum(values, job.w)     # one chunk: its sum is the total
+    return R.total(R.partial_sums(values, job.w, job.scan_workers, job.partials))
+
+
+def store_values(job: Job, values: np.ndarray) -> None:
+    """Per-row ``values`` times their weights into ``job.values`` (reduction "none");
+    nothing when the job does not ask for them. ``values`` is scaled in place."""
+    if job.values is not None:
+        if job.w.shape[0]:
+            values *= job.w.astype(values.dtype, copy=False)
+        job.values[...] = values
 
 
 _NOTHING: dict = {}

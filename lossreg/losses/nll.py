@@ -26,7 +26,8 @@ from .._numba_threads import launch
 from ..hookspecs import hookimpl
 from ..kernels import LabelKernels, njit
 from ..kernels import reduce as R
-from ..kernels.protocol import Job, Outcome, _located, _nothing, clean
+from ..kernels.protocol import (Job, Outcome, _located, _nothing, clean, row_total,
+                                store_values)
 from ..spec import NONNEGATIVE, Domain, Hyperparameter, Interval, LossSpec
 from .probabilistic import LOG_PROBABILITIES, SAMPLE_CLASSES, TargetFormKernels, \
     _dirichlet_rows, _softmax_check_args
@@ -269,19 +270,8 @@ class NllKernels(TargetFormKernels):
                 count = _run_units(*units, parallel, *job.args[1:])
         else:               # serial: no launch context (``launch(1)`` is a no-op)
             count = _run_units(*units, False, *job.args[1:])
-        total = None
-        if fused:
-            total = R.total(partials)
-        elif job.summed:
-            if job.partials is None and job.scan_workers <= 1 and n <= R.CHUNK:
-                total = R.one_chunk_sum(values, job.w)
-            else:
-                total = R.total(R.partial_sums(values, job.w, job.scan_workers,
-                                               job.partials))
-        if job.values is not None:
-            if job.w.shape[0]:
-                values *= job.w.astype(dtype, copy=False)
-            job.values[...] = values
+        total = R.total(partials) if fused else row_total(job, values)
+        store_values(job, values)
         if not (job.check and count):
             return clean(total)
         if not job.labels:
