@@ -71,9 +71,9 @@ HESSES = ("grad_hess", "value_grad_hess")
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``); kernels
 # built with ``label_sets`` also fill bad[c, 2], a bitmask of the sets holding all of
 # chunk c's y_true (always counted, only read by a checked call). Returns the number
-# of elements outside the domain
-# intervals (a float), so a call that finds none reads no ``bad[:, :2]``. ``w`` is part
-# of the signature for every variant; a variant built unweighted ignores it.
+# of elements outside the domain intervals (a float), so a call that finds none reads
+# no ``bad[:, :2]``. ``w`` is part of the signature for every variant; a variant built
+# unweighted ignores it.
 _KERNEL = """
 def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
            check, *hp):
