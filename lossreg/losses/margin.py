@@ -422,8 +422,15 @@ _HINGE_NOTES = (
     "element. At the kink (1 - s y_pred = 0) the term counts as inactive: {kink}.")
 
 
+def _hinge_kernels(elem):
+    """Element-wise kernels of a hinge loss that check ``HINGE_LABELS``'s label sets in
+    their own pass (the domain and the kernels name the same sets, so the dispatcher
+    skips its scan: ``dispatch.fuses_label_sets``)."""
+    return elementwise_kernels(elem, style="quads", label_sets=HINGE_LABELS.label_sets,
+                               serial_below=CHEAP_SERIAL_BELOW)
+
+
 def specs() -> list[LossSpec]:
-    cheap = dict(serial_below=CHEAP_SERIAL_BELOW)
     mm_kernels = row_kernels(
         multi_margin_impl, checks_pred=True, serial_below=SERIAL_BELOW,
         labels=LabelKernels(multi_margin_label_impl, _mm_first_invalid))
@@ -431,8 +438,7 @@ def specs() -> list[LossSpec]:
         LossSpec(
             name="hinge", family=FAMILY, task="binary",
             reference=hinge_reference, reference_hessian=hinge_reference_hessian,
-            kernels=elementwise_kernels(hinge_elem, style="quads",
-                                        label_sets=HINGE_LABELS.label_sets, **cheap),
+            kernels=_hinge_kernels(hinge_elem),
             domains={"y_true": HINGE_LABELS, "y_pred": SCORES}, sampler=hinge_sampler,
             summary="Hinge loss (Keras's hinge): the soft-margin SVM loss on -1/1 or 0/1 "
                     "labels.",
@@ -447,8 +453,7 @@ def specs() -> list[LossSpec]:
             name="squared_hinge", family=FAMILY, task="binary",
             reference=squared_hinge_reference,
             reference_hessian=squared_hinge_reference_hessian,
-            kernels=elementwise_kernels(squared_hinge_elem, style="quads",
-                                        label_sets=HINGE_LABELS.label_sets, **cheap),
+            kernels=_hinge_kernels(squared_hinge_elem),
             domains={"y_true": HINGE_LABELS, "y_pred": SCORES}, sampler=hinge_sampler,
             summary="Squared hinge loss (Keras's squared_hinge): the L2-SVM loss, "
                     "differentiable everywhere.",

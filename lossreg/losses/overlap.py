@@ -62,45 +62,44 @@ def _pow2_scale(x):
     return math.ldexp(1.0, -math.frexp(m)[1])
 
 
+@njit(inline="always", error_model="numpy")
+def _products(ti, pi, sa, sb):
+    """|sa t|^2, |sb p|^2 and (sa t).(sb p) of one row pair, float64 sums in index order
+    (sa, sb powers of two: exact; 1.0 leaves the rows as they are)."""
+    aa = 0.0
+    bb = 0.0
+    ab = 0.0
+    for j in range(ti.shape[0]):
+        x = np.float64(ti[j]) * sa
+        y = np.float64(pi[j]) * sb
+        aa += x * x
+        bb += y * y
+        ab += x * y
+    return aa, bb, ab
+
+
 @njit(error_model="numpy")
 def _cosine_block(t, p, w, scale, values, grad, hess, b):
     """Rows of block b: values[i] = -cos(t_i, p_i), clamped to [-1, 1]; grad[i, j] =
     f (cos p_j / |p|^2 - t_j / (|t| |p|)), hess[i, j] = f (cos + p_j (2 t_j / (|t| |p|)
     - 3 cos p_j / |p|^2)) / |p|^2 with f = w_i * scale. Squared norms outside
     [2^-900, 2^1000] are recomputed on rows rescaled by powers of two (sa, sb): the
-    gradient is then sb (...) of the scaled rows, the Hessian sb^2 (...). Returns the
-    number of rows with a zero norm (their outputs NaN)."""
+    gradient is then sb (...) of the scaled rows, the Hessian sb^2 (...). A zero-norm
+    row (refused by the domains, ``nonzero_rows``; reached only unvalidated) gets NaN
+    outputs. Returns 0: no value is counted here."""
     n_classes = p.shape[1]
     r0, r1 = _block_range(p, b)
-    bad = 0
     for i in range(r0, r1):
         ti = t[i]
         pi = p[i]
-        aa = 0.0
-        bb = 0.0
-        ab = 0.0
-        for j in range(n_classes):
-            x = np.float64(ti[j])
-            y = np.float64(pi[j])
-            aa += x * x
-            bb += y * y
-            ab += x * y
         sa = 1.0
         sb = 1.0
+        aa, bb, ab = _products(ti, pi, sa, sb)
         if not ((aa >= _SAFE_LOW) & (aa <= _SAFE_HIGH) & (bb >= _SAFE_LOW) & (bb <= _SAFE_HIGH)):
             sa = _pow2_scale(ti)
             sb = _pow2_scale(pi)
-            aa = 0.0
-            bb = 0.0
-            ab = 0.0
-            for j in range(n_classes):
-                x = np.float64(ti[j]) * sa
-                y = np.float64(pi[j]) * sb
-                aa += x * x
-                bb += y * y
-                ab += x * y
-        if not ((aa > 0.0) & (bb > 0.0)):
-            bad += 1
+            aa, bb, ab = _products(ti, pi, sa, sb)
+        if not ((aa > 0.0) & (bb > 0.0)):   # a zero row (validate=False): NaN
             if values.shape[0] > 0:
                 values[i] = np.nan
             for j in range(n_classes * (grad.shape[0] > 0)):
@@ -126,14 +125,14 @@ def _cosine_block(t, p, w, scale, values, grad, hess, b):
                 x = np.float64(ti[j]) * sa
                 y = np.float64(pi[j]) * sb
                 hess[i, j] = (c + y * (2.0 * inv * x - 3.0 * k1 * y)) * fh
-    return bad
+    return 0
 
 
 cosine_impl = _drivers(
     "cosine_impl", _cosine_block, (),
     doc="""Keras's cosine_similarity per row, -t.p / (|t| |p|) (rows rescaled by powers
-    of two where their squared norms leave [2^-900, 2^1000]); returns the number of
-    rows with a zero norm in either argument.""")
+    of two where their squared norms leave [2^-900, 2^1000]); returns 0 (zero-norm rows
+    are a domain rule, checked before the kernels run).""")
 
 
 # -- Dice and Tversky ---------------------------------------------------------------------
@@ -143,11 +142,11 @@ def _overlap_block(t, p, w, scale, values, grad, hess, kappa, alpha, beta, smoot
     """Rows of block b: with I = sum t p, A = sum t (1-p), B = sum p (1-t), N = k I + s,
     D = k I + alpha A + beta B + s + eps: values[i] = 1 - N / D; with c_j = (k - alpha) t_j
     + beta (1 - t_j) = dD/dp_j: grad[i, j] = f (N c_j / D - k t_j) / D =: f g_j and
-    hess[i, j] = -2 c_j g_j f / D (f = w_i * scale). Returns the number of rows with
-    D = 0 (their outputs NaN)."""
+    hess[i, j] = -2 c_j g_j f / D (f = w_i * scale). A row with D = 0 (refused by the
+    domains, ``nonzero_rows``; reached only unvalidated) gets non-finite outputs.
+    Returns 0: no value is counted here."""
     n_classes = p.shape[1]
     r0, r1 = _block_range(p, b)
-    bad = 0
     for i in range(r0, r1):
         ti = t[i]
         pi = p[i]
@@ -162,8 +161,6 @@ def _overlap_block(t, p, w, scale, values, grad, hess, kappa, alpha, beta, smoot
             extra += y * (1.0 - x)
         num = kappa * inter + smooth
         den = kappa * inter + alpha * miss + beta * extra + smooth + eps
-        if not den > 0.0:
-            bad += 1
         if values.shape[0] > 0:
             values[i] = 1.0 - num / den
         f = scale * (w[i] if w.shape[0] > 0 else 1.0)
@@ -179,13 +176,13 @@ def _overlap_block(t, p, w, scale, values, grad, hess, kappa, alpha, beta, smoot
                 c = (kappa - alpha) * x + beta * (1.0 - x)
                 g = (ratio * c - kappa * x) / den
                 hess[i, j] = ((-2.0 * c) * g / den) * f
-    return bad
+    return 0
 
 
 overlap_impl = _drivers(
     "overlap_impl", _overlap_block, ("kappa", "alpha", "beta", "smooth", "eps"),
     doc="""Dice / Tversky per row, 1 - (k I + s) / (k I + alpha A + beta B + s + eps);
-    returns the number of rows whose denominator is 0.""")
+    returns 0 (a zero denominator is a domain rule, checked before the kernels run).""")
 
 
 # -- the rules of whole rows, as domains ---------------------------------------------------
