@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from .kernels.elementwise import _DERIVATIVE_KINDS, ElementwiseKernels, _failed
-from .kernels.reduce import CHUNK, total
+from .kernels.reduce import CHUNK, chunk_sums, first_outside, total
+from .dispatch import _MAX_F64, _MIN_POSITIVE
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
@@ -38,6 +39,8 @@ assert CHUNK == 1 << _SHIFT
 _ndarray = np.ndarray
 _empty = np.empty
 _run = ElementwiseKernels.run
+_first_outside = first_outside.kernel
+_chunk_sums = chunk_sums.kernel
 
 
 def direct_kernels(kernels: Any, args: tuple) -> ElementwiseKernels | None:
@@ -108,8 +111,8 @@ class ElementCall:
         self.check_args = check_args
         self.sets = kernels.label_sets is not None
         self.has_hessian = has_hessian
-        self.f64: list = [None] * len(_WANTS)
-        self.f32: list = [None] * len(_WANTS)
+        self.f64: list = [None] * (2 * len(_WANTS))      # [op], then weighted [5 + op]
+        self.f32: list = [None] * (2 * len(_WANTS))
         self.scratch = _Scratch()
 
     def __reduce__(self):
@@ -127,52 +130,69 @@ class ElementCall:
         return cls(kernels, plan.args, plan.bounds, plan.reduction, plan.serial_below,
                    spec.check_args, bool(spec.has_hessian and kernels.has_hessian))
 
-    def _slot(self, dtype, op: int) -> _Slot | None:
-        value, grad, hess = wants = _WANTS[op]
+    def _slot(self, dtype, index: int) -> _Slot | None:
+        weighted = index >= len(_WANTS)
+        value, grad, hess = wants = _WANTS[index % len(_WANTS)]
         if hess and not self.has_hessian:
             return None                          # the general path raises LossError
         get = self.kernels.get
         if self.none:
-            first = get("none", False, dtype) if value else None
-            second = get(_DERIVATIVE_KINDS[False, hess], False, dtype) \
+            first = get("none", weighted, dtype) if value else None
+            second = get(_DERIVATIVE_KINDS[False, hess], weighted, dtype) \
                 if grad or hess else None
         else:
-            first = get(_DERIVATIVE_KINDS[value, hess], False, dtype) if grad or hess \
-                else get("sum", False, dtype)
+            first = get(_DERIVATIVE_KINDS[value, hess], weighted, dtype) if grad or hess \
+                else get("sum", weighted, dtype)
             second = None
         slot = _Slot(first, second, wants)
-        (self.f64 if dtype is _F64 else self.f32)[op] = slot
+        (self.f64 if dtype is _F64 else self.f32)[index] = slot
         return slot
 
-    def call(self, y_true: Any, y_pred: Any, op: int, check: bool):
+    def call(self, y_true: Any, y_pred: Any, w: Any, op: int, check: bool):
         if type(y_pred) is not _ndarray or type(y_true) is not _ndarray:
             return None
         dtype = y_pred.dtype
+        index = op if w is None else op + len(_WANTS)
         if dtype is _F64:
-            slot = self.f64[op]
+            slot = self.f64[index]
         elif dtype is _F32:
-            slot = self.f32[op]
+            slot = self.f32[index]
         else:
             return None
         if y_true.dtype is not dtype:
             return None
         n = y_pred.size
+        if n == 0 or n >= self.serial_below:
+            return None
+        flags = y_pred.flags.num & y_true.flags.num
+        if w is not None:
+            if type(w) is not _ndarray or w.dtype is not _F64:
+                return None
+            flags &= w.flags.num
+        if not flags & _C_CONTIGUOUS:
+            return None
         if y_pred.ndim == 1:
             if y_true.ndim != 1 or y_true.size != n:
+                return None
+            if w is not None and (w.ndim != 1 or w.size != n):
                 return None
             shape = n
         else:
             shape = y_pred.shape
-            if y_true.shape != shape:
+            if y_true.shape != shape or (w is not None and w.shape != shape):
                 return None
             y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
-        if n == 0 or n >= self.serial_below:
-            return None
-        flags = y_pred.flags.num & y_true.flags.num
-        if not flags & _C_CONTIGUOUS:
-            return None
+            if w is not None:
+                w = w.reshape(-1)
+        if w is None:
+            w = _EMPTY_F64
+            weight_sum = float(n)
+        else:
+            weight_sum = self._weights(w, n)
+            if weight_sum is None:
+                return None
         if slot is None:
-            slot = self._slot(dtype, op)
+            slot = self._slot(dtype, index)
             if slot is None:
                 return None
         if self.check_args is not None:
@@ -210,11 +230,11 @@ class ElementCall:
                     out = v if shape is n else v.reshape(-1)
                     fn = slot.first_entry if direct else None
                     if fn is None:
-                        violations = slot.first(0, nc, y_true, y_pred, _EMPTY_F64, out,
+                        violations = slot.first(0, nc, y_true, y_pred, w, out,
                                                 _EMPTY_F64, 1.0, partials, bad, a_t, b_t,
                                                 nan_t, a_p, b_p, nan_p, check, *hp)
                     else:
-                        violations = fn(0, nc, y_true, y_pred, _EMPTY_F64, out, _EMPTY_F64,
+                        violations = fn(0, nc, y_true, y_pred, w, out, _EMPTY_F64,
                                         1.0, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
                                         check, hp)
                     if check:
@@ -225,24 +245,24 @@ class ElementCall:
                 if g is not None:
                     fn = slot.second_entry if direct else None
                     if fn is None:
-                        violations = slot.second(0, nc, y_true, y_pred, _EMPTY_F64, gf, hf,
+                        violations = slot.second(0, nc, y_true, y_pred, w, gf, hf,
                                                  1.0, partials, bad, a_t, b_t, nan_t, a_p,
                                                  b_p, nan_p, check, *hp)
                     else:
-                        violations = fn(0, nc, y_true, y_pred, _EMPTY_F64, gf, hf, 1.0,
+                        violations = fn(0, nc, y_true, y_pred, w, gf, hf, 1.0,
                                         partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
                                         check, hp)
                 scale = kscale = 1.0
             else:
-                scale = 1.0 / float(n) if self.mean else 1.0
+                scale = 1.0 / weight_sum if self.mean else 1.0
                 kscale = scale if g is not None else 1.0
                 fn = slot.first_entry if direct else None
                 if fn is None:
-                    violations = slot.first(0, nc, y_true, y_pred, _EMPTY_F64, gf, hf,
+                    violations = slot.first(0, nc, y_true, y_pred, w, gf, hf,
                                             kscale, partials, bad, a_t, b_t, nan_t, a_p, b_p,
                                             nan_p, check, *hp)
                 else:
-                    violations = fn(0, nc, y_true, y_pred, _EMPTY_F64, gf, hf, kscale,
+                    violations = fn(0, nc, y_true, y_pred, w, gf, hf, kscale,
                                     partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p, check,
                                     hp)
         except Exception:  # noqa: BLE001 - the general path raises it, typed
@@ -250,7 +270,7 @@ class ElementCall:
         if check and (violations or self.sets) and _failed(bad, nc, self.sets) is not None:
             return None
         if direct and not slot.probed:
-            self._probe(slot, nc, y_true, y_pred, v, gf, hf, kscale, shape is n)
+            self._probe(slot, nc, y_true, y_pred, w, v, gf, hf, kscale, shape is n)
         if not self.none and slot.value:
             s = partials.item(0) if nc == 1 else total(partials)
             v = s * scale if self.mean else s
@@ -266,7 +286,26 @@ class ElementCall:
             return g, h
         return h
 
-    def _probe(self, slot: _Slot, nc: int, t, p, values, gf, hf, kscale: float,
+    def _weights(self, w: np.ndarray, n: int) -> float | None:
+        """The sum of plain weights (float64, C-contiguous, flat: what
+        ``dispatch.prepare`` would use as is), or None unless all are finite and > 0,
+        and for "mean" their sum in [2**-64, 2**64] (zeros, errors and rescaling are the
+        general path's). The same scan and sum as ``dispatch._weights``: each chunk's
+        first value outside [min subnormal, max], then the chunks' float64 sums, summed
+        exactly (``reduce.total``)."""
+        nc = (n + CHUNK - 1) >> _SHIFT
+        bad = _empty(nc, _I64)
+        _first_outside(0, nc, w, _MIN_POSITIVE, _MAX_F64, False, bad)
+        if (bad.item(0) if nc == 1 else int(bad.max())) >= 0:
+            return None
+        if not self.mean:
+            return 1.0                           # "sum", "none": the sum is not used
+        partials = _empty(nc, _F64)
+        _chunk_sums(0, nc, w, _EMPTY_F64, partials)
+        weight_sum = partials.item(0) if nc == 1 else total(partials)
+        return weight_sum if 2.0 ** -64 <= weight_sum <= 2.0 ** 64 else None
+
+    def _probe(self, slot: _Slot, nc: int, t, p, w, values, gf, hf, kscale: float,
                flat: bool) -> None:
         """Find the entry points of the overloads the dispatchers just ran (plain
         inputs: writeable, aligned, C-contiguous; the same argument types as every
@@ -278,12 +317,12 @@ class ElementCall:
             if values is not None:
                 values = values if flat else values.reshape(-1)
                 slot.first_entry = _entry_point(
-                    slot.first, (0, nc, t, p, _EMPTY_F64, values, _EMPTY_F64, 1.0, *rest),
+                    slot.first, (0, nc, t, p, w, values, _EMPTY_F64, 1.0, *rest),
                     self.args)
             if slot.second is not None:
                 slot.second_entry = _entry_point(
-                    slot.second, (0, nc, t, p, _EMPTY_F64, gf, hf, 1.0, *rest), self.args)
+                    slot.second, (0, nc, t, p, w, gf, hf, 1.0, *rest), self.args)
         else:
             slot.first_entry = _entry_point(
-                slot.first, (0, nc, t, p, _EMPTY_F64, gf, hf, kscale, *rest), self.args)
+                slot.first, (0, nc, t, p, w, gf, hf, kscale, *rest), self.args)
         slot.probed = True

@@ -167,12 +167,12 @@ class Loss(BaseLoss):
         return cfg
 
     # The public methods, first through the plan's element-wise fast path for the common
-    # call (``lossreg._elementcall``: no weights, no buffers; None: it declines, and
+    # call (``lossreg._elementcall``: plain arrays, no buffers; None: it declines, and
     # ``BaseLoss`` takes the general path, which also raises every error).
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         fast = self._fast
-        if fast is not None and sample_weight is None:
-            result = fast(y_true, y_pred, _VALUE,
+        if fast is not None:
+            result = fast(y_true, y_pred, sample_weight, _VALUE,
                           self.validate if validate is None else bool(validate))
             if result is not None:
                 return result
@@ -181,8 +181,8 @@ class Loss(BaseLoss):
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
              validate: bool | None = None):
         fast = self._fast
-        if fast is not None and sample_weight is None and out is None:
-            result = fast(y_true, y_pred, _GRAD,
+        if fast is not None and out is None:
+            result = fast(y_true, y_pred, sample_weight, _GRAD,
                           self.validate if validate is None else bool(validate))
             if result is not None:
                 return result
@@ -191,8 +191,8 @@ class Loss(BaseLoss):
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         fast = self._fast
-        if fast is not None and sample_weight is None and out is None:
-            result = fast(y_true, y_pred, _VALUE_GRAD,
+        if fast is not None and out is None:
+            result = fast(y_true, y_pred, sample_weight, _VALUE_GRAD,
                           self.validate if validate is None else bool(validate))
             if result is not None:
                 return result
@@ -202,8 +202,8 @@ class Loss(BaseLoss):
     def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
                 validate: bool | None = None):
         fast = self._fast
-        if fast is not None and sample_weight is None and out is None:
-            result = fast(y_true, y_pred, _HESS,
+        if fast is not None and out is None:
+            result = fast(y_true, y_pred, sample_weight, _HESS,
                           self.validate if validate is None else bool(validate))
             if result is not None:
                 return result
@@ -213,8 +213,8 @@ class Loss(BaseLoss):
     def grad_hess(self, y_true, y_pred, sample_weight=None, out=None, *,
                   validate: bool | None = None):
         fast = self._fast
-        if fast is not None and sample_weight is None and out is None:
-            result = fast(y_true, y_pred, _GRAD_HESS,
+        if fast is not None and out is None:
+            result = fast(y_true, y_pred, sample_weight, _GRAD_HESS,
                           self.validate if validate is None else bool(validate))
             if result is not None:
                 return result
