@@ -82,6 +82,15 @@ class _Scratch(threading.local):
     pair = None
 
 
+def _entry(dispatcher, args: tuple):
+    """The entry point of the overload the dispatcher ran for ``args``, or None."""
+    try:
+        cres = dispatcher.overloads.get(tuple(dispatcher.typeof_pyval(a) for a in args))
+    except Exception:  # noqa: BLE001 - an unusual dispatcher: keep calling it
+        return None
+    return None if cres is None else cres.entry_point
+
+
 def _entry_point(dispatcher, args: tuple, hp: tuple):
     """The entry point of the overload the dispatcher ran for ``(*args, *hp)`` (its
     star-args arrive as one tuple), or None when there is no such overload."""
@@ -100,7 +109,8 @@ class ElementCall:
     Hessian diagonal; ``HESS``: the diagonal), or None: take the general path."""
 
     __slots__ = ("kernels", "args", "bounds", "reduction", "mean", "none", "serial_below",
-                 "check_args", "sets", "has_hessian", "f64", "f32", "scratch")
+                 "check_args", "sets", "has_hessian", "f64", "f32", "scratch",
+                 "weight_entries")
 
     def __init__(self, kernels: ElementwiseKernels, args: tuple, bounds: tuple,
                  reduction: str, serial_below: int, check_args, has_hessian: bool):
@@ -114,6 +124,7 @@ class ElementCall:
         self.f64: list = [None] * (2 * len(_WANTS))      # [op], then weighted [5 + op]
         self.f32: list = [None] * (2 * len(_WANTS))
         self.scratch = _Scratch()
+        self.weight_entries: tuple = (None, None)   # the weight scan's and sum's, probed
 
     def __reduce__(self):
         return (ElementCall, (self.kernels, self.args, self.bounds, self.reduction,
@@ -188,7 +199,7 @@ class ElementCall:
             w = _EMPTY_F64
             weight_sum = float(n)
         else:
-            weight_sum = self._weights(w, n)
+            weight_sum = self._weights(w, n, flags & _DIRECT == _DIRECT)
             if weight_sum is None:
                 return None
         if slot is None:
@@ -286,24 +297,35 @@ class ElementCall:
             return g, h
         return h
 
-    def _weights(self, w: np.ndarray, n: int) -> float | None:
+    def _weights(self, w: np.ndarray, n: int, direct: bool) -> float | None:
         """The sum of plain weights (float64, C-contiguous, flat: what
         ``dispatch.prepare`` would use as is), or None unless all are finite and > 0,
         and for "mean" their sum in [2**-64, 2**64] (zeros, errors and rescaling are the
         general path's). The same scan and sum as ``dispatch._weights``: each chunk's
         first value outside [min subnormal, max], then the chunks' float64 sums, summed
-        exactly (``reduce.total``)."""
+        exactly (``reduce.total``); through their entry points once probed (``direct``:
+        w writeable and aligned)."""
         nc = (n + CHUNK - 1) >> _SHIFT
         bad = _empty(nc, _I64)
-        _first_outside(0, nc, w, _MIN_POSITIVE, _MAX_F64, False, bad)
+        scan = self.weight_entries[0] if direct else None
+        (scan or _first_outside)(0, nc, w, _MIN_POSITIVE, _MAX_F64, False, bad)
         if (bad.item(0) if nc == 1 else int(bad.max())) >= 0:
             return None
         if not self.mean:
-            return 1.0                           # "sum", "none": the sum is not used
-        partials = _empty(nc, _F64)
-        _chunk_sums(0, nc, w, _EMPTY_F64, partials)
-        weight_sum = partials.item(0) if nc == 1 else total(partials)
-        return weight_sum if 2.0 ** -64 <= weight_sum <= 2.0 ** 64 else None
+            weight_sum = 1.0                     # "sum", "none": the sum is not used
+        else:
+            partials = _empty(nc, _F64)
+            add = self.weight_entries[1] if direct else None
+            (add or _chunk_sums)(0, nc, w, _EMPTY_F64, partials)
+            weight_sum = partials.item(0) if nc == 1 else total(partials)
+            if not 2.0 ** -64 <= weight_sum <= 2.0 ** 64:
+                return None
+        if direct and scan is None:
+            self.weight_entries = (
+                _entry(_first_outside, (0, nc, w, _MIN_POSITIVE, _MAX_F64, False, bad)),
+                _entry(_chunk_sums, (0, nc, w, _EMPTY_F64, _empty(nc, _F64)))
+                if self.mean else None)
+        return weight_sum
 
     def _probe(self, slot: _Slot, nc: int, t, p, w, values, gf, hf, kscale: float,
                flat: bool) -> None:
