@@ -59,6 +59,19 @@ VALUE, GRAD, VALUE_GRAD, GRAD_HESS, HESS = range(5)
 _WANTS = ((True, False, False), (False, True, False), (True, True, False),
           (False, True, True), (False, False, True))
 _C_CONTIGUOUS, _DIRECT = 0x1, 0x500      # ndarray.flags.num: C-contiguous; aligned | writeable
+_WRITEABLE_C = 0x401
+
+
+def _overlaps(buf: np.ndarray, *inputs) -> bool:
+    """Whether an ``out=`` buffer may share memory with an input (``outputs``' rule:
+    distinct arrays that each own their data never do; else the address ranges)."""
+    owner = buf.base is None
+    for x in inputs:
+        if x is None or (owner and x.base is None and x is not buf):
+            continue
+        if np.may_share_memory(buf, x):
+            return True
+    return False
 
 
 class _Slot:
@@ -104,9 +117,12 @@ def _entry_point(dispatcher, args: tuple, hp: tuple):
 
 class ElementCall:
     """A plan's fast path; ``ElementCall.build(plan)`` or None. ``call(y_true, y_pred,
-    op, check)`` returns what the public method of ``op`` returns (``VALUE``: the
-    value; ``GRAD``: the gradient; ``VALUE_GRAD``: both; ``GRAD_HESS``: gradient and
-    Hessian diagonal; ``HESS``: the diagonal), or None: take the general path."""
+    sample_weight, op, check, buf)`` returns what the public method of ``op`` returns
+    (``VALUE``: the value; ``GRAD``: the gradient; ``VALUE_GRAD``: both; ``GRAD_HESS``:
+    gradient and Hessian diagonal; ``HESS``: the diagonal), or None: take the general
+    path. ``buf``: the method's ``out=`` (gradient, or the Hessian's for ``HESS``),
+    written in place when it is a writeable C-contiguous array of y_pred's shape and
+    dtype that shares no memory with an input (anything else: the general path)."""
 
     __slots__ = ("kernels", "args", "bounds", "reduction", "mean", "none", "serial_below",
                  "check_args", "sets", "has_hessian", "f64", "f32", "scratch",
@@ -159,7 +175,7 @@ class ElementCall:
         (self.f64 if dtype is _F64 else self.f32)[index] = slot
         return slot
 
-    def call(self, y_true: Any, y_pred: Any, w: Any, op: int, check: bool):
+    def call(self, y_true: Any, y_pred: Any, w: Any, op: int, check: bool, buf: Any = None):
         if type(y_pred) is not _ndarray or type(y_true) is not _ndarray:
             return None
         dtype = y_pred.dtype
@@ -180,6 +196,13 @@ class ElementCall:
             if type(w) is not _ndarray or w.dtype is not _F64:
                 return None
             flags &= w.flags.num
+        if buf is not None:
+            if type(buf) is not _ndarray or buf.dtype is not dtype:
+                return None
+            fb = buf.flags.num
+            if fb & _WRITEABLE_C != _WRITEABLE_C or _overlaps(buf, y_true, y_pred, w):
+                return None
+            flags &= fb
         if not flags & _C_CONTIGUOUS:
             return None
         if y_pred.ndim == 1:
@@ -187,10 +210,13 @@ class ElementCall:
                 return None
             if w is not None and (w.ndim != 1 or w.size != n):
                 return None
+            if buf is not None and (buf.ndim != 1 or buf.size != n):
+                return None
             shape = n
         else:
             shape = y_pred.shape
-            if y_true.shape != shape or (w is not None and w.shape != shape):
+            if y_true.shape != shape or (w is not None and w.shape != shape) \
+                    or (buf is not None and buf.shape != shape):
                 return None
             y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
             if w is not None:
@@ -228,10 +254,10 @@ class ElementCall:
         g = h = None
         gf = hf = _EMPTY_F64
         if slot.grad or slot.hess:
-            g = _empty(shape, dtype)
+            g = buf if buf is not None and op != HESS else _empty(shape, dtype)
             gf = g if shape is n else g.reshape(-1)
             if slot.hess:
-                h = _empty(shape, dtype)
+                h = buf if buf is not None and op == HESS else _empty(shape, dtype)
                 hf = h if shape is n else h.reshape(-1)
         v = None
         try:

@@ -167,7 +167,7 @@ class Loss(BaseLoss):
         return cfg
 
     # The public methods, first through the plan's element-wise fast path for the common
-    # call (``lossreg._elementcall``: plain arrays, no buffers; None: it declines, and
+    # call (``lossreg._elementcall``: plain arrays and out= buffers; None: it declines, and
     # ``BaseLoss`` takes the general path, which also raises every error).
     def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
         fast = self._fast
@@ -181,9 +181,9 @@ class Loss(BaseLoss):
     def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
              validate: bool | None = None):
         fast = self._fast
-        if fast is not None and out is None:
+        if fast is not None:
             result = fast(y_true, y_pred, sample_weight, _GRAD,
-                          self.validate if validate is None else bool(validate))
+                          self.validate if validate is None else bool(validate), out)
             if result is not None:
                 return result
         return BaseLoss.grad(self, y_true, y_pred, sample_weight, out=out, validate=validate)
@@ -191,9 +191,9 @@ class Loss(BaseLoss):
     def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
                        validate: bool | None = None):
         fast = self._fast
-        if fast is not None and out is None:
+        if fast is not None:
             result = fast(y_true, y_pred, sample_weight, _VALUE_GRAD,
-                          self.validate if validate is None else bool(validate))
+                          self.validate if validate is None else bool(validate), out)
             if result is not None:
                 return result
         return BaseLoss.value_and_grad(self, y_true, y_pred, sample_weight, out,
@@ -202,9 +202,9 @@ class Loss(BaseLoss):
     def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
                 validate: bool | None = None):
         fast = self._fast
-        if fast is not None and out is None:
+        if fast is not None:
             result = fast(y_true, y_pred, sample_weight, _HESS,
-                          self.validate if validate is None else bool(validate))
+                          self.validate if validate is None else bool(validate), out)
             if result is not None:
                 return result
         return BaseLoss.hessian(self, y_true, y_pred, sample_weight, out=out,

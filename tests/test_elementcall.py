@@ -61,6 +61,22 @@ def test_bit_identical_to_the_general_path(name, dtype):
                     _same(*_both(loss, method, t, p, weights))
 
 
+@pytest.mark.parametrize("shape", [(9,), (3, 3)])
+def test_out_buffers_are_written_in_place(shape):
+    loss = lossreg.get("huber")
+    t, p = np.linspace(0, 1, 9).reshape(shape), np.linspace(1, 0, 9).reshape(shape)
+    for weights in (None, np.full(shape, 0.5)):
+        for method, at in (("grad", None), ("value_and_grad", 1), ("hessian", None)):
+            out = np.empty(shape)
+            got = getattr(loss, method)(t, p, weights, out=out)
+            assert (got if at is None else got[at]) is out
+            _same(got, _both(loss, method, t, p, weights)[1])
+    buf = p.copy()                                   # out=y_pred: the general path's copy
+    expected = loss.grad(t, p)
+    assert loss._plan.fast.call(t, buf, None, 1, True, buf) is None
+    assert loss.grad(t, buf, out=buf) is buf and buf.tobytes() == expected.tobytes()
+
+
 def test_it_calls_the_compiled_entry_point_after_the_first_call():
     loss = lossreg.get("mse")
     t, p = np.linspace(0, 1, 9), np.linspace(1, 0, 9)
