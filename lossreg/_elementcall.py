@@ -96,7 +96,8 @@ class _Scratch(threading.local):
 
 
 def _entry(dispatcher, args: tuple):
-    """The entry point of the overload the dispatcher ran for ``args``, or None."""
+    """The entry point (the compiled wrapper the dispatcher calls after its type
+    dispatch) of the overload the dispatcher ran for ``args``, or None."""
     try:
         cres = dispatcher.overloads.get(tuple(dispatcher.typeof_pyval(a) for a in args))
     except Exception:  # noqa: BLE001 - an unusual dispatcher: keep calling it
@@ -105,14 +106,9 @@ def _entry(dispatcher, args: tuple):
 
 
 def _entry_point(dispatcher, args: tuple, hp: tuple):
-    """The entry point of the overload the dispatcher ran for ``(*args, *hp)`` (its
-    star-args arrive as one tuple), or None when there is no such overload."""
-    try:
-        key = tuple(dispatcher.typeof_pyval(a) for a in args) + (dispatcher.typeof_pyval(hp),)
-        cres = dispatcher.overloads.get(key)
-    except Exception:  # noqa: BLE001 - an unusual dispatcher: keep calling it
-        return None
-    return None if cres is None else cres.entry_point
+    """The entry point of the overload the dispatcher ran for ``(*args, *hp)``: its
+    star-args arrive as one tuple (the overload's last argument type)."""
+    return _entry(dispatcher, (*args, hp))
 
 
 class ElementCall:
