@@ -120,16 +120,14 @@ class ElementCall:
     written in place when it is a writeable C-contiguous array of y_pred's shape and
     dtype that shares no memory with an input (anything else: the general path)."""
 
-    __slots__ = ("kernels", "args", "bounds", "reduction", "mean", "none", "serial_below",
-                 "check_args", "sets", "has_hessian", "f64", "f32", "scratch",
-                 "weight_entries")
+    __slots__ = ("plan", "kernels", "args", "bounds", "mean", "none", "check_args", "sets",
+                 "has_hessian", "f64", "f32", "scratch", "weight_entries")
 
-    def __init__(self, kernels: ElementwiseKernels, args: tuple, bounds: tuple,
-                 reduction: str, serial_below: int, check_args, has_hessian: bool):
-        self.kernels, self.args, self.bounds = kernels, args, bounds
-        self.reduction = reduction
+    def __init__(self, plan, kernels: ElementwiseKernels, args: tuple, bounds: tuple,
+                 reduction: str, check_args, has_hessian: bool):
+        self.plan, self.kernels = plan, kernels      # plan.serial_below: read per call
+        self.args, self.bounds = args, bounds
         self.mean, self.none = reduction == "mean", reduction == "none"
-        self.serial_below = serial_below
         self.check_args = check_args
         self.sets = kernels.label_sets is not None
         self.has_hessian = has_hessian
@@ -139,8 +137,11 @@ class ElementCall:
         self.weight_entries: tuple = (None, None)   # the weight scan's and sum's, probed
 
     def __reduce__(self):
-        return (ElementCall, (self.kernels, self.args, self.bounds, self.reduction,
-                              self.serial_below, self.check_args, self.has_hessian))
+        """Rebuilt without its caches (entry points do not pickle) and without reading
+        the plan, which unpickling may not have filled in yet."""
+        return (ElementCall, (self.plan, self.kernels, self.args, self.bounds,
+                              "mean" if self.mean else "none" if self.none else "sum",
+                              self.check_args, self.has_hessian))
 
     @classmethod
     def build(cls, plan) -> "ElementCall | None":
@@ -150,8 +151,8 @@ class ElementCall:
         kernels = direct_kernels(plan.kernels, plan.args)
         if kernels is None:
             return None
-        return cls(kernels, plan.args, plan.bounds, plan.reduction, plan.serial_below,
-                   spec.check_args, bool(spec.has_hessian and kernels.has_hessian))
+        return cls(plan, kernels, plan.args, plan.bounds, plan.reduction, spec.check_args,
+                   bool(spec.has_hessian and kernels.has_hessian))
 
     def _slot(self, dtype, index: int) -> _Slot | None:
         weighted = index >= len(_WANTS)
@@ -185,7 +186,7 @@ class ElementCall:
         if y_true.dtype is not dtype:
             return None
         n = y_pred.size
-        if n == 0 or n >= self.serial_below:
+        if n == 0 or n >= self.plan.serial_below:
             return None
         flags = y_pred.flags.num & y_true.flags.num
         if w is not None:

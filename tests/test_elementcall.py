@@ -154,8 +154,18 @@ def test_copies_rebuild_it():
     for other in (pickle.loads(pickle.dumps(loss)), copy.deepcopy(loss)):
         assert other._fast is not None
         _same(other.value_and_grad(t, p), loss.value_and_grad(t, p))
-    call = pickle.loads(pickle.dumps(loss._plan.fast))
-    assert isinstance(call, ElementCall) and call.f64 == [None] * len(call.f64)
+    plan = pickle.loads(pickle.dumps(loss._plan))
+    assert isinstance(plan.fast, ElementCall) and plan.fast.plan is plan
+    assert plan.fast.f64 == [None] * len(plan.fast.f64)     # no entry points pickled
+    _same(plan.fast.call(t, p, None, 2, True), loss.value_and_grad(t, p))
+
+
+def test_it_follows_the_plans_serial_threshold():
+    loss = lossreg.get("mse")
+    t, p = np.linspace(0, 1, 10), np.linspace(1, 0, 10)
+    assert loss._plan.fast.call(t, p, None, 0, True) is not None
+    loss._plan.serial_below = 0                 # as lossreg.bench forces a parallel run
+    assert loss._plan.fast.call(t, p, None, 0, True) is None
 
 
 def test_composite_kernels_name_the_set_that_runs():
