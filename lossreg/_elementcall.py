@@ -2,12 +2,13 @@
 
 At small N the per-call cost of an element-wise loss is Python, not arithmetic (profiled
 at N = 10: the kernel itself ~0.6 us of ~6 us). ``ElementCall`` serves the common call
-(plain C-contiguous float64 or float32 arrays of one shape, no weights, no ``out=``,
-serial size) of a loss whose kernels are stock ``ElementwiseKernels`` (possibly picked
-by a composite ``Kernels.for_args``), whose domains the kernels check themselves and
-with no ``outer`` function: it allocates the outputs and calls the generated kernel
-directly, with what ``Plan.execute`` and ``ElementwiseKernels.run`` would compute
-resolved once per (dtype, value, grad, hess) in a ``_Slot``.
+(plain C-contiguous float64 or float32 arrays of one shape, optionally float64 weights
+all > 0 and an ``out=`` buffer sharing no memory with an input, below the plan's serial
+threshold) of a loss whose kernels are stock ``ElementwiseKernels`` (possibly picked by
+a composite's ``for_args``), whose domains the kernels check themselves and with no
+``outer`` function: it allocates the outputs and calls the generated kernel directly,
+with what ``Plan.execute`` and ``ElementwiseKernels.run`` would compute resolved once
+per (dtype, operation, weighted) in a ``_Slot``.
 
 The kernel is called through its compiled overload's entry point once the dispatcher
 has compiled (or loaded) it for exactly these argument types: that skips Numba's type
