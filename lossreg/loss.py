@@ -17,6 +17,8 @@ from .spec import REDUCTIONS, LossSpec
 from ._pandas import is_pandas, unwrap, wrap
 from .outputs import deliver, stand_ins
 from ._suggest import did_you_mean
+from ._elementcall import GRAD as _GRAD, GRAD_HESS as _GRAD_HESS, HESS as _HESS, \
+    VALUE as _VALUE, VALUE_GRAD as _VALUE_GRAD
 
 
 def check_reduction(reduction: Any, supported: tuple[str, ...] = REDUCTIONS,
@@ -144,6 +146,8 @@ class Loss(BaseLoss):
         self.validate = bool(validate)
         self._plan = Plan(spec.configured(self._hyper), self._args, self.reduction,
                           self.n_threads)
+        fast = self._plan.fast
+        self._fast = fast.call if fast is not None else None
 
     @property
     def name(self) -> str:
@@ -161,6 +165,65 @@ class Loss(BaseLoss):
             cfg[key] = value.tolist() if isinstance(value, np.ndarray) else value
         cfg["reduction"] = self.reduction
         return cfg
+
+    # The public methods, first through the plan's element-wise fast path for the common
+    # call (``lossreg._elementcall``: plain arrays and out= buffers; None: it declines, and
+    # ``BaseLoss`` takes the general path, which also raises every error).
+    def __call__(self, y_true, y_pred, sample_weight=None, *, validate: bool | None = None):
+        fast = self._fast
+        if fast is not None:
+            result = fast(y_true, y_pred, sample_weight, _VALUE,
+                          self.validate if validate is None else bool(validate))
+            if result is not None:
+                return result
+        return BaseLoss.__call__(self, y_true, y_pred, sample_weight, validate=validate)
+
+    def grad(self, y_true, y_pred, sample_weight=None, *, out=None,
+             validate: bool | None = None):
+        fast = self._fast
+        if fast is not None:
+            result = fast(y_true, y_pred, sample_weight, _GRAD,
+                          self.validate if validate is None else bool(validate), out)
+            if result is not None:
+                return result
+        return BaseLoss.grad(self, y_true, y_pred, sample_weight, out=out, validate=validate)
+
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, out=None, *,
+                       validate: bool | None = None):
+        fast = self._fast
+        if fast is not None:
+            result = fast(y_true, y_pred, sample_weight, _VALUE_GRAD,
+                          self.validate if validate is None else bool(validate), out)
+            if result is not None:
+                return result
+        return BaseLoss.value_and_grad(self, y_true, y_pred, sample_weight, out,
+                                       validate=validate)
+
+    def hessian(self, y_true, y_pred, sample_weight=None, *, out=None,
+                validate: bool | None = None):
+        fast = self._fast
+        if fast is not None:
+            result = fast(y_true, y_pred, sample_weight, _HESS,
+                          self.validate if validate is None else bool(validate), out)
+            if result is not None:
+                return result
+        return BaseLoss.hessian(self, y_true, y_pred, sample_weight, out=out,
+                                validate=validate)
+
+    def grad_hess(self, y_true, y_pred, sample_weight=None, out=None, *,
+                  validate: bool | None = None):
+        fast = self._fast
+        if fast is not None and out is None:
+            result = fast(y_true, y_pred, sample_weight, _GRAD_HESS,
+                          self.validate if validate is None else bool(validate))
+            if result is not None:
+                return result
+        return BaseLoss.grad_hess(self, y_true, y_pred, sample_weight, out,
+                                  validate=validate)
+
+    for _name in ("__call__", "grad", "value_and_grad", "hessian", "grad_hess"):
+        locals()[_name].__doc__ = getattr(BaseLoss, _name).__doc__
+    del _name
 
     def _evaluate(self, y_true, y_pred, sample_weight, validate, value, grad, hess,
                   out=None, hess_out=None):

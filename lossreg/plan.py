@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._elementcall import ElementCall
 from .dispatch import (Batch, check_domains, check_out, domain_error, fuses_label_sets,
                        label_set_error, label_weights, prepare)
 from numba.core.errors import NumbaError
@@ -46,7 +47,7 @@ class Plan:
 
     __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
                  "serial_below", "plain_inputs", "needs_scan", "workers", "label_args",
-                 "row_rules")
+                 "row_rules", "fast")
 
     def __init__(self, spec: LossSpec, args: tuple, reduction: str,
                  n_threads: int | None = None):
@@ -71,6 +72,8 @@ class Plan:
         self.label_args = (labels.scale_free(args) if reduction == "mean" and labels
                            is not None and labels.scale_free is not None else args)
         self.row_rules = _row_rules(self.kernels, dt, dp)
+        # the element-wise fast path (``_elementcall``): plain inputs, no weights, no out=
+        self.fast = ElementCall.build(self)
 
     def workers_for(self, n_elements: int) -> int:
         """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's

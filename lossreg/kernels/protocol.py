@@ -94,7 +94,10 @@ class Kernels:
     checks itself (the plan scans the others first). ``serial_below``: below this many
     elements of y_pred the plan asks for a serial run (a parallel launch costs more).
     ``fills_partials``: ``run`` honours ``Job.partials`` (all built-in kernel classes do;
-    a subclass that does not cannot be evaluated by ``lossreg.dask``)."""
+    a subclass that does not cannot be evaluated by ``lossreg.dask``). A composite that
+    hands every job to one of several ``ElementwiseKernels`` picked by the kernel
+    arguments may define ``for_args(args)`` returning that set: the element-wise fast
+    path (``lossreg._elementcall``) then calls its kernels directly."""
 
     layout = "elementwise"
     has_hessian = False

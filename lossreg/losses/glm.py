@@ -181,10 +181,13 @@ class PowerKernels(Kernels):
         return (f"{self.general.describe()}; on the mean, power "
                 + ", ".join(f"{p:g}" for p in self.special) + ": their own kernels")
 
+    def for_args(self, args: tuple) -> ElementwiseKernels:
+        """The set that runs every job with these kernel arguments."""
+        power, log_input = args
+        return self.general if log_input else self.special.get(power, self.general)
+
     def run(self, job: Job) -> Outcome:
-        power, log_input = job.args
-        kernels = self.general if log_input else self.special.get(power, self.general)
-        return kernels.run(job)
+        return self.for_args(job.args).run(job)
 
 
 # -- NumPy references ------------------------------------------------------------------------

@@ -48,8 +48,12 @@ class PosWeightKernels(Kernels):
         """True when each element's weight depends on its position (its class)."""
         return len(args) == 3
 
+    def for_args(self, args: tuple) -> ElementwiseKernels:
+        """The set that runs every job with these kernel arguments."""
+        return self.per_class if len(args) == 3 else self.scalar
+
     def run(self, job: Job) -> Outcome:
-        return (self.per_class if len(job.args) == 3 else self.scalar).run(job)
+        return self.for_args(job.args).run(job)
 
 
 def pos_weight_args(alpha, pos_weight) -> tuple:

@@ -674,8 +674,12 @@ class FormKernels(Kernels):
     def describe(self) -> str:
         return f"{self.default.describe()}; split_terms=True: {self.alternative.describe()}"
 
+    def for_args(self, args: tuple) -> ElementwiseKernels:
+        """The set that runs every job with these kernel arguments."""
+        return self.alternative if args[-1] else self.default
+
     def run(self, job: Job) -> Outcome:
-        return (self.alternative if job.args[-1] else self.default).run(job)
+        return self.for_args(job.args).run(job)
 
 
 def _focal_kernels(default, alternative) -> FormKernels:
