@@ -10,7 +10,8 @@ copy (the scope and each variable copied once per copy; a function has one scope
 generated code is the same; only the compile is cheaper.
 
 The swap lasts only while a lossreg dispatcher compiles (``_jit.LossregDispatcher``),
-under Numba's global compiler lock, so no compile of the user's own functions sees it.
+under Numba's global compiler lock, so a compile of the user's own functions sees it only
+when it is part of a lossreg kernel's compile (a plugin's element function, say).
 When Numba's source is not the text expected here (another Numba version) or cannot be
 read, nothing is patched and Numba's own ``inline_ir`` runs. ``ENABLED = False`` turns
 it off (tests compare the two).
