@@ -66,11 +66,23 @@ class _QuietLossErrors(logging.Filter):
 logging.getLogger("jax._src.callback").addFilter(_QuietLossErrors())
 
 
+def _writable(a):
+    """A callback's argument as a writable NumPy array. JAX hands a callback arrays that
+    NumPy sees read-only, and Numba compiles a kernel for read-only input apart from
+    writable input: without a copy (cheap next to the host transfer) every kernel the
+    bridge runs would compile, and fill the disk cache, a second time."""
+    if a is None:
+        return a
+    a = np.asarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
 def _guarded(fn):
-    """Run a host callback; remember a LossError so that an eager call can re-raise it."""
+    """Run a host callback on writable arrays; remember a LossError so that an eager call
+    can re-raise it."""
     def run(*args):
         try:
-            return fn(*args)
+            return fn(*(_writable(a) for a in args))
         except LossError as exc:
             _last_error[0] = exc
             raise

@@ -230,3 +230,23 @@ def test_plugin_specs_with_and_without_a_hessian_kernel():
         jax.hessian(lambda x: plain(t, x))(p)
     full = lj.function(lossreg.Loss(_plain_spec("quartic", hessian=_quartic_hessian)))
     assert rel(jax.hessian(lambda x: full(t, x))(p), jnp.diag(3 * p ** 2)) <= 1e-14
+
+
+
+def test_callbacks_hand_lossreg_writable_arrays(monkeypatch):
+    """JAX's callback arrays are read-only; the bridge copies them, so its calls run the
+    kernels NumPy input runs (no read-only variant of every kernel compiled and cached)."""
+    loss = lossreg.get("huber")
+    seen = []
+    original = type(loss).value_and_grad
+
+    def spy(self, t, p, *args, **kwargs):
+        seen.append((t.flags.writeable, p.flags.writeable))
+        return original(self, t, p, *args, **kwargs)
+
+    monkeypatch.setattr(type(loss), "value_and_grad", spy)
+    t, p = sample("huber")
+    assert not np.asarray(p).flags.writeable         # what JAX hands a callback
+    value, grad = jax.value_and_grad(lambda x: lj.function(loss)(t, x))(p)
+    assert seen == [(True, True)]
+    assert rel(grad, loss.grad(np.array(t), np.array(p))) <= 1e-12

@@ -16,7 +16,10 @@ import numba
 
 from .. import _cachedir
 from .._env import switch
+from numba.core.registry import CPUDispatcher
+
 from ._cache import attach
+from ._inline_copy import faster_inline_copy
 
 
 def cache_setting(environ: Mapping[str, str] = os.environ) -> bool | str:
@@ -34,6 +37,24 @@ def cache_setting(environ: Mapping[str, str] = os.environ) -> bool | str:
 CACHE = cache_setting() is not False
 
 
+class LossregDispatcher(CPUDispatcher):
+    """Numba's CPU dispatcher for lossreg's own kernels: each compile runs with the faster
+    copy of inlined IR (``_inline_copy``; same machine code), which no other function's
+    compile sees."""
+
+    def compile(self, sig):
+        with faster_inline_copy():
+            return super().compile(sig)
+
+
+def _own(dispatcher):
+    """A dispatcher numba.njit made (Numba's own option handling), as a ``LossregDispatcher``
+    (a subclass adding no state: the object is the same, only its compile differs)."""
+    if type(dispatcher) is CPUDispatcher:
+        dispatcher.__class__ = LossregDispatcher
+    return dispatcher
+
+
 def _is_signature(arg) -> bool:
     return isinstance(arg, (str, list, tuple)) or type(arg).__module__.startswith("numba")
 
@@ -47,7 +68,7 @@ def njit(*args, **options):
     sigs = args[0] if args and _is_signature(args[0]) else None
 
     def decorate(func):
-        dispatcher = numba.njit(**options)(func)
+        dispatcher = _own(numba.njit(**options)(func))
         if cached:
             attach(dispatcher)
         else:
@@ -74,5 +95,5 @@ def serial_twin(kernel):
     targetoptions.pop("parallel", None)
     targetoptions.pop("nopython", None)
     targetoptions.pop("boundscheck", None)
-    twin = numba.njit(**targetoptions)(py_func)
+    twin = _own(numba.njit(**targetoptions)(py_func))
     return twin if getattr(kernel, "_lossreg_uncached", False) else attach(twin)

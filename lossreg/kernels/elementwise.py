@@ -47,9 +47,9 @@ import numba
 
 from numba.core import config as numba_config
 from numba.core.compiler_lock import global_compiler_lock
-from numba.core.registry import CPUDispatcher
 
 from ._cache import attach
+from ._jit import LossregDispatcher
 from .protocol import Job, Kernels, Outcome, _qualname, clean
 from .reduce import CHUNK, first_index, total
 from .workers import run_chunks
@@ -344,14 +344,15 @@ def _source(kind: str, weighted: bool, arity: int, style: str = "quads",
     return _KERNEL.format(loop=loop, locate=_locate("bad[c, 0]", "bad[c, 1]", " " * 8))
 
 
-class _SLPDispatcher(CPUDispatcher):
+class _SLPDispatcher(LossregDispatcher):
     """A Numba dispatcher that compiles with LLVM's SLP vectorizer switched on.
 
     Numba turns the SLP vectorizer off by default (numba#8705), and it is the pass that
     vectorizes the four-lane quads of the fused kernels (a 1.6-2x speed-up of checked
     kernels measured here; loop vectorization cannot help because reordering the float
     sums needs fastmath). The switch is flipped only while this dispatcher compiles,
-    under Numba's global compiler lock, so no other function in the process is affected.
+    under Numba's global compiler lock, so no other function in the process is affected
+    (``LossregDispatcher``: with the faster copy of inlined IR, too).
     SLP never reassociates floating-point operations: results are bit-identical to a
     scalar compile (tests/test_fastpath.py checks the lane order exactly).
     """
