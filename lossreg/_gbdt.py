@@ -122,6 +122,32 @@ def _none_loss(loss: Any, hyper: dict, n_threads: int | None, need_hessian: bool
     return Loss(spec, reduction="none", n_threads=n_threads, **hyper)
 
 
+def _fused_element(loss: Loss, link: str):
+    """``(kernel, plan)`` of the fused objective pass for an element-wise loss whose
+    kernels come from one element function (``lossreg.kernels.elementwise``), or None:
+    row losses, label sets, per-class hyperparameters and anything a plan checks
+    beyond its kernels' own domain count take the loss's checked path."""
+    from .kernels import ElementwiseKernels
+
+    plan = loss._plan
+    if link not in ("identity", "sigmoid") or plan.needs_scan or loss.spec.outer is not None:
+        return None
+    kernels, args = plan.kernels, plan.args
+    while not isinstance(kernels, ElementwiseKernels):
+        if hasattr(kernels, "default") and hasattr(kernels, "alternative") and args:
+            kernels = kernels.alternative if args[-1] else kernels.default      # FormKernels
+        elif hasattr(kernels, "scalar") and hasattr(kernels, "positional"):      # pos_weight
+            if kernels.positional(args):
+                return None
+            kernels = kernels.scalar
+        else:
+            return None
+    if kernels.arity != 3 or kernels.label_sets is not None or kernels.tiled is not None:
+        return None
+    from ._gbdt_kernels import objective_kernel
+    return objective_kernel(kernels.elem, link), plan
+
+
 def check_floor(hessian_floor: Any) -> float:
     """``hessian_floor`` as a finite float >= 0, or HyperparameterError."""
     ok = isinstance(hessian_floor, (int, float, np.floating, np.integer)) \
@@ -302,6 +328,7 @@ class Objective(_Adapter):
         self.multiclass_hessian_scale = multiclass_hessian_scale
         self.multiclass_hessian_note = multiclass_hessian_note
         self._out: tuple[np.ndarray, np.ndarray] | None = None
+        self._fused = _fused_element(self.loss, self.link)
 
     def _scale(self, n_classes: int) -> float:
         if not self.multiclass:
@@ -315,8 +342,8 @@ class Objective(_Adapter):
         returns, so an adapter need not allocate every round)."""
         margin = np.asarray(margin)
         shape = margin.shape if self.multiclass else (margin.size,)
-        dtype = np.float32 if margin.dtype == np.float32 and self.link != "sigmoid" \
-            else np.float64
+        dtype = np.float32 if margin.dtype == np.float32 and (
+            self.link != "sigmoid" or self._fused is not None) else np.float64
         out = self._out
         if out is None or out[0].shape != shape or out[0].dtype != dtype:
             out = self._out = (np.empty(shape, dtype), np.empty(shape, dtype))
@@ -331,7 +358,16 @@ class Objective(_Adapter):
         (see the module docstring); ``floored=False`` returns the loss's own Hessian
         diagonal (an adapter building a full multiclass Hessian floors it itself).
         ``out``: a pair of C-contiguous buffers of the margin's shape and that dtype to
-        write into (ignored when they do not fit)."""
+        write into (ignored when they do not fit).
+
+        Element-wise losses take one fused pass (``_gbdt_kernels.compile_objective``:
+        link, derivatives, weight and floor, read from and written in the margin's
+        dtype); any input it does not take, and any term outside the loss's domains,
+        goes through the loss's own checked path (which raises the typed error)."""
+        if floored and self._fused is not None:
+            done = self._fused_grad_hess(labels, margin, weight, out)
+            if done is not None:
+                return done
         y, z, w = self._inputs(labels, margin, weight)
         if out is not None and any(b.shape != z.shape or b.dtype != z.dtype for b in out):
             out = None
@@ -352,6 +388,36 @@ class Objective(_Adapter):
         floor_hessian(h.reshape(h.shape[0], -1), _NO_WEIGHTS if w is None else w,
                       self.hessian_floor, scale)
         return g, h
+
+    def _fused_grad_hess(self, labels: Any, margin: Any, weight: Any, out):
+        """The fused pass of an element-wise loss, or None (the checked path decides)."""
+        z = margin if type(margin) is np.ndarray else np.asarray(margin)
+        if z.dtype != np.float32 and z.dtype != np.float64:
+            return None
+        if z.ndim == 2 and z.shape[1] == 1:
+            z = z.reshape(-1)
+        if z.ndim != 1 or not z.flags.c_contiguous:
+            return None
+        y = np.asarray(labels)
+        if y.dtype.kind not in "fiub":
+            return None
+        y = np.ascontiguousarray(y, dtype=z.dtype).reshape(-1)
+        if y.shape != z.shape:
+            return None
+        w = _NO_WEIGHTS
+        if weight is not None:
+            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
+            if w.size and w.shape != z.shape:
+                return None
+        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
+                              or not b.flags.c_contiguous for b in out):
+            out = (np.empty_like(z), np.empty_like(z))
+        from ._gbdt_kernels import run_objective
+        kernel, plan = self._fused
+        if not run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
+                             self.hessian_floor, plan.bounds, plan.args):
+            return None
+        return out
 
     # -- reporting ---------------------------------------------------------------------
     def describe(self) -> str:
