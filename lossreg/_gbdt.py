@@ -68,6 +68,7 @@ import numpy as np
 
 from .errors import HyperparameterError, LossError, ShapeError
 from .loss import Loss
+from .registry import BUILTIN_SOURCE
 
 #: Default per-sample Hessian floor (see the module docstring for the choice).
 DEFAULT_HESSIAN_FLOOR = 1e-6
@@ -329,6 +330,10 @@ class Objective(_Adapter):
         self.multiclass_hessian_note = multiclass_hessian_note
         self._out: tuple[np.ndarray, np.ndarray] | None = None
         self._fused = _fused_element(self.loss, self.link)
+        # lossreg's own softmax_cross_entropy has a fused objective pass (a plugin's row
+        # loss on logits takes its own kernels)
+        self._fused_rows = self.multiclass and self.name == "softmax_cross_entropy" \
+            and self.spec.source == BUILTIN_SOURCE
 
     def _scale(self, n_classes: int) -> float:
         if not self.multiclass:
@@ -366,6 +371,10 @@ class Objective(_Adapter):
         goes through the loss's own checked path (which raises the typed error)."""
         if floored and self._fused is not None:
             done = self._fused_grad_hess(labels, margin, weight, out)
+            if done is not None:
+                return done
+        if floored and self._fused_rows:
+            done = self._fused_softmax(labels, margin, weight, out)
             if done is not None:
                 return done
         y, z, w = self._inputs(labels, margin, weight)
@@ -416,6 +425,39 @@ class Objective(_Adapter):
         kernel, plan = self._fused
         if not run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
                              self.hessian_floor, plan.bounds, plan.args):
+            return None
+        return out
+
+    def _fused_softmax(self, labels: Any, margin: Any, weight: Any, out):
+        """softmax_cross_entropy on integer labels in one fused pass, or None (the
+        checked path decides)."""
+        z = margin if type(margin) is np.ndarray else np.asarray(margin)
+        if (z.dtype != np.float32 and z.dtype != np.float64) or z.ndim != 2 \
+                or z.shape[1] < 2 or not z.flags.c_contiguous:
+            return None
+        plan = self.loss._plan
+        cw = plan.args[1]
+        if cw.shape[0] and cw.shape[0] != z.shape[1]:
+            return None
+        y = np.asarray(labels)
+        if y.ndim != 1 and y.size == z.shape[0]:
+            y = y.reshape(-1)
+        if y.shape != (z.shape[0],) or y.dtype.kind not in "fiub":
+            return None
+        if y.dtype != np.float32 and y.dtype != np.float64:
+            y = y.astype(np.float64)
+        y = np.ascontiguousarray(y)
+        w = _NO_WEIGHTS
+        if weight is not None:
+            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
+            if w.size and w.shape != y.shape:
+                return None
+        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
+                              or not b.flags.c_contiguous for b in out):
+            out = (np.empty_like(z), np.empty_like(z))
+        from ._gbdt_kernels import softmax_objective
+        if not softmax_objective(y, z, w, out[0], out[1], self.hessian_floor,
+                                 self._scale(z.shape[1]), plan.args, plan.workers):
             return None
         return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import CHUNK, njit
+from .kernels import CHUNK, njit, vmath
 from .kernels.workers import default_workers, run_chunks
 
 #: Fewer elements than this run on the calling thread alone.
@@ -176,7 +176,6 @@ def compile_objective(elem, link: str):
 
     from numba.core.registry import CPUDispatcher
 
-    from .kernels import vmath
     from .kernels._cache import attach
     from .kernels.elementwise import BLOCK, _inlined, _n_hyperparameters
 
@@ -221,3 +220,125 @@ def objective_kernel(elem, link: str):
     if kernel is None:
         kernel = OBJECTIVE_KERNELS[key] = compile_objective(elem, link)
     return kernel
+
+
+# -- fused softmax objective ------------------------------------------------------------
+
+#: Logits per block of rows of the softmax objective (a class-major float64 scratch of
+#: this many values, and as many for the Hessian, stays in L1/L2).
+SOFTMAX_BLOCK = 2048
+
+
+@njit(nogil=True, error_model="numpy")
+def _softmax_range(c0, c1, rows_per, labels, z, w, g, h, floor, hscale, ls, cw, ignore,
+                   has_ignore, counts):
+    """softmax_cross_entropy's gradient and floored, scaled Hessian diagonal on integer
+    labels, blocks c0 <= c < c1 of ``rows_per`` rows, as ``lossreg.losses.rows``'s
+    label kernels compute them (S s_j - (1-ls) w_y [j = y] - ls/C w_j, S s_j (1 - s_j),
+    S = (1-ls) w_y + ls/C sum_j w_j), times the row's weight, then the Hessian scaled by
+    ``hscale`` and raised to floor * weight. Each block is stored class-major in float64
+    scratch so every step is a loop over the block's rows (vectorized). counts[c]: the
+    block's non-finite logits, labels that are neither whole numbers in [0, C) nor
+    ignore_index, and weights outside [0, max]."""
+    n, n_classes = z.shape
+    weighted = w.shape[0] > 0
+    e = np.empty(rows_per * n_classes)
+    hb = np.empty(rows_per * n_classes)
+    m = np.empty(rows_per)
+    se = np.empty(rows_per)
+    sck = np.empty(rows_per)
+    invk = np.empty(rows_per)
+    massk = np.empty(rows_per)
+    ck = np.empty(rows_per)
+    fk = np.empty(rows_per)
+    lok = np.empty(rows_per)
+    yk = np.empty(rows_per, dtype=np.int64)
+    smooth = ls
+    if ls != 0.0 and cw.shape[0] > 0:
+        s = 0.0
+        for j in range(n_classes):
+            s += cw[j]
+        smooth = ls / n_classes * s
+    elif ls == 0.0:
+        smooth = 0.0
+    for c in range(c0, c1):
+        r0 = c * rows_per
+        r1 = min(r0 + rows_per, n)
+        rows = r1 - r0
+        zb = z[r0:r1]
+        for k in range(rows):
+            zk = zb[k]
+            for j in range(n_classes):
+                e[j * rows + k] = np.float64(zk[j])
+        bad = 0
+        for f in range(rows * n_classes):
+            bad += 0 if abs(e[f]) <= 1.7976931348623157e308 else 1
+        for k in range(rows):
+            m[k] = e[k]
+        for j in range(1, n_classes):
+            ej = e[j * rows:(j + 1) * rows]
+            for k in range(rows):
+                m[k] = max(m[k], ej[k])
+        for k in range(rows):
+            se[k] = 0.0
+        for j in range(n_classes):
+            ej = e[j * rows:(j + 1) * rows]
+            for k in range(rows):
+                ej[k] = vmath.exp(ej[k] - m[k])
+            for k in range(rows):
+                se[k] += ej[k]
+        for k in range(rows):
+            i = r0 + k
+            x = np.float64(labels[i])
+            ignored = has_ignore and x == ignore
+            valid = (x >= 0.0) & (x < n_classes) & (x == np.floor(x))
+            bad += 0 if (valid or ignored) else 1
+            y = np.int64(x) if valid and not ignored else -1
+            wy = 0.0
+            if y >= 0:
+                wy = cw[y] if cw.shape[0] > 0 else 1.0
+            wk = w[i] if weighted else 1.0
+            bad += 0 if (wk >= 0.0) & (wk <= 1.7976931348623157e308) else 1
+            cc = (1.0 - ls) * wy
+            yk[k] = y
+            ck[k] = cc
+            invk[k] = 1.0 / se[k]
+            massk[k] = cc + smooth
+            sck[k] = invk[k] * massk[k]
+            fk[k] = wk if y >= 0 else 0.0        # ignored rows: gradient and Hessian 0
+            lok[k] = floor * wk
+        counts[c] = bad
+        for j in range(n_classes):
+            ej = e[j * rows:(j + 1) * rows]
+            hj = hb[j * rows:(j + 1) * rows]
+            smooth_j = ls / n_classes * (cw[j] if cw.shape[0] > 0 else 1.0)
+            for k in range(rows):
+                q = ej[k] * invk[k]
+                v = (massk[k] * (q * (1.0 - q))) * fk[k] * hscale
+                hj[k] = lok[k] if v < lok[k] else v
+                gk = sck[k] * ej[k] - smooth_j
+                ej[k] = (gk - ck[k] if j == yk[k] else gk) * fk[k]
+        gb = g[r0:r1]
+        hbo = h[r0:r1]
+        for k in range(rows):
+            gr = gb[k]
+            hr = hbo[k]
+            for j in range(n_classes):
+                gr[j] = e[j * rows + k]
+                hr[j] = hb[j * rows + k]
+
+
+def softmax_objective(labels, z, w, g, h, floor: float, hscale: float, args: tuple,
+                      workers: int) -> bool:
+    """The fused softmax objective over (n, C) margins (``_softmax_range``), on up to
+    ``workers`` threads from SERIAL_BELOW logits; False when some input is outside the
+    loss's domains (the caller takes the checked path for the error)."""
+    n, n_classes = z.shape
+    ls, cw, ignore, has_ignore = args
+    rows_per = max(1, SOFTMAX_BLOCK // n_classes)
+    nc = (n + rows_per - 1) // rows_per or 1
+    counts = np.zeros(nc, dtype=np.int64)
+    run_chunks(_softmax_range, nc, 1 if z.size < SERIAL_BELOW else workers, rows_per,
+               labels, z, w, g, h, float(floor), float(hscale), float(ls), cw,
+               float(ignore), bool(has_ignore), counts)
+    return not counts.any()
