@@ -359,7 +359,8 @@ class Objective(_Adapter):
                   out: tuple[np.ndarray, np.ndarray] | None = None, floored: bool = True):
         """``(gradient, Hessian)`` of each sample's (weighted) loss with respect to the
         margin, shaped like the margin ((n,) or (n, C)); float32 for a float32 margin
-        without link, else float64. The Hessian is floored and, for multiclass, scaled
+        (computed in float64, rounded once; float64 when a sigmoid link has no fused
+        pass), else float64. The Hessian is floored and, for multiclass, scaled
         (see the module docstring); ``floored=False`` returns the loss's own Hessian
         diagonal (an adapter building a full multiclass Hessian floors it itself).
         ``out``: a pair of C-contiguous buffers of the margin's shape and that dtype to
