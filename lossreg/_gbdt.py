@@ -75,6 +75,8 @@ DEFAULT_HESSIAN_FLOOR = 1e-6
 
 LINKS = ("identity", "sigmoid", "softmax")
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
+_NO_WEIGHTS32 = np.empty(0, dtype=np.float32)
+_MAX_F64 = float(np.finfo(np.float64).max)
 
 
 def _link_for(spec) -> str:
@@ -334,6 +336,12 @@ class Objective(_Adapter):
         # loss on logits takes its own kernels)
         self._fused_rows = self.multiclass and self.name == "softmax_cross_entropy" \
             and self.spec.source == BUILTIN_SOURCE
+        # and its logistic objective on float32 margins (XGBoost's) computes in float32
+        # (``_gbdt_kernels.logistic32_objective``), with scalar weights only
+        self._logistic32 = self._fused is not None and self.spec.source == BUILTIN_SOURCE \
+            and self.name == "binary_cross_entropy_with_logits" \
+            and len(self.loss._plan.args) == 2 \
+            and self.loss._plan.bounds == (0.0, 1.0, False, -_MAX_F64, _MAX_F64, False)
 
     def _scale(self, n_classes: int) -> float:
         if not self.multiclass:
@@ -422,12 +430,22 @@ class Objective(_Adapter):
         if out is None or any(b.shape != z.shape or b.dtype != z.dtype
                               or not b.flags.c_contiguous for b in out):
             out = (np.empty_like(z), np.empty_like(z))
-        from ._gbdt_kernels import run_objective
         kernel, plan = self._fused
-        if not run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
-                             self.hessian_floor, plan.bounds, plan.args):
-            return None
-        return out
+        if self._logistic32 and z.dtype == np.float32:
+            from ._gbdt_kernels import logistic32_objective
+            # float32 weights (XGBoost's own); one beyond float32's range is refused here
+            if w.size:
+                with np.errstate(over="ignore"):
+                    w = w.astype(np.float32)
+            else:
+                w = _NO_WEIGHTS32
+            done = logistic32_objective(y, z, w, out[0], out[1], self.hessian_floor,
+                                        *plan.args, plan.workers)
+        else:
+            from ._gbdt_kernels import run_objective
+            done = run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
+                                 self.hessian_floor, plan.bounds, plan.args)
+        return out if done else None
 
     def _fused_softmax(self, labels: Any, margin: Any, weight: Any, out):
         """softmax_cross_entropy on integer labels in one fused pass, or None (the

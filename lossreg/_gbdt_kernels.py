@@ -10,8 +10,11 @@ times weight, in place). Imported by ``lossreg._gbdt`` on first use only.
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from .kernels import CHUNK, njit, vmath
+from .kernels.elementwise import BLOCK
 from .kernels.workers import default_workers, run_chunks
 
 #: Fewer elements than this run on the calling thread alone.
@@ -105,9 +108,10 @@ _MAX_WEIGHT = float(np.finfo(np.float64).max)
 # the weighted, floored gradient and Hessian in the booster's dtype: no float64 copies of
 # the inputs, no intermediate arrays, no second pass for the link or the floor. The
 # arithmetic is float64 throughout (the element function's own), rounded once on store.
-# Each chunk counts the terms a checked call would refuse (a label, a loss input or a
-# weight outside its domain) into counts[c]; the caller then takes the loss's own
-# checked path, which raises the typed error. Blocks of BLOCK elements read weights from
+# Each chunk flags in counts[c] whether it holds a term a checked call would refuse (a
+# label, a loss input or a weight outside its domain; a boolean OR, which vectorizes,
+# where an int64 count made the float32 logistic loop 2x slower); the caller then takes
+# the loss's own checked path, which raises the typed error. Blocks of BLOCK elements read weights from
 # a block of ones when unweighted (an unconditional load keeps the loop vectorizable,
 # as in lossreg.kernels.elementwise's "blocks" style).
 _OBJECTIVE = """
@@ -118,7 +122,7 @@ def KERNEL(c0, c1, t, z, w, g, h, floor, counts, a_t, b_t, nan_t, a_p, b_p, nan_
     for c in range(c0, c1):
         lo = c * CHUNK
         hi = min(lo + CHUNK, n)
-        nb = 0
+        nb = False
         b0 = lo
         while b0 < hi:
             b1 = min(b0 + BLOCK, hi)
@@ -135,14 +139,14 @@ def KERNEL(c0, c1, t, z, w, g, h, floor, counts, a_t, b_t, nan_t, a_p, b_p, nan_
                 ok = (((x >= a_t) & (x <= b_t)) | (nan_t & (x != x))) & \\
                     (((y >= a_p) & (y <= b_p)) | (nan_p & (y != y))) & \\
                     ((wk >= 0.0) & (wk <= MAX_WEIGHT))
-                nb += 0 if ok else 1
+                nb = nb | (not ok)
                 l, d, dd = elem(x, y{hp_call})
 {chain}
                 hh = floor if dd < floor else dd
                 gb[j] = 0.0 if wk == 0.0 else wk * d
                 hb[j] = 0.0 if wk == 0.0 else wk * hh
             b0 = b1
-        counts[c] = nb
+        counts[c] = 1 if nb else 0
 """
 
 _IDENTITY = "                y = v"
@@ -177,7 +181,7 @@ def compile_objective(elem, link: str):
     from numba.core.registry import CPUDispatcher
 
     from .kernels._cache import attach
-    from .kernels.elementwise import BLOCK, _inlined, _n_hyperparameters
+    from .kernels.elementwise import _inlined, _n_hyperparameters
 
     py = getattr(elem, "py_func", elem)
     text = _objective_source(link, _n_hyperparameters(elem))
@@ -341,4 +345,113 @@ def softmax_objective(labels, z, w, g, h, floor: float, hscale: float, args: tup
     run_chunks(_softmax_range, nc, 1 if z.size < SERIAL_BELOW else workers, rows_per,
                labels, z, w, g, h, float(floor), float(hscale), float(ls), cw,
                float(ignore), bool(has_ignore), counts)
+    return not counts.any()
+
+
+# -- the logistic objective in float32 ---------------------------------------------------
+
+@intrinsic
+def _pow2_of_rounded(typingctx, t):
+    """2**n as a float32, for t = v + 1.5 * 2**23 with n = round(v) in [-126, 127]: the
+    exponent field is built from t's low bits in int32 lanes (a bitcast, a subtraction
+    and a shift, all of which vectorize on AVX2, unlike a float -> int conversion)."""
+    if t != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = context.get_value_type(types.int32)
+        i = builder.bitcast(args[0], i32)
+        i = builder.sub(i, i32(0x4B400000 - 127))       # bits of 1.5 * 2**23, minus the bias
+        i = builder.shl(i, i32(23))
+        return builder.bitcast(i, context.get_value_type(types.float32))
+
+    return types.float32(types.float32), codegen
+
+
+_F = np.float32
+_LOG2E = _F(1.44269504088896341)
+_MAGIC = _F(12582912.0)                  # 1.5 * 2**23: v + _MAGIC - _MAGIC rounds v
+_LN2_HI = _F(0.693359375)                # Cephes' split of ln 2 (exact products)
+_LN2_LO = _F(-2.12194440e-4)
+_E0, _E1, _E2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
+_E3, _E4, _E5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
+_ONE, _ZERO = _F(1.0), _F(0.0)
+_EXP_LOW = _F(-87.33654)                 # below, e**x is under float32's normal range: 0
+_MAX32 = _F(np.finfo(np.float32).max)
+
+
+@njit(inline="always", error_model="numpy")
+def _exp_nonpositive32(x):
+    """e**x for float32 x <= 0 (Cephes' expf: within 1.4 ulp, measured), 0 below -87.34."""
+    xc = max(x, _EXP_LOW)
+    t = xc * _LOG2E + _MAGIC
+    k = t - _MAGIC
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = _E0
+    p = p * r + _E1
+    p = p * r + _E2
+    p = p * r + _E3
+    p = p * r + _E4
+    p = p * r + _E5
+    v = ((p * r) * r + r + _ONE) * _pow2_of_rounded(t)
+    return v if x >= _EXP_LOW else _ZERO
+
+
+@njit(nogil=True, error_model="numpy")
+def _logistic32_range(c0, c1, t, z, w, g, h, floor, a, b, counts):
+    """binary_cross_entropy_with_logits (scalar weights a of the positive, b of the
+    negative term) on float32 margins, labels and weights, in float32 arithmetic: with
+    p = sigmoid(z), q = sigmoid(-z) (both from exp(-|z|), no 1 - p),
+    g = b (1 - y) p - a y q and h = (a y + b (1 - y)) p q, then weighted and floored as
+    the other objective kernels. counts[c]: labels outside [0, 1], non-finite margins and
+    weights outside [0, float32 max] in chunk c."""
+    n = z.shape[0]
+    weighted = w.shape[0] > 0
+    ones = np.ones(BLOCK, dtype=np.float32)
+    af = np.float32(a)
+    bf = np.float32(b)
+    fl = np.float32(floor)
+    for c in range(c0, c1):
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n)
+        nb = False
+        b0 = lo
+        while b0 < hi:
+            b1 = min(b0 + BLOCK, hi)
+            tb = t[b0:b1]
+            zb = z[b0:b1]
+            gb = g[b0:b1]
+            hb = h[b0:b1]
+            wb = w[b0:b1] if weighted else ones[:b1 - b0]
+            for j in range(b1 - b0):
+                y = tb[j]
+                x = zb[j]
+                wk = wb[j]
+                ok = (y >= _ZERO) & (y <= _ONE) & (abs(x) <= _MAX32) & \
+                    (wk >= _ZERO) & (wk <= _MAX32)
+                nb = nb | (not ok)
+                u = _exp_nonpositive32(-abs(x))
+                big = _ONE / (_ONE + u)
+                small = u * big
+                p = big if x >= _ZERO else small
+                q = small if x >= _ZERO else big
+                ny = _ONE - y
+                d = bf * ny * p - af * y * q
+                dd = (af * y + bf * ny) * (big * small)
+                hh = fl if dd < fl else dd
+                gb[j] = _ZERO if wk == _ZERO else wk * d
+                hb[j] = _ZERO if wk == _ZERO else wk * hh
+            b0 = b1
+        counts[c] = 1 if nb else 0
+
+
+def logistic32_objective(t, z, w, g, h, floor: float, a: float, b: float,
+                         workers: int) -> bool:
+    """The float32 logistic objective over flat float32 arrays (``_logistic32_range``;
+    ``w`` float32 or empty); False when some term is outside the loss's domains."""
+    n = z.shape[0]
+    nc = _chunks(n) or 1
+    counts = np.empty(nc, dtype=np.int64)
+    run_chunks(_logistic32_range, nc, 1 if n < SERIAL_BELOW else workers, t, z, w, g, h,
+               float(floor), float(a), float(b), counts)
     return not counts.any()

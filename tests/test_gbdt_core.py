@@ -268,3 +268,24 @@ def test_the_fused_pass_leaves_bad_input_to_the_checked_errors(margins):
     zc[2, 1] = np.inf
     with pytest.raises(DomainError, match="y_pred"):
         soft.grad_hess(np.array([0.0, 1.0, 2.0, 1.0]), zc)
+
+
+def test_the_float32_logistic_pass_is_within_a_few_ulp_of_float64(margins):
+    y, z, w = margins
+    y32, z32 = y.astype(np.float32), (4.0 * z).astype(np.float32)
+    obj = Objective("binary_cross_entropy_with_logits")
+    assert obj._logistic32
+    w = w.copy()
+    w[::9] = 0.0
+    for args in ((y32, z32), (y32, z32, w)):
+        got = obj.grad_hess(*args)
+        want = _checked(obj, *args)                  # float64 arithmetic, rounded once
+        for a, b in zip(got, want):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=8 * 2.0 ** -24, atol=0.0)
+    huge = w.copy()
+    huge[4] = 1e39                                   # finite, beyond float32: checked path
+    g, h = obj.grad_hess(y32, z32, huge)
+    assert np.isinf(g[4]) or abs(g[4]) > 1e30
+    with pytest.raises(DomainError, match="y_true"):
+        obj.grad_hess(np.where(np.arange(y.size) == 5, 1.5, y).astype(np.float32), z32)
