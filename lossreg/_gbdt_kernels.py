@@ -274,9 +274,9 @@ def _softmax_range(c0, c1, rows_per, labels, z, w, g, h, floor, hscale, ls, cw, 
             zk = zb[k]
             for j in range(n_classes):
                 e[j * rows + k] = np.float64(zk[j])
-        bad = 0
+        bad = False
         for f in range(rows * n_classes):
-            bad += 0 if abs(e[f]) <= 1.7976931348623157e308 else 1
+            bad = bad | (abs(e[f]) > 1.7976931348623157e308) | (e[f] != e[f])
         for k in range(rows):
             m[k] = e[k]
         for j in range(1, n_classes):
@@ -296,13 +296,13 @@ def _softmax_range(c0, c1, rows_per, labels, z, w, g, h, floor, hscale, ls, cw, 
             x = np.float64(labels[i])
             ignored = has_ignore and x == ignore
             valid = (x >= 0.0) & (x < n_classes) & (x == np.floor(x))
-            bad += 0 if (valid or ignored) else 1
+            bad = bad | (not (valid or ignored))
             y = np.int64(x) if valid and not ignored else -1
             wy = 0.0
             if y >= 0:
                 wy = cw[y] if cw.shape[0] > 0 else 1.0
             wk = w[i] if weighted else 1.0
-            bad += 0 if (wk >= 0.0) & (wk <= 1.7976931348623157e308) else 1
+            bad = bad | (not ((wk >= 0.0) & (wk <= 1.7976931348623157e308)))
             cc = (1.0 - ls) * wy
             yk[k] = y
             ck[k] = cc
@@ -311,7 +311,7 @@ def _softmax_range(c0, c1, rows_per, labels, z, w, g, h, floor, hscale, ls, cw, 
             sck[k] = invk[k] * massk[k]
             fk[k] = wk if y >= 0 else 0.0        # ignored rows: gradient and Hessian 0
             lok[k] = floor * wk
-        counts[c] = bad
+        counts[c] = 1 if bad else 0
         for j in range(n_classes):
             ej = e[j * rows:(j + 1) * rows]
             hj = hb[j * rows:(j + 1) * rows]
