@@ -7,7 +7,10 @@ registered loss with a Hessian into exactly that; ``lossreg.xgboost`` and
 ``lossreg.lightgbm`` only translate their library's calling conventions to it.
 
 * **Per-sample derivatives.** The loss is built once with ``reduction="none"``: the
-  gradient and Hessian of the *unreduced* loss, one fused ``grad_hess`` pass.
+  gradient and Hessian of the *unreduced* loss. Element-wise losses and
+  softmax_cross_entropy take one fused objective pass (``_gbdt_kernels``: link,
+  derivatives, weights and floor from the booster's float32 margin to float32
+  gradients); any other input goes through the loss's checked ``grad_hess``.
 * **Link.** Which losses take the margin directly and which go through a link is read
   from the spec, never from a table of names:
 
