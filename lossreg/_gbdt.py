@@ -445,9 +445,15 @@ class Objective(_Adapter):
             done = logistic32_objective(y, z, w, out[0], out[1], self.hessian_floor,
                                         *plan.args, plan.workers)
         else:
+            from numba.core.errors import NumbaError
+
             from ._gbdt_kernels import run_objective
-            done = run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
-                                 self.hessian_floor, plan.bounds, plan.args)
+            try:
+                done = run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
+                                     self.hessian_floor, plan.bounds, plan.args)
+            except NumbaError:       # a plugin's element function the fused pass cannot
+                self._fused = None   # inline: its own kernels (PluginError if they fail)
+                return None
         return out if done else None
 
     def _fused_softmax(self, labels: Any, margin: Any, weight: Any, out):
