@@ -126,9 +126,9 @@ _MAX_WEIGHT = float(np.finfo(np.float64).max)
 # Each chunk flags in counts[c] whether it holds a term a checked call would refuse (a
 # label, a loss input or a weight outside its domain; a boolean OR, which vectorizes,
 # where an int64 count made the float32 logistic loop 2x slower); the caller then takes
-# the loss's own checked path, which raises the typed error. Blocks of BLOCK elements read weights from
-# a block of ones when unweighted (an unconditional load keeps the loop vectorizable,
-# as in lossreg.kernels.elementwise's "blocks" style).
+# the loss's own checked path, which raises the typed error. Blocks of BLOCK elements
+# read weights from a block of ones when unweighted (an unconditional load keeps the
+# loop vectorizable, as in lossreg.kernels.elementwise's "blocks" style).
 _OBJECTIVE = """
 def KERNEL(c0, c1, t, z, w, g, h, floor, counts, a_t, b_t, nan_t, a_p, b_p, nan_p{hp}):
     n = z.shape[0]
