@@ -139,8 +139,13 @@ def _fused_element(loss: Loss, link: str):
     if link not in ("identity", "sigmoid") or plan.needs_scan or loss.spec.outer is not None:
         return None
     kernels, args = plan.kernels, plan.args
-    while not isinstance(kernels, ElementwiseKernels):
-        if hasattr(kernels, "default") and hasattr(kernels, "alternative") and args:
+    for _ in range(8):                                # composites of composites, bounded
+        if isinstance(kernels, ElementwiseKernels):
+            break
+        pick = getattr(kernels, "for_args", None)   # composites naming their kernel set
+        if pick is not None:
+            kernels = pick(args)                      # (a per-class twin is refused below)
+        elif hasattr(kernels, "default") and hasattr(kernels, "alternative") and args:
             kernels = kernels.alternative if args[-1] else kernels.default      # FormKernels
         elif hasattr(kernels, "scalar") and hasattr(kernels, "positional"):      # pos_weight
             if kernels.positional(args):
@@ -148,6 +153,8 @@ def _fused_element(loss: Loss, link: str):
             kernels = kernels.scalar
         else:
             return None
+    else:
+        return None
     if kernels.arity != 3 or kernels.label_sets is not None or kernels.tiled is not None:
         return None
     from ._gbdt_kernels import objective_kernel
