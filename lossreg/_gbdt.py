@@ -7,7 +7,10 @@ registered loss with a Hessian into exactly that; ``lossreg.xgboost`` and
 ``lossreg.lightgbm`` only translate their library's calling conventions to it.
 
 * **Per-sample derivatives.** The loss is built once with ``reduction="none"``: the
-  gradient and Hessian of the *unreduced* loss, one fused ``grad_hess`` pass.
+  gradient and Hessian of the *unreduced* loss. Element-wise losses and
+  softmax_cross_entropy take one fused objective pass (``_gbdt_kernels``: link,
+  derivatives, weights and floor from the booster's float32 margin to float32
+  gradients); any other input goes through the loss's checked ``grad_hess``.
 * **Link.** Which losses take the margin directly and which go through a link is read
   from the spec, never from a table of names:
 
@@ -68,12 +71,15 @@ import numpy as np
 
 from .errors import HyperparameterError, LossError, ShapeError
 from .loss import Loss
+from .registry import BUILTIN_SOURCE
 
 #: Default per-sample Hessian floor (see the module docstring for the choice).
 DEFAULT_HESSIAN_FLOOR = 1e-6
 
 LINKS = ("identity", "sigmoid", "softmax")
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
+_NO_WEIGHTS32 = np.empty(0, dtype=np.float32)
+_MAX_F64 = float(np.finfo(np.float64).max)
 
 
 def _link_for(spec) -> str:
@@ -120,6 +126,39 @@ def _none_loss(loss: Any, hyper: dict, n_threads: int | None, need_hessian: bool
                         f"{' or '.join(map(repr, spec.reductions))})")
     _link_for(spec)
     return Loss(spec, reduction="none", n_threads=n_threads, **hyper)
+
+
+def _fused_element(loss: Loss, link: str):
+    """``(kernel, plan)`` of the fused objective pass for an element-wise loss whose
+    kernels come from one element function (``lossreg.kernels.elementwise``), or None:
+    row losses, label sets, per-class hyperparameters and anything a plan checks
+    beyond its kernels' own domain count take the loss's checked path."""
+    from .kernels import ElementwiseKernels
+
+    plan = loss._plan
+    if link not in ("identity", "sigmoid") or plan.needs_scan or loss.spec.outer is not None:
+        return None
+    kernels, args = plan.kernels, plan.args
+    for _ in range(8):                                # composites of composites, bounded
+        if isinstance(kernels, ElementwiseKernels):
+            break
+        pick = getattr(kernels, "for_args", None)   # composites naming their kernel set
+        if pick is not None:
+            kernels = pick(args)                      # (a per-class twin is refused below)
+        elif hasattr(kernels, "default") and hasattr(kernels, "alternative") and args:
+            kernels = kernels.alternative if args[-1] else kernels.default      # FormKernels
+        elif hasattr(kernels, "scalar") and hasattr(kernels, "positional"):      # pos_weight
+            if kernels.positional(args):
+                return None
+            kernels = kernels.scalar
+        else:
+            return None
+    else:
+        return None
+    if kernels.arity != 3 or kernels.label_sets is not None or kernels.tiled is not None:
+        return None
+    from ._gbdt_kernels import objective_kernel
+    return objective_kernel(kernels.elem, link), plan
 
 
 def check_floor(hessian_floor: Any) -> float:
@@ -302,6 +341,17 @@ class Objective(_Adapter):
         self.multiclass_hessian_scale = multiclass_hessian_scale
         self.multiclass_hessian_note = multiclass_hessian_note
         self._out: tuple[np.ndarray, np.ndarray] | None = None
+        self._fused = _fused_element(self.loss, self.link)
+        # lossreg's own softmax_cross_entropy has a fused objective pass (a plugin's row
+        # loss on logits takes its own kernels)
+        self._fused_rows = self.multiclass and self.name == "softmax_cross_entropy" \
+            and self.spec.source == BUILTIN_SOURCE
+        # and its logistic objective on float32 margins (XGBoost's) computes in float32
+        # (``_gbdt_kernels.logistic32_objective``), with scalar weights only
+        self._logistic32 = self._fused is not None and self.spec.source == BUILTIN_SOURCE \
+            and self.name == "binary_cross_entropy_with_logits" \
+            and len(self.loss._plan.args) == 2 \
+            and self.loss._plan.bounds == (0.0, 1.0, False, -_MAX_F64, _MAX_F64, False)
 
     def _scale(self, n_classes: int) -> float:
         if not self.multiclass:
@@ -315,8 +365,8 @@ class Objective(_Adapter):
         returns, so an adapter need not allocate every round)."""
         margin = np.asarray(margin)
         shape = margin.shape if self.multiclass else (margin.size,)
-        dtype = np.float32 if margin.dtype == np.float32 and self.link != "sigmoid" \
-            else np.float64
+        dtype = np.float32 if margin.dtype == np.float32 and (
+            self.link != "sigmoid" or self._fused is not None) else np.float64
         out = self._out
         if out is None or out[0].shape != shape or out[0].dtype != dtype:
             out = self._out = (np.empty(shape, dtype), np.empty(shape, dtype))
@@ -327,11 +377,25 @@ class Objective(_Adapter):
                   out: tuple[np.ndarray, np.ndarray] | None = None, floored: bool = True):
         """``(gradient, Hessian)`` of each sample's (weighted) loss with respect to the
         margin, shaped like the margin ((n,) or (n, C)); float32 for a float32 margin
-        without link, else float64. The Hessian is floored and, for multiclass, scaled
+        (computed in float64, rounded once; float64 when a sigmoid link has no fused
+        pass), else float64. The Hessian is floored and, for multiclass, scaled
         (see the module docstring); ``floored=False`` returns the loss's own Hessian
         diagonal (an adapter building a full multiclass Hessian floors it itself).
         ``out``: a pair of C-contiguous buffers of the margin's shape and that dtype to
-        write into (ignored when they do not fit)."""
+        write into (ignored when they do not fit).
+
+        Element-wise losses take one fused pass (``_gbdt_kernels.compile_objective``:
+        link, derivatives, weight and floor, read from and written in the margin's
+        dtype); any input it does not take, and any term outside the loss's domains,
+        goes through the loss's own checked path (which raises the typed error)."""
+        if floored and self._fused is not None:
+            done = self._fused_grad_hess(labels, margin, weight, out)
+            if done is not None:
+                return done
+        if floored and self._fused_rows:
+            done = self._fused_softmax(labels, margin, weight, out)
+            if done is not None:
+                return done
         y, z, w = self._inputs(labels, margin, weight)
         if out is not None and any(b.shape != z.shape or b.dtype != z.dtype for b in out):
             out = None
@@ -352,6 +416,85 @@ class Objective(_Adapter):
         floor_hessian(h.reshape(h.shape[0], -1), _NO_WEIGHTS if w is None else w,
                       self.hessian_floor, scale)
         return g, h
+
+    def _fused_grad_hess(self, labels: Any, margin: Any, weight: Any, out):
+        """The fused pass of an element-wise loss, or None (the checked path decides)."""
+        z = margin if type(margin) is np.ndarray else np.asarray(margin)
+        if z.dtype != np.float32 and z.dtype != np.float64:
+            return None
+        if z.ndim == 2 and z.shape[1] == 1:
+            z = z.reshape(-1)
+        if z.ndim != 1 or not z.flags.c_contiguous:
+            return None
+        y = np.asarray(labels)
+        if y.dtype.kind not in "fiub":
+            return None
+        y = np.ascontiguousarray(y, dtype=z.dtype).reshape(-1)
+        if y.shape != z.shape:
+            return None
+        w = _NO_WEIGHTS
+        if weight is not None:
+            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
+            if w.size and w.shape != z.shape:
+                return None
+        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
+                              or not b.flags.c_contiguous for b in out):
+            out = (np.empty_like(z), np.empty_like(z))
+        kernel, plan = self._fused
+        if self._logistic32 and z.dtype == np.float32:
+            from ._gbdt_kernels import logistic32_objective
+            # float32 weights (XGBoost's own); one beyond float32's range is refused here
+            if w.size:
+                with np.errstate(over="ignore"):
+                    w = w.astype(np.float32)
+            else:
+                w = _NO_WEIGHTS32
+            done = logistic32_objective(y, z, w, out[0], out[1], self.hessian_floor,
+                                        *plan.args, plan.workers)
+        else:
+            from numba.core.errors import NumbaError
+
+            from ._gbdt_kernels import run_objective
+            try:
+                done = run_objective(kernel, plan.workers, y, z, w, out[0], out[1],
+                                     self.hessian_floor, plan.bounds, plan.args)
+            except NumbaError:       # a plugin's element function the fused pass cannot
+                self._fused = None   # inline: its own kernels (PluginError if they fail)
+                return None
+        return out if done else None
+
+    def _fused_softmax(self, labels: Any, margin: Any, weight: Any, out):
+        """softmax_cross_entropy on integer labels in one fused pass, or None (the
+        checked path decides)."""
+        z = margin if type(margin) is np.ndarray else np.asarray(margin)
+        if (z.dtype != np.float32 and z.dtype != np.float64) or z.ndim != 2 \
+                or z.shape[1] < 2 or not z.flags.c_contiguous:
+            return None
+        plan = self.loss._plan
+        cw = plan.args[1]
+        if cw.shape[0] and cw.shape[0] != z.shape[1]:
+            return None
+        y = np.asarray(labels)
+        if y.ndim != 1 and y.size == z.shape[0]:
+            y = y.reshape(-1)
+        if y.shape != (z.shape[0],) or y.dtype.kind not in "fiub":
+            return None
+        if y.dtype != np.float32 and y.dtype != np.float64:
+            y = y.astype(np.float64)
+        y = np.ascontiguousarray(y)
+        w = _NO_WEIGHTS
+        if weight is not None:
+            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
+            if w.size and w.shape != y.shape:
+                return None
+        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
+                              or not b.flags.c_contiguous for b in out):
+            out = (np.empty_like(z), np.empty_like(z))
+        from ._gbdt_kernels import softmax_objective
+        if not softmax_objective(y, z, w, out[0], out[1], self.hessian_floor,
+                                 self._scale(z.shape[1]), plan.args, plan.workers):
+            return None
+        return out
 
     # -- reporting ---------------------------------------------------------------------
     def describe(self) -> str:

@@ -942,8 +942,8 @@ def run(args: argparse.Namespace) -> int:
         comparators.add("sklearn")
     n_threads = numba.get_num_threads()
 
-    steps = len(sizes) * len(dtypes) * (1 + len(names)) + 1 + (0 if quick or args.no_startup
-                                                              else 3 + (not args.no_gbdt))
+    steps = (len(sizes) * len(dtypes) * (1 + len(names)) + 1
+             + (0 if quick or args.no_startup else 3) + (0 if quick or args.no_gbdt else 1))
     bar = Progress(steps, enabled=not args.no_progress)
     results: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
@@ -971,13 +971,15 @@ def run(args: argparse.Namespace) -> int:
                 bar.step(f"{name} {dtype} N={_fmt_n(n)}")
     results["overhead"] = overhead(budget)
     bar.step("overhead at N=10")
+    phases = ()
     if not (quick or args.no_startup):
         phases = (("startup", startup, ()), ("threads", determinism, ()),
                   ("serial_crossover", serial_crossover,
                    (budget / 3, tuple(n for n in ("mse", "binary_cross_entropy_with_logits")
                                       if n in names))))
-        if not args.no_gbdt:
-            phases += (("gbdt", gbdt_objectives, (1_000_000, 10, budget)),)
+    if not (quick or args.no_gbdt):      # --no-startup keeps it: its own flag skips it
+        phases += (("gbdt", gbdt_objectives, (1_000_000, 10, budget)),)
+    if phases:
         for key, fn, fargs in phases:
             try:
                 results[key] = fn(*fargs)

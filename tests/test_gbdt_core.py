@@ -212,3 +212,80 @@ def test_call_errors_name_the_loss_and_the_problem(rng):
         Objective("focal").grad_hess(np.full(20, 2.0), z[:, 0])
     with pytest.raises(ShapeError, match="'mse'.*labels"):
         Objective("mse").grad_hess(np.zeros(19), z[:, 0])
+
+
+def _checked(obj, *args):
+    """The objective's derivatives through the loss's own checked path (no fused pass)."""
+    fused, rows = obj._fused, obj._fused_rows
+    obj._fused, obj._fused_rows = None, False
+    try:
+        return obj.grad_hess(*args)
+    finally:
+        obj._fused, obj._fused_rows = fused, rows
+
+
+def test_the_fused_pass_equals_the_checked_path(margins, rng):
+    y, z, w = margins
+    w = w.copy()
+    w[::9] = 0.0                                   # zero weights: +0.0 derivatives
+    for obj, tol in ((Objective("binary_cross_entropy_with_logits"), 0.0),
+                     (Objective("focal", gamma=2.0), 1e-12)):     # the sigmoid link
+        assert obj._fused is not None
+        for args in ((y, z), (y, z, w)):
+            got, want = obj.grad_hess(*args), _checked(obj, *args)
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=tol, atol=0.0)
+        assert not np.signbit(obj.grad_hess(y, z, w)[0][::9]).any()
+    zc = rng.normal(0.0, 3.0, (60, 4))
+    yc = rng.integers(0, 4, 60).astype(np.float64)
+    wc = rng.uniform(0.0, 2.0, 60)
+    wc[::7] = 0.0
+    soft = Objective("softmax", class_weight=[1.0, 2.0, 0.5, 3.0], label_smoothing=0.1,
+                     ignore_index=2, multiclass_hessian_scale=2.0)
+    assert soft._fused_rows
+    for args in ((yc, zc), (yc, zc, wc)):
+        for a, b in zip(soft.grad_hess(*args), _checked(soft, *args)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_fused_pass_leaves_bad_input_to_the_checked_errors(margins):
+    y, z, w = margins
+    obj = Objective("binary_cross_entropy_with_logits")
+    bad_w = w.copy()
+    bad_w[7] = -1.0
+    with pytest.raises(DomainError, match="sample_weight.*index 7"):
+        obj.grad_hess(y, z, bad_w)
+    bad_z = z.copy()
+    bad_z[3] = np.nan
+    with pytest.raises(DomainError, match="y_pred"):
+        obj.grad_hess(y, bad_z)
+    with pytest.raises(DomainError, match="y_true"):
+        obj.grad_hess(np.where(np.arange(y.size) == 5, 1.5, y), z)
+    soft = Objective("softmax")
+    zc = np.zeros((4, 3))
+    with pytest.raises(DomainError, match="whole numbers"):
+        soft.grad_hess(np.array([0.0, 1.5, 2.0, 1.0]), zc)
+    zc[2, 1] = np.inf
+    with pytest.raises(DomainError, match="y_pred"):
+        soft.grad_hess(np.array([0.0, 1.0, 2.0, 1.0]), zc)
+
+
+def test_the_float32_logistic_pass_is_within_a_few_ulp_of_float64(margins):
+    y, z, w = margins
+    y32, z32 = y.astype(np.float32), (4.0 * z).astype(np.float32)
+    obj = Objective("binary_cross_entropy_with_logits")
+    assert obj._logistic32
+    w = w.copy()
+    w[::9] = 0.0
+    for args in ((y32, z32), (y32, z32, w)):
+        got = obj.grad_hess(*args)
+        want = _checked(obj, *args)                  # float64 arithmetic, rounded once
+        for a, b in zip(got, want):
+            assert a.dtype == np.float32
+            np.testing.assert_allclose(a, b, rtol=8 * 2.0 ** -24, atol=0.0)
+    huge = w.copy()
+    huge[4] = 1e39                                   # finite, beyond float32: checked path
+    g, h = obj.grad_hess(y32, z32, huge)
+    assert np.isinf(g[4]) or abs(g[4]) > 1e30
+    with pytest.raises(DomainError, match="y_true"):
+        obj.grad_hess(np.where(np.arange(y.size) == 5, 1.5, y).astype(np.float32), z32)
