@@ -150,6 +150,28 @@ def test_blocks_style_is_bit_identical_to_quads(kind, weighted, check):
         assert b2[0, 1] == 5 and b2[-1, 1] == n - 2
 
 
+@pytest.mark.parametrize("style", ["quads", "blocks"])
+@pytest.mark.parametrize("kind", ["sum", "grad"])
+def test_allowed_nan_is_counted_but_never_reported(style, kind):
+    """The branch-free count tests the intervals alone, so an allowed NaN is counted; the
+    rescan must still report only the real violations (first bad index per argument)."""
+    fused = _fused(style)
+    n = 16384 + 101
+    t = np.full(n, 0.5)
+    p = np.zeros(n)
+    t[[3, n - 5]] = np.nan            # allowed for y_true
+    t[n - 9] = 2.0                    # outside [0, 1]: reported
+    p[n - 7] = np.nan                 # not allowed for y_pred: reported
+    bad = np.empty((n_chunks(n), 2), dtype=np.int64)
+    out = np.empty(0 if kind == "sum" else n)
+    for tt, pp, expected in ((t, p, [[-1, -1], [n - 9, n - 7]]),
+                             (np.where(t == 2.0, 0.5, t), np.zeros(n), [[-1, -1], [-1, -1]])):
+        fused.get(kind, False)(0, n_chunks(n), tt, pp, np.empty(0), out, np.empty(0), 1.0,
+                               np.empty(n_chunks(n)), bad, 0.0, 1.0, True, -np.inf, np.inf,
+                               False, True, 1.5)
+        assert bad.tolist() == expected
+
+
 def test_unknown_style_is_refused():
     with pytest.raises(ValueError, match="style"):
         elementwise_kernels(_softplus_elem, style="fast")

@@ -71,8 +71,8 @@ HESSES = ("grad_hess", "value_grad_hess")
 # leaves [a, b] (NaN allowed when nan_*), or -1 (only filled when ``check``); kernels
 # built with ``label_sets`` also fill bad[c, 2], a bitmask of the sets holding all of
 # chunk c's y_true (always counted, only read by a checked call). Returns the number
-# of elements outside the domain intervals (a float), so a call that finds none reads
-# no ``bad[:, :2]``. ``w`` is part of the signature for every variant; a variant built
+# of elements outside the closed domain intervals, NaN included even where allowed (a
+# float), so a call that finds none reads no ``bad[:, :2]``. ``w`` is part of the signature for every variant; a variant built
 # unweighted ignores it.
 _KERNEL = """
 def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_p, b_p, nan_p,
@@ -93,6 +93,12 @@ def KERNEL(c0, c1, t, p, w, out, hout, scale, partials, bad, a_t, b_t, nan_t, a_
 
 _OK_T = "(((x >= a_t) & (x <= b_t)) | (nan_t & (x != x)))"
 _OK_P = "(((y >= a_p) & (y <= b_p)) | (nan_p & (y != y)))"
+# What the branch-free counts test: both values inside their closed intervals (a NaN
+# never is). An allowed NaN is counted too: the count only decides whether a checked
+# call rescans a chunk, and the rescan (``_locate``, with _OK_T/_OK_P) tells an allowed
+# NaN from a violation. Without the NaN terms the fused kernels run 1.6-2x faster at
+# 1e5 (mse/huber/pinball/contrastive float64 "quads", mse float32 "blocks"; measured).
+_IN = "((x >= a_t) & (x <= b_t) & (y >= a_p) & (y <= b_p))"
 
 def _element_lines(kind: str, i: str, k, wf: str, arity: int, call: str,
                    acc: str, out: str = "out", hout: str = "hout") -> list[str]:
@@ -141,7 +147,7 @@ def _loop(kind: str, weighted: bool, arity: int, indent: str,
                 f"y{k} = np.float64(v{k})"]
 
     def checks(k: int) -> str:
-        ok = f"({_OK_T.replace('x', f'x{k}')} & {_OK_P.replace('y', f'y{k}')})"
+        ok = _IN.replace("x", f"x{k}").replace("y", f"y{k}")
         return f"(0.0 if {ok} else 1.0)" if summed else f"(not {ok})"
 
     # Violation counters (measured at 1e7 float64, 2 threads): a kind that sums keeps
@@ -312,7 +318,7 @@ def _blocked_loop(kind: str, indent: str, n_hp: int, arity: int,
     # kept the "sum" loop from vectorizing: 2.9x slower on float32); only a checked call
     # looks at it
     inner = ["x = np.float64(uk)", "y = np.float64(vk)",
-             f"nb += 0 if ({_OK_T} & {_OK_P}) else 1", "wk = np.float64(wb[j])"]
+             f"nb += 0 if {_IN} else 1", "wk = np.float64(wb[j])"]
     # hyperparameters spelled out: Numba cannot inline a call with *args
     call = "elem(uk, vk" + "".join(", ab[j]" if k == tiled else f", hp[{k}]"
                                    for k in range(n_hp)) + ")"
