@@ -6,9 +6,10 @@ check for plain contiguous float arrays without weights; the full conversion in
 ``dispatch.prepare`` otherwise), then ``execute`` validates what the kernels do not
 check themselves, describes the work as one ``kernels.protocol.Job`` and hands it to the
 loss's ``Kernels.run``. A row loss's small plain batch takes ``_small_rows``, the same
-steps for that case alone, without a Batch. Reductions, weights, ``outer`` (RMSE's square root), the scale
-of the "mean" and the ``out=`` buffers are handled here and only here; serial or
-parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and nowhere else.
+steps for that case alone, without a Batch. Reductions, weights, ``outer`` (RMSE's
+square root), the scale of the "mean" and the ``out=`` buffers are handled here and only
+here; serial or parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and
+nowhere else.
 """
 
 from __future__ import annotations

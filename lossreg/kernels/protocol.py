@@ -71,9 +71,10 @@ class Outcome(NamedTuple):
     """``total``: sum_i w_i l_i (None unless summed); ``bad_t``/``bad_p``: first flat index
     of y_true / y_pred outside its interval, among the arguments the kernels check (-1:
     none found or not checked here; with class labels, ``bad_t`` is the first invalid
-    label, for kernels that count them: ``RowKernels.checks_labels``); ``sets_t``: no one of y_true's label sets holds
-    every label (kernels that check them, ``fuses_label_sets``; the plan locates the
-    first offending label, and reports it before any bad index)."""
+    label, for kernels that count them: ``RowKernels.checks_labels``); ``sets_t``: no
+    one of y_true's label sets holds every label (kernels that check them,
+    ``fuses_label_sets``; the plan locates the first offending label, and reports it
+    before any bad index)."""
 
     total: float | None
     bad_t: int = -1

@@ -174,8 +174,8 @@ def _drivers(name: str, block, hyper: tuple[str, ...], doc: str,
     # kept running an edited block of another module (nll, margin) from a stale cache
     source = inspect.getsourcefile(getattr(block, "py_func", block)) or __file__
     count = "" if labels is None else (
-        f"    bad_labels = _bad_labels(t, _block_range(p, b0)[0], _block_range(p, b1 - 1)[1],"
-        f" p.shape[1], {labels})\n")
+        "    bad_labels = _bad_labels(t, _block_range(p, b0)[0],"
+        f" _block_range(p, b1 - 1)[1], p.shape[1], {labels})\n")
     text = _BLOCKS.replace("NAME", name).replace("HP", hp).replace("LABELS", count)
     blocks = _exec(text, {"block": block, "_bad_labels": _bad_labels},
                    [(f"{name}_blocks", {})], filename=source)[f"{name}_blocks"]
