@@ -175,10 +175,7 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
         else:                       # serial: no launch context (``launch(1)`` is a no-op)
             i = int(lt.first_invalid(batch.t, n_classes, False, *args))
         if i >= 0:
-            raise DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
-                              f"first violation at index {i} ({int(batch.t[i])})",
-                              argument="y_true", constraint=f"label in [0, {n_classes})",
-                              index=i)
+            raise label_range_error(batch.t, n_classes, i)
     if lt.mean_weights is None or reduction != "mean":
         return
     d = np.empty(batch.n_terms, dtype=np.float64)
@@ -191,10 +188,23 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
         return                                   # every row counts 1: weight_sum stands
     batch.weight_sum = R.weighted_sum(d, batch.w, workers)
     if not batch.weight_sum > 0.0:
-        raise DomainError("the rows' weights in the mean (class weights of the labels, "
-                          "times sample_weight; ignored rows count 0) sum to 0: the "
-                          "weighted mean is undefined", argument="y_true",
-                          constraint="some non-ignored row with positive weight")
+        raise mean_weight_error()
+
+
+def label_range_error(labels: np.ndarray, n_classes: int, i: int) -> DomainError:
+    """The error of label ``labels[i]`` outside [0, C) (and not ignored)."""
+    return DomainError(f"y_true class labels must be in [0, {n_classes}) (or ignored); "
+                       f"first violation at index {i} ({int(labels[i])})",
+                       argument="y_true", constraint=f"label in [0, {n_classes})", index=i)
+
+
+def mean_weight_error() -> DomainError:
+    """The error of a labels' "mean" whose denominator (``LabelKernels.mean_weights``
+    times the sample weights) sums to 0."""
+    return DomainError("the rows' weights in the mean (class weights of the labels, "
+                       "times sample_weight; ignored rows count 0) sum to 0: the "
+                       "weighted mean is undefined", argument="y_true",
+                       constraint="some non-ignored row with positive weight")
 
 
 def _weights(sample_weight: Any, value_shape: tuple, n_terms: int,

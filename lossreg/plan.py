@@ -5,9 +5,11 @@ diagonal, any subset) goes through ``Plan.run``: the inputs become a ``Batch`` (
 check for plain contiguous float arrays without weights; the full conversion in
 ``dispatch.prepare`` otherwise), then ``execute`` validates what the kernels do not
 check themselves, describes the work as one ``kernels.protocol.Job`` and hands it to the
-loss's ``Kernels.run``. Reductions, weights, ``outer`` (RMSE's square root), the scale
-of the "mean" and the ``out=`` buffers are handled here and only here; serial or
-parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and nowhere else.
+loss's ``Kernels.run``. A row loss's small plain batch takes ``_small_rows``, the same
+steps for that case alone, without a Batch. Reductions, weights, ``outer`` (RMSE's
+square root), the scale of the "mean" and the ``out=`` buffers are handled here and only
+here; serial or parallel is decided by ``Plan.workers_for`` / ``scan_workers_for`` and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 
 from ._elementcall import ElementCall
 from .dispatch import (Batch, check_domains, check_out, domain_error, fuses_label_sets,
-                       label_set_error, label_weights, prepare)
+                       label_range_error, label_set_error, label_weights, mean_weight_error,
+                       prepare)
 from numba.core.errors import NumbaError
 
 from .errors import LossError, PluginError
@@ -47,7 +50,7 @@ class Plan:
 
     __slots__ = ("spec", "kernels", "args", "reduction", "n_threads", "bounds",
                  "serial_below", "plain_inputs", "needs_scan", "workers", "label_args",
-                 "row_rules", "fast")
+                 "row_rules", "fast", "rows_below", "kernel_labels", "args_shape")
 
     def __init__(self, spec: LossSpec, args: tuple, reduction: str,
                  n_threads: int | None = None):
@@ -74,6 +77,17 @@ class Plan:
         self.row_rules = _row_rules(self.kernels, dt, dp)
         # the element-wise fast path (``_elementcall``): plain inputs, no weights, no out=
         self.fast = ElementCall.build(self)
+        # plain row batches below this many elements take ``_small_rows``: serial
+        # kernels and serial scans (0: never, e.g. an ``outer`` loss)
+        self.rows_below = 0 if self.row_rules is None or spec.outer is not None else (
+            SCAN_SERIAL_BELOW if self.workers == 1
+            else min(self.serial_below, SCAN_SERIAL_BELOW))
+        # ``_small_rows`` leaves the label check to the kernels when they count invalid
+        # labels and no scan of y_pred runs before them (the label error comes first)
+        self.kernel_labels = bool(getattr(self.kernels, "checks_labels", False)
+                                  and self.row_rules is not None
+                                  and self.row_rules[1] is None)
+        self.args_shape = None      # the last shape ``spec.check_args`` accepted
 
     def workers_for(self, n_elements: int) -> int:
         """Threads for the loss's kernels over ``n_elements``: 1 (serial) or the plan's
@@ -96,6 +110,11 @@ class Plan:
             if self.plain_inputs:
                 batch = self._plain_batch(y_true, y_pred)
             elif self.row_rules is not None:
+                if type(y_pred) is np.ndarray and 0 < y_pred.size < self.rows_below:
+                    result = self._small_rows(y_true, y_pred, value, grad, hess, out,
+                                              hess_out, validate)
+                    if result is not None:
+                        return result
                 batch = self._plain_rows(y_true, y_pred)
         if batch is None:
             batch = prepare(self.spec, y_true, y_pred, sample_weight, self.reduction,
@@ -152,6 +171,92 @@ class Plan:
         if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
             return None
         return Batch(y_true, y_pred, _EMPTY_F64, shape, (n,), n, float(n), dtype, labels)
+
+    def _small_rows(self, y_true: Any, y_pred: np.ndarray, value: bool, grad: bool,
+                    hess: bool, out: Any, hess_out: Any, validate: bool):
+        """A row loss's call on a plain batch (``_plain_rows``'s inputs) below
+        ``rows_below`` elements, with no buffer or a C-contiguous one of the right shape
+        and dtype: ``execute``'s steps for that case alone (serial kernels, serial scans,
+        no weights), without building a Batch; the same checks in the same order, the
+        same kernels' job, so the same bits and errors. None: anything else (the general
+        path answers it)."""
+        dtype = y_pred.dtype
+        shape = y_pred.shape
+        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2 \
+                or type(y_true) is not np.ndarray:
+            return None
+        n, n_classes = shape
+        t_dtype = y_true.dtype
+        if t_dtype is dtype:
+            if y_true.shape != shape:
+                return None
+            labels = False
+        elif t_dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
+            labels = True
+        else:
+            return None
+        if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
+            return None
+        for buf in (out, hess_out):
+            if buf is not None and not (type(buf) is np.ndarray and buf.shape == shape
+                                        and buf.dtype is dtype and buf.flags.c_contiguous
+                                        and buf.flags.writeable):
+                return None                     # the general path checks (or copies) it
+        spec = self.spec
+        if spec.check_args is not None and shape != self.args_shape:
+            spec.check_args(self.args, shape)   # a function of the plan's args and shape:
+            self.args_shape = shape             # checked again when the shape changes
+        reduction = self.reduction
+        weight_sum = float(n)
+        if labels:
+            args = self.label_args
+            lt = self.kernels.labels
+            early = validate and not self.kernel_labels     # else the kernels count them
+            if early:
+                i = int(lt.first_invalid(y_true, n_classes, False, *args))
+                if i >= 0:
+                    raise label_range_error(y_true, n_classes, i)
+            if reduction == "mean" and lt.mean_weights is not None:
+                d = np.empty(n, dtype=np.float64)
+                if lt.mean_weights(y_true, n_classes, d, False, *args) is not False:
+                    weight_sum = R.weighted_sum(d, _EMPTY_F64, 1)
+                    if not weight_sum > 0.0:
+                        if validate and not early:          # a bad label's error first
+                            i = int(lt.first_invalid(y_true, n_classes, False, *args))
+                            if i >= 0:
+                                raise label_range_error(y_true, n_classes, i)
+                        raise mean_weight_error()
+            rules = self.row_rules[1]
+            if validate and self.needs_scan and rules is not None \
+                    and R.row_violations(y_pred, y_pred, rules):
+                self._scan_error(y_true, y_pred, labels)
+        else:
+            args = self.args
+            if validate and self.needs_scan \
+                    and R.row_violations(y_true, y_pred, self.row_rules[0]):
+                self._scan_error(y_true, y_pred, labels)
+        g = (out if out is not None else np.empty(shape, dtype)) if grad else None
+        h = (hess_out if hess_out is not None else np.empty(shape, dtype)) if hess else None
+        if reduction == "none":
+            values = np.empty(n, dtype) if value else None
+            self._run(Job(y_true, y_pred, _EMPTY_F64, args, self.bounds, False, values, g,
+                          h, 1.0, validate, False, 1, labels))
+            return values, g, h
+        scale = 1.0 / weight_sum if reduction == "mean" else 1.0
+        total = self._run(Job(y_true, y_pred, _EMPTY_F64, args, self.bounds, value, None,
+                              g, h, scale, validate, False, 1, labels)).total
+        if value:
+            return (total * scale if reduction == "mean" else total), g, h
+        return None, g, h
+
+    def _scan_error(self, y_true: np.ndarray, y_pred: np.ndarray, labels: bool) -> None:
+        """``check_domains``' scans (serial) of a plain row batch whose counting pass
+        found a violation: they locate it and raise its error."""
+        n = y_pred.shape[0]
+        check_domains(self.spec, Batch(y_true, y_pred, _EMPTY_F64, y_pred.shape, (n,), n,
+                                       float(n), y_pred.dtype, labels), 1)
+        raise AssertionError("the row rules counted a violation that the domain scans "
+                             "do not find")  # pragma: no cover
 
     def _check_domains(self, batch: Batch, scan: int) -> None:
         """``check_domains`` of the batch; for a row loss's plain batch (serial scans, no
@@ -270,10 +375,11 @@ class Plan:
             h *= d1
         u *= d1
 
-    def _run(self, job, batch: Batch):
+    def _run(self, job, batch: Batch | None = None):
         """``kernels.run(job)``; a compile failure, or an exception raised by a plugin's
         kernel, becomes a PluginError naming the loss and its source (the original as
-        ``__cause__``); a reported bad index a DomainError naming the argument."""
+        ``__cause__``); a reported bad index a DomainError naming the argument (``job.t``
+        and ``job.p`` are the batch's arrays: ``batch`` is not needed)."""
         try:
             outcome = self.kernels.run(job)
         except PluginError as exc:
@@ -293,14 +399,16 @@ class Plan:
                               f"{what}: {first or type(exc).__name__}",
                               source=self.spec.source) from exc
         if outcome.sets_t:
-            flat = batch.t.reshape(-1)
+            flat = job.t.reshape(-1)
             raise label_set_error(self.spec.domain("y_true"), flat,
                                   self.scan_workers_for(flat.shape[0]))
         if outcome.bad_t >= 0:
-            raise domain_error("y_true", self.spec.domain("y_true"), batch.t.reshape(-1),
+            if job.labels:
+                raise label_range_error(job.t, job.p.shape[1], outcome.bad_t)
+            raise domain_error("y_true", self.spec.domain("y_true"), job.t.reshape(-1),
                                outcome.bad_t)
         if outcome.bad_p >= 0:
-            raise domain_error("y_pred", self.spec.domain("y_pred"), batch.p.reshape(-1),
+            raise domain_error("y_pred", self.spec.domain("y_pred"), job.p.reshape(-1),
                                outcome.bad_p)
         return outcome
 

@@ -410,3 +410,42 @@ def test_row_fast_path_counts_only_the_rules_it_knows():
     counted = {"interval", "allow_nan", "row_sum", "row_sum_tol", "nonzero_rows"}
     aside, no_rule = {"integer", "label_sets"}, {"doc"}
     assert {f.name for f in fields(Domain)} == counted | aside | no_rule
+
+
+LABEL_ROWS = [n for n in ROWS if lossreg.spec(n).takes_labels]
+
+
+@pytest.mark.parametrize("name", LABEL_ROWS)
+def test_small_row_calls_check_labels_as_the_general_path(name):
+    """A small plain call on labels (Plan._small_rows; the label count fused in the
+    kernels where they count labels) raises what a weighted call (the general path:
+    dispatch.label_weights first) raises: a bad label before a bad y_pred value, and
+    before a "mean" whose class weights sum to 0."""
+    t, p = _row_inputs(name, 6, labels=True)
+    hyper = ({"ignore_index": 2} if "ignore_index" in lossreg.spec(name).hyperparameters
+             else {})
+    loss = lossreg.get(name, **hyper)
+    ones = np.ones(p.shape[0])
+    bad_p = p.copy()
+    bad_p[4, 1] = math.nan
+    for i, label in ((3, p.shape[1]), (0, -1), (5, 99)):
+        y = t.copy()
+        y[i] = label
+        for q in (p, bad_p):
+            slow = _error(lambda a, b: loss.value_and_grad(a, b, sample_weight=ones), y, q)
+            assert slow[1] == "y_true" and slow[2] == i
+            for call in (loss, loss.grad, loss.value_and_grad):
+                assert _error(call, y, q) == slow
+        loss(y, p, validate=False)                      # NaN rows, no error
+    if hyper:                                           # ignored labels are fine
+        y = t.copy()
+        y[1] = 2
+        _same(loss(y, p), loss(y, p, sample_weight=ones))
+    if "class_weight" in lossreg.spec(name).hyperparameters and name != "multi_margin":
+        zero = lossreg.get(name, class_weight=[0.0] * p.shape[1])
+        y = t.copy()
+        y[2] = -7
+        assert _error(zero, y, p) == _error(
+            lambda a, b: zero(a, b, sample_weight=ones), y, p)
+        assert _error(zero, t, p)[3] == _error(
+            lambda a, b: zero(a, b, sample_weight=ones), t, p)[3]

@@ -70,9 +70,11 @@ class Job:
 class Outcome(NamedTuple):
     """``total``: sum_i w_i l_i (None unless summed); ``bad_t``/``bad_p``: first flat index
     of y_true / y_pred outside its interval, among the arguments the kernels check (-1:
-    none found or not checked here); ``sets_t``: no one of y_true's label sets holds
-    every label (kernels that check them, ``fuses_label_sets``; the plan locates the
-    first offending label, and reports it before any bad index)."""
+    none found or not checked here; with class labels, ``bad_t`` is the first invalid
+    label, for kernels that count them: ``RowKernels.checks_labels``); ``sets_t``: no
+    one of y_true's label sets holds every label (kernels that check them,
+    ``fuses_label_sets``; the plan locates the first offending label, and reports it
+    before any bad index)."""
 
     total: float | None
     bad_t: int = -1
@@ -158,6 +160,12 @@ class RowKernels(Kernels):
         self.has_hessian = bool(hessian)
         self.checks = ("y_pred",) if checks_pred else ()
         self.serial_below = int(serial_below)
+        # the impls' fused serial entries (``rows._drivers``: ``impl.summed``), or None
+        self._summed = (getattr(impl, "summed", None),
+                        getattr(labels.impl, "summed", None) if labels is not None else None)
+        # a serial run on labels counts the invalid ones itself (reported as bad_t)
+        self.checks_labels = self._summed[1] is not None and bool(
+            getattr(labels.impl, "checks_labels", False))
 
     def describe(self) -> str:
         return f"rows: {_qualname(self.impl)}"
@@ -165,26 +173,44 @@ class RowKernels(Kernels):
     def run(self, job: Job) -> Outcome:
         p = job.p
         dtype = p.dtype
-        impl = self.labels.impl if job.labels else self.impl
         n = p.shape[0]
         nothing = _NOTHING.get(dtype) or _nothing(dtype)
         values = np.empty(n, dtype=dtype) if job.summed or job.values is not None \
             else nothing[0]
         grad = nothing[1] if job.grad is None else job.grad
         hess = nothing[1] if job.hess is None else job.hess
+        bad_labels = 0
         if job.parallel:
+            impl = self.labels.impl if job.labels else self.impl
             with launch(job.workers) as parallel:
                 count = impl(job.t, p, job.w, float(job.scale), values, grad, hess,
                              parallel, *job.args)
+            total = row_total(job, values)
         else:               # serial: no launch context (``launch(1)`` is a no-op)
-            count = impl(job.t, p, job.w, float(job.scale), values, grad, hess, False,
-                         *job.args)
-        bad_p = -1
-        if self.checks and job.check and count != 0:
-            bad_p = _located(count, p.reshape(-1), job.bounds[3:], job.scan_workers)
-        total = row_total(job, values)
+            summed = self._summed[1 if job.labels else 0]
+            if summed is not None:
+                # one compiled call: every block, the count of invalid labels and, for
+                # one chunk of rows, the sum of the row values
+                one = job.summed and job.partials is None and n <= R.CHUNK
+                count, total, bad_labels = summed(job.t, p, job.w, float(job.scale),
+                                                  values, grad, hess, *job.args, 0, -1, one)
+                if not one:
+                    total = row_total(job, values)
+            else:
+                impl = self.labels.impl if job.labels else self.impl
+                count = impl(job.t, p, job.w, float(job.scale), values, grad, hess, False,
+                             *job.args)
+                total = row_total(job, values)
         store_values(job, values)
-        return clean(total) if bad_p < 0 else Outcome(total, -1, bad_p)
+        if not job.check or (count == 0 and bad_labels == 0):
+            return clean(total)
+        bad_t = -1
+        if bad_labels:
+            bad_t = int(self.labels.first_invalid(job.t, p.shape[1], False, *job.args))
+        bad_p = -1
+        if self.checks and count != 0:
+            bad_p = _located(count, p.reshape(-1), job.bounds[3:], job.scan_workers)
+        return Outcome(total, bad_t, bad_p)
 
 
 def row_total(job: Job, values: np.ndarray) -> float | None:

@@ -105,7 +105,7 @@ def hinge_sampler(rng, n, **hyper):
 
 # -- categorical_hinge (rows) ------------------------------------------------------------------
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _categorical_hinge_block(t, p, w, scale, values, grad, hess, b):
     """Rows of block b: pos = sum_j t_j p_j, a_j = (1 - t_j) p_j, neg = max_j a_j,
     l = max(neg - pos + 1, 0); where l > 0, d l/dp_j = -t_j + (1 - t_j) / m on the m
@@ -229,7 +229,7 @@ def _mm_class_terms(row, c, wc, power, margin, gj, hj, want_grad, want_hess):
     return s * wc
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _mm_label_block(t, p, w, scale, values, grad, hess, power, margin, cw, b):
     """Rows of block b, labels y: l_i = w_y / C sum_{j != y} max(margin - x_y + x_j, 0)^p
     (PyTorch's multi_margin_loss); out-of-range labels (validate=False) give NaN. One
@@ -284,7 +284,7 @@ def _mm_label_block(t, p, w, scale, values, grad, hess, power, margin, cw, b):
     return bad
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _mm_rows_block(t, p, w, scale, values, grad, hess, power, margin, cw, b):
     """Rows of block b, probability rows t: l_i = 1/C sum_c t_c w_c sum_{j != c}
     max(margin - x_c + x_j, 0)^p, the labels' loss averaged over the target distribution
@@ -326,6 +326,7 @@ _MM_HP = ("power", "margin", "cw")
 multi_margin_impl = _drivers("multi_margin_impl", _mm_rows_block, _MM_HP,
                              doc="multi_margin on probability rows: sum_c t_c l(x, c).")
 multi_margin_label_impl = _drivers("multi_margin_label_impl", _mm_label_block, _MM_HP,
+                                   labels="0, False",
                                    doc="multi_margin on integer labels (PyTorch).")
 
 

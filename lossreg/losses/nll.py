@@ -26,8 +26,8 @@ from .._numba_threads import launch
 from ..hookspecs import hookimpl
 from ..kernels import LabelKernels, njit
 from ..kernels import reduce as R
-from ..kernels.protocol import (Job, Outcome, _located, _nothing, clean, row_total,
-                                store_values)
+from ..kernels.protocol import (_NOTHING, Job, Outcome, _located, _nothing, clean,
+                                row_total, store_values)
 from ..spec import NONNEGATIVE, Domain, Hyperparameter, Interval, LossSpec
 from .probabilistic import LOG_PROBABILITIES, SAMPLE_CLASSES, TargetFormKernels, \
     _dirichlet_rows, _softmax_check_args
@@ -254,23 +254,43 @@ class NllKernels(TargetFormKernels):
             return TargetFormKernels.run(self, job)         # raises (ignore_index)
         p = job.p
         n, dtype = p.shape[0], p.dtype
-        nothing = _nothing(dtype)
+        nothing = _NOTHING.get(dtype) or _nothing(dtype)
         grad = nothing[1] if job.grad is None else job.grad
         hess = nothing[1] if job.hess is None else job.hess
-        values = np.empty(n, dtype=dtype) if job.summed or job.values is not None \
+        # serial on at most one chunk of rows: one unit (one compiled call) that also
+        # sums its chunk (the values are then computed even when not wanted: one pick or
+        # row sum per row, less than a second call)
+        one = not job.parallel and n <= CHUNK and job.partials is None
+        values = np.empty(n, dtype=dtype) if one or job.summed or job.values is not None \
             else nothing[0]
         fused = job.summed and job.values is None and job.parallel and n >= FUSED_SUM_ROWS
         partials = _NO_PARTIALS
         if fused:
             partials = job.partials if job.partials is not None else \
                 np.empty(R.n_chunks(n), dtype=np.float64)
-        units = (job.labels, job.t, p, job.w, float(job.scale), values, grad, hess, partials)
-        if job.parallel:
-            with launch(job.workers) as parallel:
-                count = _run_units(*units, parallel, *job.args[1:])
-        else:               # serial: no launch context (``launch(1)`` is a no-op)
-            count = _run_units(*units, False, *job.args[1:])
-        total = R.total(partials) if fused else row_total(job, values)
+        elif one:
+            partials = np.empty(1, dtype=np.float64)
+        if one:                            # the one unit, called directly
+            if job.labels:
+                count = _nll_label_unit(job.t, p, job.w, float(job.scale), values, grad,
+                                        hess, partials, *job.args[1:], 0)
+            else:
+                count = _nll_soft_unit(job.t, p, job.w, float(job.scale), values, grad,
+                                       hess, partials, job.args[1], 0)
+        else:
+            units = (job.labels, job.t, p, job.w, float(job.scale), values, grad, hess,
+                     partials)
+            if job.parallel:
+                with launch(job.workers) as parallel:
+                    count = _run_units(*units, parallel, *job.args[1:])
+            else:           # serial: no launch context (``launch(1)`` is a no-op)
+                count = _run_units(*units, False, *job.args[1:])
+        if fused:
+            total = R.total(partials)
+        elif one:
+            total = float(partials[0]) if job.summed else None    # the one chunk's total
+        else:
+            total = row_total(job, values)
         store_values(job, values)
         if not (job.check and count):
             return clean(total)

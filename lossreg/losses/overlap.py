@@ -78,7 +78,7 @@ def _products(ti, pi, sa, sb):
     return aa, bb, ab
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _cosine_block(t, p, w, scale, values, grad, hess, b):
     """Rows of block b: values[i] = -cos(t_i, p_i), clamped to [-1, 1]; grad[i, j] =
     f (cos p_j / |p|^2 - t_j / (|t| |p|)), hess[i, j] = f (cos + p_j (2 t_j / (|t| |p|)
@@ -137,7 +137,7 @@ cosine_impl = _drivers(
 
 # -- Dice and Tversky ---------------------------------------------------------------------
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _overlap_block(t, p, w, scale, values, grad, hess, kappa, alpha, beta, smooth, eps, b):
     """Rows of block b: with I = sum t p, A = sum t (1-p), B = sum p (1-t), N = k I + s,
     D = k I + alpha A + beta B + s + eps: values[i] = 1 - N / D; with c_j = (k - alpha) t_j

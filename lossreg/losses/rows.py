@@ -84,13 +84,37 @@ def _block_range(z, b):
 # loss (the hyperparameters are named in the signature) and is exec'd with the block
 # function as a global, attributed to this file so Numba's on-disk cache works.
 
+_BLOCKS = '''
+def NAME_blocks(t, p, w, scale, values, grad, hess, HP b0, b1, summed):
+    # blocks b0 <= b < b1 (b1 < 0: to the last); with ``summed``, also the float64 sum of
+    # values (times w) over every row in index order: reduce.chunk_sums's arithmetic, so
+    # for at most one chunk of rows the same bits as the plan's sum of the row values;
+    # and the count of the blocks' class labels that are invalid (0 without labels)
+    if b1 < 0:
+        b1 = _n_blocks(p)
+    bad = 0
+    for b in range(b0, b1):
+        bad += block(t, p, w, scale, values, grad, hess, HP b)
+    total = 0.0
+    if summed:
+        if w.shape[0] > 0:
+            for i in range(values.shape[0]):
+                total += np.float64(values[i]) * np.float64(w[i])
+        else:
+            for i in range(values.shape[0]):
+                total += np.float64(values[i])
+    bad_labels = 0
+LABELS    return bad, total, bad_labels
+'''
+
 _LOOP = '''
 def NAME_prange(t, p, w, scale, values, grad, hess, HP):
-    # np.int64(b): prange's index is unsigned; the serial path passes a Python int, and
-    # one signature lets both paths share the block function's compile (seconds each).
+    # np.int64(b): prange's index is unsigned; the serial path passes Python ints, and
+    # one signature lets both paths share the blocks function's compile (seconds each).
     bad = 0
     for b in prange(_n_blocks(p)):
-        bad += block(t, p, w, scale, values, grad, hess, HP np.int64(b))
+        bad += blocks(t, p, w, scale, values, grad, hess, HP np.int64(b), np.int64(b) + 1,
+                      False)[0]
     return bad
 '''
 
@@ -112,39 +136,63 @@ def _exec(text: str, namespace: dict, jitted: list[tuple[str, dict]],
     return namespace
 
 
-def _drivers(name: str, block, hyper: tuple[str, ...], doc: str):
-    """The impl ``name(t, p, w, scale, values, grad, hess, parallel, *hyper)`` over
-    ``block`` (a jitted block function taking ``*hyper, b`` after ``hess``).
+@njit(inline="always", error_model="numpy")
+def _bad_labels(labels, r0, r1, n_classes, ignore, has_ignore):
+    """How many of labels[r0:r1] are outside [0, C) and not ignore_index (branch-free:
+    ``_count_invalid``'s rule)."""
+    count = 0
+    for i in range(r0, r1):
+        y = labels[i]
+        count += 1 if ((y < 0) | (y >= n_classes)) & ~(has_ignore & (y == ignore)) else 0
+    return count
 
-    Parallel: a prange driver (compiled on the first parallel call). Serial (inputs
-    below ``SERIAL_BELOW`` elements, a few blocks): the block function called per
-    block from Python, so a small call compiles the block function alone and no serial
-    twin of the driver is built (each driver re-optimises the inlined block: seconds).
+
+def _drivers(name: str, block, hyper: tuple[str, ...], doc: str,
+             labels: str | None = None):
+    """The impl ``name(t, p, w, scale, values, grad, hess, parallel, *hyper)`` over
+    ``block`` (a block function taking ``*hyper, b`` after ``hess``, declared
+    ``njit(inline="always")``: it is compiled once, inlined into the blocks function).
+
+    The unit of compile is the blocks function ``name_blocks(t, p, w, scale, values,
+    grad, hess, *hyper, b0, b1, summed) -> (bad, total)``: blocks [b0, b1) (b1 < 0: to
+    the last) and, with ``summed``, the float64 sum of the row values (times w) in
+    index order, which is the plan's total when the rows fit one chunk of
+    ``reduce.CHUNK`` (``reduce.chunk_sums``'s arithmetic: the same bits). Parallel: a
+    prange driver calling it per block (compiled on the first parallel call). Serial:
+    one call of it for every block, so a small call compiles it alone and no serial twin
+    of the driver is built (each driver re-optimises the function it calls: seconds).
+    ``impl.summed(t, p, w, scale, values, grad, hess, *hyper, 0, -1, summed)`` is that
+    function (``protocol.RowKernels`` calls it for a small serial job: one compiled
+    call with the sum). ``labels``: for an impl on class labels, the (ignore_index,
+    has_ignore) arguments of the label check, as source text over the hyperparameter
+    names (for instance "0, False": nothing ignored); the blocks function then also
+    counts the labels outside [0, C) that are not ignored (``impl.checks_labels``).
     """
     hp = "".join(f"{h}, " for h in hyper)
-    # attributed to the block's own file: the on-disk cache keys a driver on its file's
-    # stamp and does not track the block it inlines, so a driver attributed to this file
+    # attributed to the block's own file: the on-disk cache keys a function on its file's
+    # stamp and does not track the block it inlines, so one attributed to this file
     # kept running an edited block of another module (nll, margin) from a stale cache
     source = inspect.getsourcefile(getattr(block, "py_func", block)) or __file__
-    parallel = _exec(_LOOP.replace("NAME", name).replace("HP", hp), {"block": block},
+    count = "" if labels is None else (
+        "    bad_labels = _bad_labels(t, _block_range(p, b0)[0],"
+        f" _block_range(p, b1 - 1)[1], p.shape[1], {labels})\n")
+    text = _BLOCKS.replace("NAME", name).replace("HP", hp).replace("LABELS", count)
+    blocks = _exec(text, {"block": block, "_bad_labels": _bad_labels},
+                   [(f"{name}_blocks", {})], filename=source)[f"{name}_blocks"]
+    parallel = _exec(_LOOP.replace("NAME", name).replace("HP", hp), {"blocks": blocks},
                      [(f"{name}_prange", {"parallel": True})],
                      filename=source)[f"{name}_prange"]
 
     def impl(t, p, w, scale, values, grad, hess, is_parallel, *hp_values):
         if is_parallel:
             return parallel(t, p, w, scale, values, grad, hess, *hp_values)
-        n, n_classes = p.shape
-        br = max(1, BLOCK // n_classes)
-        if n <= br:                         # one block (a mini-batch): one call
-            return block(t, p, w, scale, values, grad, hess, *hp_values, 0)
-        bad = 0
-        for b in range((n + br - 1) // br):
-            bad += block(t, p, w, scale, values, grad, hess, *hp_values, b)
-        return bad
+        return blocks(t, p, w, scale, values, grad, hess, *hp_values, 0, -1, False)[0]
 
     impl.__name__ = impl.__qualname__ = name
     impl.__module__ = __name__
     impl.__doc__ = doc
+    impl.summed = blocks
+    impl.checks_labels = labels is not None
     return impl
 
 
@@ -227,7 +275,8 @@ def _elementwise_row_loss(name: str, value, grad, hess, hyper: tuple[str, ...] =
             .replace("HALF", str(bool(half))).replace("NAME", name)
             .replace("HP", hp))
     namespace = {"value": value, "fast": fast, "grad_term": grad, "hess_term": hess}
-    block = _exec(text, namespace, [(f"{name}_block", {})])[f"{name}_block"]
+    block = _exec(text, namespace, [(f"{name}_block", {"inline": "always"})])[
+        f"{name}_block"]
     return _drivers(name, block, hyper, doc)
 
 
@@ -513,7 +562,7 @@ def _soft_mass(t, i, ls, n_classes, cw):
     return s
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _soft_block(t, z, w, scale, values, grad, hess, ls, cw, ignore, has_ignore, b):
     """Probability targets, block b of rows: values[i] = -sum_j w_j t'_ij log s_ij;
     grad[i, j] = (S_i s_ij - w_j t'_ij) * f_i, hess[i, j] = S_i s_ij (1 - s_ij) * f_i with
@@ -591,7 +640,7 @@ def _label_value(zi, y, c, m, lse, ls, cw):
     return s
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _label_block(labels, z, w, scale, values, grad, hess, ls, cw, ignore, has_ignore, b):
     """Labels, block b of rows: values[i] = (1-ls) w_y (-log s_y) + ls/C sum_j w_j (-log s_j);
     grad[i, j] = (S s_j - (1-ls) w_y [j = y] - ls/C w_j) * f_i, hess[i, j] = S s_j (1 - s_j)
@@ -706,6 +755,7 @@ def _label_block_class_major(labels, z, w, scale, values, grad, hess, ls, cw, ig
 
 softmax_ce_label_impl = _drivers(
     "softmax_ce_label_impl", _label_block, ("ls", "cw", "ignore", "has_ignore"),
+    labels="ignore, has_ignore",
     doc="""Integer labels (n,), logits z (n, C): values[i] = (1-ls) w_y (-log s_y) + ls/C
     sum_j w_j (-log s_j); grad = (S s_j - (1-ls) w_y [j = y] - ls/C w_j) * f_i, hess =
     S s_j (1 - s_j) * f_i with S = (1-ls) w_y + ls/C sum_j w_j. Ignored rows (has_ignore
