@@ -30,6 +30,7 @@ import numpy as np
 from .kernels.elementwise import _DERIVATIVE_KINDS, ElementwiseKernels, _failed
 from .kernels.reduce import CHUNK, chunk_sums, first_outside, total
 from .dispatch import _MAX_F64, _MIN_POSITIVE
+from ._operations import GRAD, GRAD_HESS, HESS, VALUE, VALUE_GRAD  # noqa: F401 (re-exported)
 
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
@@ -55,8 +56,7 @@ def direct_kernels(kernels: Any, args: tuple) -> ElementwiseKernels | None:
     return kernels
 
 
-# The public methods' results, by operation: (value, grad, hess) wanted
-VALUE, GRAD, VALUE_GRAD, GRAD_HESS, HESS = range(5)
+# The public methods' results, by operation code (``_operations``): (value, grad, hess)
 _WANTS = ((True, False, False), (False, True, False), (True, True, False),
           (False, True, True), (False, False, True))
 _C_CONTIGUOUS, _DIRECT = 0x1, 0x500      # ndarray.flags.num: C-contiguous; aligned | writeable

@@ -17,7 +17,7 @@ from .spec import REDUCTIONS, LossSpec
 from ._pandas import is_pandas, unwrap, wrap
 from .outputs import deliver, stand_ins
 from ._suggest import did_you_mean
-from ._elementcall import GRAD as _GRAD, GRAD_HESS as _GRAD_HESS, HESS as _HESS, \
+from ._operations import GRAD as _GRAD, GRAD_HESS as _GRAD_HESS, HESS as _HESS, \
     VALUE as _VALUE, VALUE_GRAD as _VALUE_GRAD
 
 
