@@ -585,16 +585,17 @@ def determinism() -> dict:
 
     per = {k: _py(_THREADS_CODE, {"NUMBA_NUM_THREADS": str(k)}).split() for k in (1, 2, 4)}
     identical = per[1] == per[2] == per[4]
-    # n_threads honoured: a probe kernel reports the thread count it runs with.
+    # n_threads honoured: a probe kernel reports how many threads ran its iterations
+    # (1 + the largest thread id; numba.get_num_threads() would read the process's
+    # setting, also in the serial compile that n_threads=1 runs)
     from numba import prange
 
     from .kernels import njit
 
-    @njit(parallel=True)
+    @njit(parallel=True, cache=False)      # defined per call: nothing to cache
     def probe(y_true, y_pred, out):
-        k = numba.get_num_threads()
         for i in prange(y_pred.shape[0]):
-            out[i] = k
+            out[i] = numba.get_thread_id() + 1
 
     spec = LossSpec(name="thread_probe", family="bench", task="regression", forward=probe,
                     gradient=probe, reference=lambda t, p: np.zeros(np.shape(p)),
