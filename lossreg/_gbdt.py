@@ -161,6 +161,21 @@ def _fused_element(loss: Loss, link: str):
     return objective_kernel(kernels.elem, link), plan
 
 
+def _fused_buffers(weight: Any, samples: tuple, z: np.ndarray, out):
+    """The fused passes' float64 weights (empty: none) of shape ``samples`` and their
+    output pair (``out`` when it fits the margin ``z``, else new arrays); (None, None)
+    when the weights do not fit (the checked path answers the call)."""
+    w = _NO_WEIGHTS
+    if weight is not None:
+        w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
+        if w.size and w.shape != samples:
+            return None, None
+    if out is None or any(b.shape != z.shape or b.dtype != z.dtype
+                          or not b.flags.c_contiguous for b in out):
+        out = (np.empty_like(z), np.empty_like(z))
+    return w, out
+
+
 def check_floor(hessian_floor: Any) -> float:
     """``hessian_floor`` as a finite float >= 0, or HyperparameterError."""
     ok = isinstance(hessian_floor, (int, float, np.floating, np.integer)) \
@@ -432,14 +447,9 @@ class Objective(_Adapter):
         y = np.ascontiguousarray(y, dtype=z.dtype).reshape(-1)
         if y.shape != z.shape:
             return None
-        w = _NO_WEIGHTS
-        if weight is not None:
-            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
-            if w.size and w.shape != z.shape:
-                return None
-        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
-                              or not b.flags.c_contiguous for b in out):
-            out = (np.empty_like(z), np.empty_like(z))
+        w, out = _fused_buffers(weight, z.shape, z, out)
+        if w is None:
+            return None
         kernel, plan = self._fused
         if self._logistic32 and z.dtype == np.float32:
             from ._gbdt_kernels import logistic32_objective
@@ -482,14 +492,9 @@ class Objective(_Adapter):
         if y.dtype != np.float32 and y.dtype != np.float64:
             y = y.astype(np.float64)
         y = np.ascontiguousarray(y)
-        w = _NO_WEIGHTS
-        if weight is not None:
-            w = np.ascontiguousarray(weight, dtype=np.float64).reshape(-1)
-            if w.size and w.shape != y.shape:
-                return None
-        if out is None or any(b.shape != z.shape or b.dtype != z.dtype
-                              or not b.flags.c_contiguous for b in out):
-            out = (np.empty_like(z), np.empty_like(z))
+        w, out = _fused_buffers(weight, y.shape, z, out)
+        if w is None:
+            return None
         from ._gbdt_kernels import softmax_objective
         if not softmax_objective(y, z, w, out[0], out[1], self.hessian_floor,
                                  self._scale(z.shape[1]), plan.args, plan.workers):

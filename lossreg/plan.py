@@ -151,26 +151,38 @@ class Plan:
         float32) array (n, C), n, C >= 1, below ``SCAN_SERIAL_BELOW`` elements; y_true
         the same, or (a loss taking labels) C-contiguous int64 labels (n,); no weights.
         Anything else takes ``dispatch.prepare`` (which gives the same batch here)."""
+        labels = self._row_labels(y_true, y_pred)
+        if labels is None or not 0 < y_pred.size < SCAN_SERIAL_BELOW:
+            return None
+        shape = y_pred.shape
+        n = shape[0]
+        return Batch(y_true, y_pred, _EMPTY_F64, shape, (n,), n, float(n), y_pred.dtype,
+                     labels)
+
+    def _row_labels(self, y_true: Any, y_pred: Any) -> bool | None:
+        """Whether a plain row batch's y_true holds class labels (True) or a row per
+        y_pred row (False); None when the inputs are not plain (the general path answers
+        them). Plain: C-contiguous arrays, y_pred a native float64 (or float32) (n, C),
+        y_true the same, or int64 labels (n,) for a loss taking labels."""
         if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
             return None
         dtype = y_pred.dtype
         shape = y_pred.shape
-        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2 \
-                or not 0 < y_pred.size < SCAN_SERIAL_BELOW:
+        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2:
             return None
-        n = shape[0]
         t_dtype = y_true.dtype
         if t_dtype is dtype:
             if y_true.shape != shape:
                 return None
             labels = False
-        elif t_dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
+        elif t_dtype is _I64 and y_true.shape == (shape[0],) \
+                and self.kernels.labels is not None:
             labels = True
         else:
             return None
         if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
             return None
-        return Batch(y_true, y_pred, _EMPTY_F64, shape, (n,), n, float(n), dtype, labels)
+        return labels
 
     def _small_rows(self, y_true: Any, y_pred: np.ndarray, value: bool, grad: bool,
                     hess: bool, out: Any, hess_out: Any, validate: bool):
@@ -180,23 +192,12 @@ class Plan:
         no weights), without building a Batch; the same checks in the same order, the
         same kernels' job, so the same bits and errors. None: anything else (the general
         path answers it)."""
+        labels = self._row_labels(y_true, y_pred)
+        if labels is None:
+            return None
         dtype = y_pred.dtype
         shape = y_pred.shape
-        if (dtype is not _F64 and dtype is not _F32) or len(shape) != 2 \
-                or type(y_true) is not np.ndarray:
-            return None
         n, n_classes = shape
-        t_dtype = y_true.dtype
-        if t_dtype is dtype:
-            if y_true.shape != shape:
-                return None
-            labels = False
-        elif t_dtype is _I64 and y_true.shape == (n,) and self.kernels.labels is not None:
-            labels = True
-        else:
-            return None
-        if not (y_pred.flags.c_contiguous and y_true.flags.c_contiguous):
-            return None
         for buf in (out, hess_out):
             if buf is not None and not (type(buf) is np.ndarray and buf.shape == shape
                                         and buf.dtype is dtype and buf.flags.c_contiguous
