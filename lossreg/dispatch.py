@@ -166,29 +166,50 @@ def label_weights(spec: LossSpec, args: tuple, batch: Batch, reduction: str,
     The denominator is sum(sample_weight * mean_weights) when the spec gives
     ``mean_weights`` (PyTorch's class-weighted mean over non-ignored rows).
     """
-    lt = spec.kernels.labels
-    n_classes = batch.p.shape[1]
-    if validate:
-        if workers > 1:
-            with launch(workers) as parallel:
-                i = int(lt.first_invalid(batch.t, n_classes, parallel, *args))
-        else:                       # serial: no launch context (``launch(1)`` is a no-op)
-            i = int(lt.first_invalid(batch.t, n_classes, False, *args))
+    weight_sum = label_mean(spec.kernels.labels, batch.t, batch.p.shape[1], batch.w, args,
+                            reduction, validate, workers)
+    if weight_sum is not None:
+        batch.weight_sum = weight_sum
+
+
+def label_mean(lt, labels: np.ndarray, n_classes: int, w: np.ndarray, args: tuple,
+               reduction: str, validate: bool, workers: int,
+               check_labels: bool = True) -> float | None:
+    """Range-check the labels (``validate`` and ``check_labels``; a caller whose kernels
+    count invalid labels passes False), then the "mean" denominator
+    sum(w * mean_weights), or None when every row counts 1 (the batch's own sum
+    stands). A denominator <= 0 raises, after a bad label's error when the labels were
+    not checked first."""
+    if validate and check_labels:
+        i = _first_invalid(lt, labels, n_classes, args, workers)
         if i >= 0:
-            raise label_range_error(batch.t, n_classes, i)
+            raise label_range_error(labels, n_classes, i)
     if lt.mean_weights is None or reduction != "mean":
-        return
-    d = np.empty(batch.n_terms, dtype=np.float64)
+        return None
+    d = np.empty(labels.shape[0], dtype=np.float64)
     if workers > 1:
         with launch(workers) as parallel:
-            filled = lt.mean_weights(batch.t, n_classes, d, parallel, *args)
+            filled = lt.mean_weights(labels, n_classes, d, parallel, *args)
     else:
-        filled = lt.mean_weights(batch.t, n_classes, d, False, *args)
+        filled = lt.mean_weights(labels, n_classes, d, False, *args)
     if filled is False:
-        return                                   # every row counts 1: weight_sum stands
-    batch.weight_sum = R.weighted_sum(d, batch.w, workers)
-    if not batch.weight_sum > 0.0:
+        return None                              # every row counts 1
+    weight_sum = R.weighted_sum(d, w, workers)
+    if not weight_sum > 0.0:
+        if validate and not check_labels:        # a bad label's error first
+            i = _first_invalid(lt, labels, n_classes, args, workers)
+            if i >= 0:
+                raise label_range_error(labels, n_classes, i)
         raise mean_weight_error()
+    return weight_sum
+
+
+def _first_invalid(lt, labels: np.ndarray, n_classes: int, args: tuple, workers: int) -> int:
+    """The first label outside [0, C) and not ignored, or -1."""
+    if workers > 1:
+        with launch(workers) as parallel:
+            return int(lt.first_invalid(labels, n_classes, parallel, *args))
+    return int(lt.first_invalid(labels, n_classes, False, *args))  # serial: no launch
 
 
 def label_range_error(labels: np.ndarray, n_classes: int, i: int) -> DomainError:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._elementcall import ElementCall
 from .dispatch import (Batch, check_domains, check_out, domain_error, fuses_label_sets,
-                       label_range_error, label_set_error, label_weights, mean_weight_error,
+                       label_mean, label_range_error, label_set_error, label_weights,
                        prepare)
 from numba.core.errors import NumbaError
 
@@ -211,22 +211,11 @@ class Plan:
         weight_sum = float(n)
         if labels:
             args = self.label_args
-            lt = self.kernels.labels
-            early = validate and not self.kernel_labels     # else the kernels count them
-            if early:
-                i = int(lt.first_invalid(y_true, n_classes, False, *args))
-                if i >= 0:
-                    raise label_range_error(y_true, n_classes, i)
-            if reduction == "mean" and lt.mean_weights is not None:
-                d = np.empty(n, dtype=np.float64)
-                if lt.mean_weights(y_true, n_classes, d, False, *args) is not False:
-                    weight_sum = R.weighted_sum(d, _EMPTY_F64, 1)
-                    if not weight_sum > 0.0:
-                        if validate and not early:          # a bad label's error first
-                            i = int(lt.first_invalid(y_true, n_classes, False, *args))
-                            if i >= 0:
-                                raise label_range_error(y_true, n_classes, i)
-                        raise mean_weight_error()
+            # the kernels count invalid labels when they can (``kernel_labels``)
+            mean = label_mean(self.kernels.labels, y_true, n_classes, _EMPTY_F64, args,
+                              reduction, validate, 1, not self.kernel_labels)
+            if mean is not None:
+                weight_sum = mean
             rules = self.row_rules[1]
             if validate and self.needs_scan and rules is not None \
                     and R.row_violations(y_pred, y_pred, rules):
